@@ -1,0 +1,305 @@
+"""``memory://`` providers: persistence, lock, queue and search held in this process.
+
+For tests and for workflows that need not survive the process. They keep the same contract as
+the durable providers (copies in and out, optimistic concurrency, lease expiry, de-duplicated
+queues), so code tested on them behaves the same on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+import attrs
+
+from ._models import (
+    Event,
+    EventSubscription,
+    ExecutionError,
+    ExecutionPointers,
+    WorkflowInstance,
+    WorkflowStatus,
+)
+from .errors import ConcurrencyError, WorkflowNotFoundError
+from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary
+from .serialization import dump_pointer, load_pointer
+
+__all__ = ["MemoryLock", "MemoryPersistence", "MemoryQueue", "MemorySearchIndex"]
+
+
+@attrs.define
+class _StoredInstance:
+    fields: dict[str, object]
+    pointers: dict[str, str]
+
+
+_FIELDS = [
+    f.name for f in attrs.fields(WorkflowInstance) if f.name not in ("execution_pointers",)
+]
+
+
+class MemoryPersistence:
+    """Persistence in dictionaries; every read returns a fresh copy."""
+
+    def __init__(self) -> None:
+        self._instances: dict[str, _StoredInstance] = {}
+        self._events: dict[str, Event] = {}
+        self._subscriptions: dict[str, EventSubscription] = {}
+        self._errors: list[ExecutionError] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def _store(self, instance: WorkflowInstance, pointers: dict[str, str]) -> None:
+        fields = {name: getattr(instance, name) for name in _FIELDS}
+        self._instances[instance.id] = _StoredInstance(fields, pointers)
+
+    async def create_workflow(self, instance: WorkflowInstance) -> str:
+        instance.revision = 1
+        self._store(instance, {p.id: dump_pointer(p) for p in instance.execution_pointers})
+        return instance.id
+
+    async def persist_workflow(
+        self,
+        instance: WorkflowInstance,
+        *,
+        changed_pointers: Collection[str] | None = None,
+        subscriptions: Sequence[EventSubscription] = (),
+        errors: Sequence[ExecutionError] = (),
+    ) -> None:
+        stored = self._instances.get(instance.id)
+        if stored is None:
+            raise WorkflowNotFoundError(instance.id)
+        if stored.fields["revision"] != instance.revision:
+            raise ConcurrencyError(instance.id, instance.revision, stored.fields["revision"])  # type: ignore[arg-type]
+        pointers = stored.pointers
+        if changed_pointers is None:
+            pointers = {p.id: dump_pointer(p) for p in instance.execution_pointers}
+        else:
+            for pid in changed_pointers:
+                pointers[pid] = dump_pointer(instance.execution_pointers[pid])
+        instance.revision += 1
+        self._store(instance, pointers)
+        for sub in subscriptions:
+            self._subscriptions[sub.id] = attrs.evolve(sub)
+        self._errors.extend(errors)
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
+        stored = self._instances.get(workflow_id)
+        if stored is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return WorkflowInstance(
+            **stored.fields,  # type: ignore[arg-type]
+            execution_pointers=ExecutionPointers(load_pointer(p) for p in stored.pointers.values()),
+        )
+
+    async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
+        return [await self.get_workflow(i) for i in workflow_ids if i in self._instances]
+
+    async def get_runnable_instances(
+        self, as_of: datetime, limit: int = 1000
+    ) -> list[tuple[str, datetime]]:
+        due = [
+            (i, s.fields["next_execution"])
+            for i, s in self._instances.items()
+            if s.fields["status"] is WorkflowStatus.RUNNABLE
+            and s.fields["next_execution"] is not None
+            and s.fields["next_execution"] <= as_of  # type: ignore[operator]
+        ]
+        due.sort(key=lambda x: x[1])  # type: ignore[arg-type,return-value]
+        return due[:limit]  # type: ignore[return-value]
+
+    async def create_event(self, event: Event) -> str:
+        self._events[event.id] = attrs.evolve(event)
+        return event.id
+
+    async def get_event(self, event_id: str) -> Event | None:
+        e = self._events.get(event_id)
+        return attrs.evolve(e) if e else None
+
+    async def get_runnable_events(self, as_of: datetime, limit: int = 1000) -> list[str]:
+        found = sorted(
+            (e for e in self._events.values() if not e.is_processed and e.event_time <= as_of),
+            key=lambda e: e.event_time,
+        )
+        return [e.id for e in found[:limit]]
+
+    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[str]:
+        found = sorted(
+            (
+                e
+                for e in self._events.values()
+                if e.event_name == event_name and e.event_key == event_key and e.event_time >= as_of
+            ),
+            key=lambda e: e.event_time,
+        )
+        return [e.id for e in found]
+
+    async def mark_event_processed(self, event_id: str) -> None:
+        if event_id in self._events:
+            self._events[event_id].is_processed = True
+
+    async def mark_event_unprocessed(self, event_id: str) -> None:
+        if event_id in self._events:
+            self._events[event_id].is_processed = False
+
+    async def create_subscription(self, subscription: EventSubscription) -> str:
+        self._subscriptions[subscription.id] = attrs.evolve(subscription)
+        return subscription.id
+
+    async def get_subscription(self, subscription_id: str) -> EventSubscription | None:
+        s = self._subscriptions.get(subscription_id)
+        return attrs.evolve(s) if s else None
+
+    async def get_subscriptions(
+        self, event_name: str, event_key: str, as_of: datetime
+    ) -> list[EventSubscription]:
+        return [
+            attrs.evolve(s)
+            for s in self._subscriptions.values()
+            if s.event_name == event_name and s.event_key == event_key and s.subscribe_as_of <= as_of
+        ]
+
+    async def terminate_subscription(self, subscription_id: str) -> None:
+        self._subscriptions.pop(subscription_id, None)
+
+    async def persist_errors(self, errors: Sequence[ExecutionError]) -> None:
+        self._errors.extend(attrs.evolve(e) for e in errors)
+
+    async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
+        return [attrs.evolve(e) for e in self._errors if e.workflow_id == workflow_id]
+
+
+class MemoryLock:
+    """Leases in a dictionary, with expiry on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, tuple[str, float]] = {}
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def _live(self, key: str) -> tuple[str, float] | None:
+        lease = self._leases.get(key)
+        if lease is not None and lease[1] <= time.monotonic():
+            del self._leases[key]
+            return None
+        return lease
+
+    async def acquire(self, key: str, owner: str, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._leases[key] = (owner, time.monotonic() + ttl)
+        return True
+
+    async def renew(self, key: str, owner: str, ttl: float) -> bool:
+        lease = self._live(key)
+        if lease is None or lease[0] != owner:
+            return False
+        self._leases[key] = (owner, time.monotonic() + ttl)
+        return True
+
+    async def release(self, key: str, owner: str) -> None:
+        lease = self._leases.get(key)
+        if lease is not None and lease[0] == owner:
+            del self._leases[key]
+
+
+class MemoryQueue:
+    """FIFO queues with de-duplication; ``dequeue`` waits on a condition, not a poll."""
+
+    def __init__(self) -> None:
+        self._queues: dict[QueueKind, OrderedDict[str, None]] = {k: OrderedDict() for k in QueueKind}
+        self._ready: dict[QueueKind, asyncio.Event] = {}
+
+    def _event(self, kind: QueueKind) -> asyncio.Event:
+        ev = self._ready.get(kind)
+        if ev is None:
+            ev = self._ready[kind] = asyncio.Event()
+        return ev
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
+        self._queues[kind][item_id] = None
+        self._event(kind).set()
+
+    async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
+        q = self._queues[kind]
+        if not q:
+            ev = self._event(kind)
+            ev.clear()
+            try:
+                await asyncio.wait_for(ev.wait(), timeout)
+            except TimeoutError:
+                return None
+            if not q:
+                return None
+        item, _ = q.popitem(last=False)
+        return item
+
+
+class MemorySearchIndex:
+    """A linear scan over indexed summaries and their text; fine for tests and small sets."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[WorkflowSummary, str]] = {}
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def index_workflow(self, instance: WorkflowInstance) -> None:
+        summary = WorkflowSummary(
+            id=instance.id,
+            definition_id=instance.definition_id,
+            version=instance.version,
+            status=instance.status,
+            reference=instance.reference,
+            description=instance.description,
+            create_time=instance.create_time,
+            complete_time=instance.complete_time,
+        )
+        text = " ".join(
+            str(x)
+            for x in (instance.definition_id, instance.reference, instance.description, instance.data)
+            if x
+        ).lower()
+        self._docs[instance.id] = (summary, text)
+
+    async def search(
+        self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
+    ) -> SearchPage:
+        words = terms.lower().split()
+        hits = [
+            s
+            for s, text in self._docs.values()
+            if all(w in text for w in words) and _matches(s, filters)
+        ]
+        hits.sort(key=lambda s: s.create_time, reverse=True)
+        return SearchPage(items=hits[skip : skip + take], total=len(hits))
+
+
+def _matches(s: WorkflowSummary, f: SearchFilter) -> bool:
+    return (
+        (f.status is None or s.status is f.status)
+        and (f.definition_id is None or s.definition_id == f.definition_id)
+        and (f.reference is None or s.reference == f.reference)
+        and (f.created_after is None or s.create_time >= f.created_after)
+        and (f.created_before is None or s.create_time < f.created_before)
+    )

@@ -1,0 +1,217 @@
+"""The persisted state of workflows: instances, execution pointers, events, subscriptions, errors.
+
+These attrs classes are what providers store and what the executor mutates. The executor,
+the host and every provider import them; users see them through ``wfe``.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "Event",
+    "EventSubscription",
+    "ExecutionError",
+    "ExecutionPointer",
+    "ExecutionPointers",
+    "PointerStatus",
+    "WorkflowInstance",
+    "WorkflowStatus",
+    "new_id",
+    "utcnow",
+]
+
+
+def new_id() -> str:
+    """A new random id (a UUID4 in hex)."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class WorkflowStatus(enum.Enum):
+    """Where a workflow instance stands."""
+
+    RUNNABLE = "runnable"
+    SUSPENDED = "suspended"
+    COMPLETE = "complete"
+    TERMINATED = "terminated"
+
+
+class PointerStatus(enum.Enum):
+    """Where one activation of a step stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    SLEEPING = "sleeping"
+    WAITING_FOR_EVENT = "waiting_for_event"
+    FAILED = "failed"
+    COMPENSATED = "compensated"
+    CANCELLED = "cancelled"
+    PENDING_PREDECESSOR = "pending_predecessor"
+
+
+@attrs.define(eq=True)
+class ExecutionPointer:
+    """One activation of a step within a workflow instance.
+
+    ``scope`` lists the ids of the enclosing container pointers, innermost first.
+    """
+
+    id: str = attrs.field(factory=new_id)
+    step_id: int = 0
+    active: bool = True
+    status: PointerStatus = PointerStatus.PENDING
+    sleep_until: datetime | None = None
+    persistence_data: Any = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    event_name: str | None = None
+    event_key: str | None = None
+    event_published: bool = False
+    event_data: Any = None
+    step_name: str | None = None
+    retry_count: int = 0
+    children: list[str] = attrs.field(factory=list)
+    context_item: Any = None
+    predecessor_id: str | None = None
+    outcome: Any = None
+    scope: list[str] = attrs.field(factory=list)
+    extension_attributes: dict[str, Any] = attrs.field(factory=dict)
+
+
+class ExecutionPointers:
+    """The pointers of one instance, by id, in creation order.
+
+    Keeps the set of *open* pointers (no end time) so that a pass looks only at live work:
+    a workflow with 10,000 finished steps costs a pass no more than one with ten.
+    """
+
+    __slots__ = ("_all", "_open")
+
+    def __init__(self, pointers: Iterable[ExecutionPointer] = ()) -> None:
+        self._all: dict[str, ExecutionPointer] = {}
+        self._open: dict[str, ExecutionPointer] = {}
+        for p in pointers:
+            self.add(p)
+
+    def add(self, pointer: ExecutionPointer) -> ExecutionPointer:
+        self._all[pointer.id] = pointer
+        if pointer.end_time is None:
+            self._open[pointer.id] = pointer
+        return pointer
+
+    def close(self, pointer: ExecutionPointer, when: datetime, status: PointerStatus) -> None:
+        """End a pointer: inactive, with an end time and a final status."""
+        pointer.active = False
+        pointer.end_time = when
+        pointer.status = status
+        self._open.pop(pointer.id, None)
+
+    def reopen(self, pointer: ExecutionPointer) -> None:
+        """Note that a pointer's end time was cleared."""
+        if pointer.end_time is None:
+            self._open[pointer.id] = pointer
+
+    def get(self, pointer_id: str) -> ExecutionPointer | None:
+        return self._all.get(pointer_id)
+
+    def __getitem__(self, pointer_id: str) -> ExecutionPointer:
+        return self._all[pointer_id]
+
+    def open(self) -> list[ExecutionPointer]:
+        """Pointers with no end time, in creation order."""
+        return list(self._open.values())
+
+    def __iter__(self) -> Iterator[ExecutionPointer]:
+        return iter(self._all.values())
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ExecutionPointers):
+            return list(self._all.values()) == list(other._all.values())
+        if isinstance(other, list):
+            return list(self._all.values()) == other
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"ExecutionPointers({list(self._all.values())!r})"
+
+
+def _pointers(value: Iterable[ExecutionPointer]) -> ExecutionPointers:
+    return value if isinstance(value, ExecutionPointers) else ExecutionPointers(value)
+
+
+@attrs.define(eq=True)
+class WorkflowInstance:
+    """One run of a workflow definition.
+
+    ``revision`` counts persisted passes; providers use it for optimistic concurrency.
+    ``next_execution`` is when the instance should run next (``None``: nothing scheduled).
+    """
+
+    id: str = attrs.field(factory=new_id)
+    definition_id: str = ""
+    version: int = 1
+    status: WorkflowStatus = WorkflowStatus.RUNNABLE
+    data: Any = None
+    reference: str | None = None
+    description: str | None = None
+    create_time: datetime = attrs.field(factory=utcnow)
+    complete_time: datetime | None = None
+    next_execution: datetime | None = None
+    execution_pointers: ExecutionPointers = attrs.field(
+        factory=ExecutionPointers, converter=_pointers
+    )
+    revision: int = 0
+    parent_workflow_id: str | None = None
+
+
+@attrs.define(eq=True)
+class Event:
+    """An external event, published with a name, a key and optional data."""
+
+    event_name: str
+    event_key: str
+    event_data: Any = None
+    event_time: datetime = attrs.field(factory=utcnow)
+    id: str = attrs.field(factory=new_id)
+    is_processed: bool = False
+
+
+@attrs.define(eq=True)
+class EventSubscription:
+    """A waiting pointer's interest in events of one name and key, from ``subscribe_as_of`` on."""
+
+    workflow_id: str
+    step_id: int
+    execution_pointer_id: str
+    event_name: str
+    event_key: str
+    subscribe_as_of: datetime
+    subscription_data: Any = None
+    id: str = attrs.field(factory=new_id)
+
+
+@attrs.define(eq=True)
+class ExecutionError:
+    """What a failed step raised, and when."""
+
+    workflow_id: str
+    execution_pointer_id: str
+    message: str
+    error_time: datetime = attrs.field(factory=utcnow)
+    step_id: int | None = None
+    error_type: str | None = None

@@ -1,0 +1,177 @@
+"""What a step is: ``StepBody``, the ``ExecutionResult`` it returns, and the context it runs in.
+
+Users subclass ``StepBody``; primitives in ``_primitives`` do too. The executor builds a fresh
+body for every execution, sets its inputs, calls ``run`` and reads the result.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._definition import WorkflowStep
+    from ._models import ExecutionPointer, WorkflowInstance
+
+__all__ = ["ErrorBehavior", "ExecutionResult", "StepBody", "StepExecutionContext"]
+
+
+@attrs.define
+class ExecutionResult:
+    """What a step asks the engine to do next. Build one with the class methods."""
+
+    proceed: bool = False
+    outcome_value: Any = None
+    persistence_data: Any = None
+    sleep_for: timedelta | None = None
+    event_name: str | None = None
+    event_key: str | None = None
+    event_as_of: datetime | None = None
+    branch_values: Sequence[Any] | None = None
+
+    @classmethod
+    def next(cls) -> ExecutionResult:
+        """Done; follow the step's outcomes."""
+        return cls(proceed=True)
+
+    @classmethod
+    def outcome(cls, value: Any) -> ExecutionResult:
+        """Done with an outcome value; follow the outcomes that match it."""
+        return cls(proceed=True, outcome_value=value)
+
+    @classmethod
+    def persist(cls, data: Any) -> ExecutionResult:
+        """Not done; keep ``data`` and run the step again on a later pass."""
+        return cls(persistence_data=data)
+
+    @classmethod
+    def sleep(cls, duration: timedelta, persistence_data: Any = None) -> ExecutionResult:
+        """Not done; run the step again after ``duration``."""
+        return cls(sleep_for=duration, persistence_data=persistence_data)
+
+    @classmethod
+    def branch(cls, values: Sequence[Any], persistence_data: Any = None) -> ExecutionResult:
+        """Not done; start the step's children once per value (``ctx.item`` is the value)."""
+        return cls(branch_values=list(values), persistence_data=persistence_data)
+
+    @classmethod
+    def wait_for_event(
+        cls, name: str, key: str, effective_date: datetime | None = None
+    ) -> ExecutionResult:
+        """Not done; run again when an event of this name and key at or after the date arrives."""
+        return cls(event_name=name, event_key=key, event_as_of=effective_date)
+
+
+class StepBody:
+    """Base class of step bodies.
+
+    Subclasses have a no-argument constructor and a ``run(self, ctx)`` method, ``def`` or
+    ``async def``, returning an ``ExecutionResult`` or ``None`` (which means ``next()``).
+    Raising an exception is a step failure, handled by the step's error behaviour.
+
+    Attributes:
+        blocking: sync ``run`` methods execute in a worker thread so they cannot stall the
+            event loop; set ``blocking = False`` on a cheap, non-blocking sync step to run it
+            on the loop instead.
+    """
+
+    blocking: ClassVar[bool] = True
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult | None | Awaitable[ExecutionResult | None]:
+        raise NotImplementedError(f"{type(self).__qualname__} must implement run(self, ctx)")
+
+
+@attrs.define(slots=True)
+class StepExecutionContext:
+    """What a running step sees.
+
+    Attributes:
+        data: the workflow's data; changes are persisted with the pass.
+        workflow: the instance.
+        step: the step's definition.
+        pointer: this execution pointer (``retry_count`` and more).
+        item: the foreach item or branch value of this activation.
+        persistence_data: what the step persisted on its previous run.
+        host: the running host (primitives use it to start sub-workflows).
+    """
+
+    data: Any
+    workflow: WorkflowInstance
+    step: WorkflowStep
+    pointer: ExecutionPointer
+    item: Any = None
+    persistence_data: Any = None
+    host: Any = None
+
+
+class _Kind(enum.Enum):
+    RETRY = "retry"
+    SUSPEND = "suspend"
+    TERMINATE = "terminate"
+    COMPENSATE = "compensate"
+
+
+@attrs.frozen
+class ErrorBehavior:
+    """What happens when a step raises. Build one with the class methods.
+
+    A retry waits ``interval``, then ``interval * backoff``, ... capped at ``max_interval``.
+    When ``max_retries`` attempts have failed, or the error is one of ``non_retryable``,
+    the workflow is suspended and the reason recorded as an execution error.
+    """
+
+    kind: _Kind
+    interval: timedelta | None = None
+    max_retries: int | None = None
+    backoff: float = 1.0
+    max_interval: timedelta | None = None
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    Kind: ClassVar[type[_Kind]] = _Kind
+
+    @classmethod
+    def retry(
+        cls,
+        interval: timedelta = timedelta(seconds=1),
+        max_retries: int | None = None,
+        backoff: float = 1.0,
+        max_interval: timedelta | None = None,
+        non_retryable: Sequence[type[BaseException]] = (),
+    ) -> ErrorBehavior:
+        if not isinstance(interval, timedelta) or interval < timedelta(0):
+            raise ValueError("retry interval must be a non-negative timedelta")
+        if max_retries is not None and max_retries < 0:
+            raise ValueError("max_retries must be None (no limit) or >= 0")
+        if backoff < 1.0:
+            raise ValueError("backoff multiplier must be >= 1.0")
+        return cls(_Kind.RETRY, interval, max_retries, backoff, max_interval, tuple(non_retryable))
+
+    @classmethod
+    def suspend(cls) -> ErrorBehavior:
+        return cls(_Kind.SUSPEND)
+
+    @classmethod
+    def terminate(cls) -> ErrorBehavior:
+        return cls(_Kind.TERMINATE)
+
+    @classmethod
+    def compensate(cls) -> ErrorBehavior:
+        return cls(_Kind.COMPENSATE)
+
+    def delay_for(self, attempt: int) -> timedelta:
+        """The wait before retry number ``attempt`` (1 for the first retry)."""
+        base = self.interval or timedelta(seconds=1)
+        delay = base * (self.backoff ** max(attempt - 1, 0))
+        if self.max_interval is not None and delay > self.max_interval:
+            return self.max_interval
+        return delay
+
+
+#: Used when neither the step nor the definition says what to do on an error.
+DEFAULT_ERROR_BEHAVIOR = ErrorBehavior.retry(
+    interval=timedelta(seconds=1), backoff=2.0, max_interval=timedelta(minutes=1), max_retries=10
+)

@@ -1,0 +1,138 @@
+"""Every error wfe raises, in one place.
+
+The hierarchy::
+
+    WfeError
+    ├── DefinitionError              the definition graph is invalid (lists every problem)
+    ├── WorkflowNotRegisteredError   start of an unknown definition id or version
+    ├── DuplicateDefinitionError     same id and version registered with another graph
+    ├── WorkflowNotFoundError        unknown workflow id
+    ├── InvalidEventError            malformed event (empty name, ...)
+    ├── SerializationError           data the converter cannot (de)serialize
+    ├── ConfigurationError           bad host or provider configuration
+    │   └── MissingDependencyError   a provider's optional driver is not installed
+    ├── ConcurrencyError             a persist based on a stale instance version
+    ├── ProviderError                a provider's backend failed (wraps the driver error)
+    └── StepFailedError              base for failures the engine raises inside a step
+        ├── SubWorkflowFailedError   a child workflow ended terminated
+        └── RetriesExhaustedError    (recorded, never raised to users)
+
+Providers translate driver errors at their boundary with ``raise ProviderError(...) from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DefinitionError",
+    "DuplicateDefinitionError",
+    "InvalidEventError",
+    "MissingDependencyError",
+    "ProviderError",
+    "SerializationError",
+    "StepFailedError",
+    "SubWorkflowFailedError",
+    "WfeError",
+    "WorkflowNotFoundError",
+    "WorkflowNotRegisteredError",
+]
+
+
+class WfeError(Exception):
+    """Base class of every error raised by wfe."""
+
+
+class DefinitionError(WfeError):
+    """A workflow definition is invalid.
+
+    Attributes:
+        problems: every problem found, one sentence each.
+    """
+
+    def __init__(self, definition_id: str, problems: Iterable[str]) -> None:
+        self.definition_id = definition_id
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"workflow definition {definition_id!r} has {len(self.problems)} problem(s):\n{lines}"
+        )
+
+
+class WorkflowNotRegisteredError(WfeError):
+    """No definition is registered under this id (and version)."""
+
+    def __init__(self, definition_id: str, version: int | None = None) -> None:
+        self.definition_id = definition_id
+        self.version = version
+        what = repr(definition_id) if version is None else f"{definition_id!r} version {version}"
+        super().__init__(
+            f"workflow definition {what} is not registered; call host.register(definition) first"
+        )
+
+
+class DuplicateDefinitionError(WfeError):
+    """The same definition id and version was registered twice with a different graph."""
+
+
+class WorkflowNotFoundError(WfeError):
+    """No workflow instance has this id."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"no workflow with id {workflow_id!r}")
+
+
+class InvalidEventError(WfeError, ValueError):
+    """An event cannot be published as given."""
+
+
+class SerializationError(WfeError):
+    """Workflow data could not be converted to or from JSON."""
+
+
+class ConfigurationError(WfeError):
+    """The host or a provider is configured wrongly."""
+
+
+class MissingDependencyError(ConfigurationError):
+    """A provider needs an optional driver that is not installed."""
+
+    def __init__(self, scheme: str, extra: str, module: str) -> None:
+        self.scheme = scheme
+        self.extra = extra
+        super().__init__(
+            f"the {scheme}:// provider needs the {module!r} package, which is not installed; "
+            f'install it with: pip install "wfe[{extra}]"'
+        )
+
+
+class ConcurrencyError(WfeError):
+    """A workflow was persisted from a stale version; nothing was written."""
+
+    def __init__(self, workflow_id: str, expected: int, actual: int | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"workflow {workflow_id!r} changed since it was read (expected revision {expected}, "
+            f"found {actual}); reload it and run the pass again"
+        )
+
+
+class ProviderError(WfeError):
+    """A provider's backend failed; the driver's error is the ``__cause__``."""
+
+
+class StepFailedError(WfeError):
+    """Base for failures the engine itself raises inside a step."""
+
+
+class SubWorkflowFailedError(StepFailedError):
+    """A child workflow ended without completing."""
+
+
+class RetriesExhaustedError(StepFailedError):
+    """A step used up its retries; the workflow was suspended."""

@@ -1,0 +1,221 @@
+"""JSON serialization of workflow data and engine state, through one cattrs converter.
+
+Workflow data may be an attrs class, a dataclass or a dict, holding nested objects, lists,
+dicts, ``Decimal``, ``datetime``, ``date``, ``timedelta``, ``UUID``, enums and ``None``. Typed
+fields are converted by their annotation; values of unknown type (a plain dict's values, a
+pointer's persistence data, an event's data) are written with a small tag so that they come back
+as the same type. Nothing is ever pickled.
+
+Providers call :func:`dump_pointer` / :func:`load_pointer` and :func:`dump_value` /
+:func:`load_value`; the host calls :func:`encode_data` / :func:`decode_data`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import json
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import attrs
+from cattrs.preconf.json import JsonConverter
+from cattrs.preconf.json import make_converter as _make_json_converter
+
+from .errors import SerializationError
+from ._models import ExecutionPointer
+
+__all__ = [
+    "decode_data",
+    "dump_pointer",
+    "dump_value",
+    "encode_data",
+    "from_json_value",
+    "load_pointer",
+    "load_value",
+    "make_converter",
+    "to_json_value",
+]
+
+_TAG = "$wfe"
+
+
+def _type_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@lru_cache(maxsize=256)
+def _import_type(path: str) -> type | None:
+    module, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return obj if isinstance(obj, type) else None
+
+
+def to_json_value(value: Any) -> Any:
+    """Turn a value of unknown type into JSON-compatible form, tagging what JSON cannot hold."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, enum.Enum):
+            return {_TAG: "enum", "t": _type_path(type(value)), "v": value.value}
+        return value
+    if isinstance(value, list):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value) and _TAG not in value:
+            return {k: to_json_value(v) for k, v in value.items()}
+        return {_TAG: "map", "v": [[to_json_value(k), to_json_value(v)] for k, v in value.items()]}
+    if isinstance(value, Decimal):
+        return {_TAG: "decimal", "v": str(value)}
+    if isinstance(value, datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, time):
+        return {_TAG: "time", "v": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {_TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, uuid.UUID):
+        return {_TAG: "uuid", "v": str(value)}
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "v": [to_json_value(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {_TAG: "set", "v": [to_json_value(v) for v in value]}
+    if isinstance(value, enum.Enum):
+        return {_TAG: "enum", "t": _type_path(type(value)), "v": to_json_value(value.value)}
+    if isinstance(value, bytes):
+        return {_TAG: "bytes", "v": value.hex()}
+    if attrs.has(type(value)) or dataclasses.is_dataclass(value):
+        return {_TAG: "obj", "t": _type_path(type(value)), "v": _converter.unstructure(value)}
+    raise SerializationError(
+        f"cannot store a value of type {type(value).__qualname__}: use an attrs class, a "
+        "dataclass, a dict, a list or a JSON scalar (Decimal, datetime, date, timedelta, UUID "
+        "and enums are supported too)"
+    )
+
+
+def from_json_value(value: Any) -> Any:
+    """Reverse :func:`to_json_value`."""
+    if isinstance(value, list):
+        return [from_json_value(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    tag = value.get(_TAG)
+    if tag is None:
+        return {k: from_json_value(v) for k, v in value.items()}
+    v = value.get("v")
+    match tag:
+        case "decimal":
+            return Decimal(v)
+        case "datetime":
+            return datetime.fromisoformat(v)
+        case "date":
+            return date.fromisoformat(v)
+        case "time":
+            return time.fromisoformat(v)
+        case "timedelta":
+            return timedelta(days=v[0], seconds=v[1], microseconds=v[2])
+        case "uuid":
+            return uuid.UUID(v)
+        case "tuple":
+            return tuple(from_json_value(x) for x in v)
+        case "set":
+            return {from_json_value(x) for x in v}
+        case "bytes":
+            return bytes.fromhex(v)
+        case "map":
+            return {from_json_value(k): from_json_value(x) for k, x in v}
+        case "enum":
+            cls = _import_type(value["t"])
+            return cls(from_json_value(v)) if cls is not None else from_json_value(v)
+        case "obj":
+            cls = _import_type(value["t"])
+            return _converter.structure(v, cls) if cls is not None else from_json_value(v)
+    return {k: from_json_value(x) for k, x in value.items()}
+
+
+def make_converter() -> JsonConverter:
+    """The cattrs converter wfe uses for everything it stores."""
+    c = _make_json_converter()
+    c.register_unstructure_hook(Decimal, str)
+    c.register_structure_hook(Decimal, lambda v, _: Decimal(v) if not isinstance(v, float) else Decimal(str(v)))
+    c.register_unstructure_hook(timedelta, lambda td: td.total_seconds())
+    c.register_structure_hook(timedelta, lambda v, _: timedelta(seconds=v))
+    c.register_unstructure_hook(time, lambda t: t.isoformat())
+    c.register_structure_hook(time, lambda v, _: time.fromisoformat(v))
+    c.register_unstructure_hook(uuid.UUID, str)
+    c.register_structure_hook(uuid.UUID, lambda v, _: uuid.UUID(v))
+    c.register_unstructure_hook_func(lambda t: t is Any, to_json_value)
+    c.register_structure_hook_func(lambda t: t is Any, lambda v, _: from_json_value(v))
+    return c
+
+
+_converter = make_converter()
+
+
+def _is_untyped(data_type: Any) -> bool:
+    return data_type in (None, Any, dict, object) or getattr(data_type, "__origin__", None) is dict
+
+
+def encode_data(data: Any, data_type: Any = None) -> str:
+    """Workflow data as a JSON string.
+
+    Raises:
+        SerializationError: the data holds something that cannot be stored.
+    """
+    try:
+        if data is None:
+            return "null"
+        if _is_untyped(data_type) or not (attrs.has(type(data)) or dataclasses.is_dataclass(data)):
+            return json.dumps(to_json_value(data), separators=(",", ":"))
+        return json.dumps(_converter.unstructure(data, data_type or type(data)), separators=(",", ":"))
+    except SerializationError:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SerializationError(
+            f"cannot serialize workflow data of type {type(data).__qualname__}: {exc}"
+        ) from exc
+
+
+def decode_data(text: str | None, data_type: Any = None) -> Any:
+    """Rebuild workflow data from :func:`encode_data`'s JSON, as ``data_type`` when given."""
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+        if raw is None:
+            return None
+        if _is_untyped(data_type) or (isinstance(raw, dict) and _TAG in raw):
+            return from_json_value(raw)
+        return _converter.structure(raw, data_type)
+    except Exception as exc:  # cattrs raises several unrelated types
+        raise SerializationError(
+            f"cannot rebuild workflow data as {getattr(data_type, '__qualname__', data_type)}: {exc}"
+        ) from exc
+
+
+def dump_pointer(pointer: ExecutionPointer) -> str:
+    """One execution pointer as a JSON string."""
+    return json.dumps(_converter.unstructure(pointer), separators=(",", ":"))
+
+
+def load_pointer(text: str) -> ExecutionPointer:
+    """Rebuild an execution pointer from :func:`dump_pointer`'s JSON."""
+    return _converter.structure(json.loads(text), ExecutionPointer)
+
+
+def dump_value(value: Any) -> str:
+    """Any storable value as a JSON string (event data, subscription data)."""
+    return json.dumps(to_json_value(value), separators=(",", ":"))
+
+
+def load_value(text: str | None) -> Any:
+    """Reverse :func:`dump_value`."""
+    return None if text is None else from_json_value(json.loads(text))
