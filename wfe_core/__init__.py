@@ -1,0 +1,72 @@
+"""wfe's engine: models, builder, primitives, executor, host, provider Protocols and plugins.
+
+Applications import from ``wfe``; provider packages import from here.
+"""
+
+from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
+from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
+from ._host import WorkflowHost
+from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
+from ._models import (
+    Event,
+    EventSubscription,
+    ExecutionError,
+    ExecutionPointer,
+    ExecutionPointers,
+    PointerStatus,
+    WorkflowInstance,
+    WorkflowStatus,
+)
+from ._plugins import PluginHost
+from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext
+from .clock import Clock, SystemClock
+from .hookspecs import ProviderSpec, hookimpl, hookspec
+from .providers import (
+    LockProvider,
+    PersistenceProvider,
+    QueueKind,
+    QueueProvider,
+    SearchFilter,
+    SearchIndex,
+    SearchPage,
+    WorkflowSummary,
+)
+
+__all__ = [
+    "Clock",
+    "ErrorBehavior",
+    "Event",
+    "EventSubscription",
+    "ExecutionError",
+    "ExecutionPointer",
+    "ExecutionPointers",
+    "ExecutionResult",
+    "LifecycleEvent",
+    "LifecycleEventType",
+    "LifecycleHub",
+    "LockProvider",
+    "ParallelBuilder",
+    "PersistenceProvider",
+    "PluginHost",
+    "PointerStatus",
+    "ProviderSpec",
+    "QueueKind",
+    "QueueProvider",
+    "SearchFilter",
+    "SearchIndex",
+    "SearchPage",
+    "StepBody",
+    "StepBuilder",
+    "StepExecutionContext",
+    "StepOutcome",
+    "SystemClock",
+    "WorkflowBuilder",
+    "WorkflowDefinition",
+    "WorkflowHost",
+    "WorkflowInstance",
+    "WorkflowStatus",
+    "WorkflowStep",
+    "WorkflowSummary",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,477 @@
+"""One execution pass over one workflow instance.
+
+The host calls ``WorkflowExecutor.execute(instance, definition)`` while it holds the instance's
+lease. A pass runs every pointer that is due, one at a time, applies results, handles errors
+and cancellations, and works out when the instance should run next. It touches no provider:
+what must be written (changed pointers, new subscriptions, errors) comes back in a
+``PassResult`` so the host can persist it in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._definition import WorkflowDefinition, WorkflowStep, arity, call_with_data
+from ._lifecycle import LifecycleEvent, LifecycleEventType
+from ._models import (
+    EventSubscription,
+    ExecutionError,
+    ExecutionPointer,
+    PointerStatus,
+    WorkflowInstance,
+    WorkflowStatus,
+)
+from ._step import DEFAULT_ERROR_BEHAVIOR, ErrorBehavior, ExecutionResult, StepExecutionContext
+from .clock import Clock
+
+__all__ = ["PassResult", "WorkflowExecutor"]
+
+log = logging.getLogger("wfe.executor")
+_Kind = ErrorBehavior.Kind
+
+
+@attrs.define
+class PassResult:
+    """What a pass produced, for the host to persist and announce."""
+
+    changed: set[str] = attrs.field(factory=set)
+    subscriptions: list[EventSubscription] = attrs.field(factory=list)
+    errors: list[ExecutionError] = attrs.field(factory=list)
+    events: list[LifecycleEvent] = attrs.field(factory=list)
+    steps_run: int = 0
+
+
+class _Pass:
+    """The working state of one pass."""
+
+    def __init__(
+        self,
+        instance: WorkflowInstance,
+        definition: WorkflowDefinition,
+        now: datetime,
+        host: Any,
+        thread_pool: Executor | None,
+    ) -> None:
+        self.wf = instance
+        self.defn = definition
+        self.steps = definition.steps
+        self.pointers = instance.execution_pointers
+        self.now = now
+        self.host = host
+        self.pool = thread_pool
+        self.result = PassResult()
+        self.last_compensation: ExecutionPointer | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def event(self, kind: LifecycleEventType, pointer: ExecutionPointer | None = None, **kw: Any) -> None:
+        step = self.steps[pointer.step_id] if pointer is not None else None
+        self.result.events.append(
+            LifecycleEvent(
+                type=kind,
+                workflow_id=self.wf.id,
+                definition_id=self.wf.definition_id,
+                version=self.wf.version,
+                reference=self.wf.reference,
+                step_id=step.id if step else None,
+                step_name=step.display_name if step else None,
+                pointer_id=pointer.id if pointer else None,
+                time=self.now,
+                **kw,
+            )
+        )
+
+    def add_pointer(self, pointer: ExecutionPointer) -> ExecutionPointer:
+        self.pointers.add(pointer)
+        self.result.changed.add(pointer.id)
+        return pointer
+
+    def close(self, pointer: ExecutionPointer, status: PointerStatus) -> None:
+        self.pointers.close(pointer, self.now, status)
+        self.result.changed.add(pointer.id)
+
+    def next_pointer(self, pred: ExecutionPointer, step_id: int) -> ExecutionPointer:
+        return self.add_pointer(
+            ExecutionPointer(
+                step_id=step_id,
+                predecessor_id=pred.id,
+                context_item=pred.context_item,
+                scope=list(pred.scope),
+                step_name=self.steps[step_id].name,
+            )
+        )
+
+    # -- running steps -----------------------------------------------------------------------
+
+    async def run(self) -> PassResult:
+        due = [
+            p
+            for p in self.pointers.open()
+            if p.active and (p.sleep_until is None or p.sleep_until <= self.now)
+        ]
+        self.process_cancellations()
+        for pointer in due:
+            if self.wf.status is not WorkflowStatus.RUNNABLE:
+                break
+            if not pointer.active or pointer.end_time is not None:
+                continue
+            await self.execute_pointer(pointer)
+            self.process_cancellations()
+        self.determine_next_execution()
+        return self.result
+
+    async def execute_pointer(self, pointer: ExecutionPointer) -> None:
+        step = self.steps[pointer.step_id]
+        self.result.changed.add(pointer.id)
+        if step.is_end:
+            self.close(pointer, PointerStatus.COMPLETE)
+            self.complete_workflow()
+            return
+        pointer.status = PointerStatus.RUNNING
+        if pointer.start_time is None:
+            pointer.start_time = self.now
+            self.event(LifecycleEventType.STEP_STARTED, pointer)
+        self.result.steps_run += 1
+        data = self.wf.data
+        ctx = StepExecutionContext(
+            data=data,
+            workflow=self.wf,
+            step=step,
+            pointer=pointer,
+            item=pointer.context_item,
+            persistence_data=pointer.persistence_data,
+            host=self.host,
+        )
+        try:
+            body = step.make_body()
+            for attr, source in step.inputs:
+                value = (
+                    call_with_data(source, data, ctx)
+                    if callable(source) and not isinstance(source, type)
+                    else source
+                )
+                setattr(body, attr, value)
+            result = await self.call(step, body, ctx)
+            if result is None:
+                result = ExecutionResult.next()
+            elif not isinstance(result, ExecutionResult):
+                raise TypeError(
+                    f"step {step.display_name!r} returned {type(result).__qualname__}; "
+                    "return an ExecutionResult or None"
+                )
+            if result.proceed:
+                self.apply_outputs(step, body, data)
+        except Exception as exc:
+            self.handle_exception(pointer, step, exc)
+            return
+        self.process_result(pointer, step, result)
+
+    async def call(self, step: WorkflowStep, body: Any, ctx: StepExecutionContext) -> Any:
+        run = body.run
+        if step.is_primitive or not step.blocking or inspect.iscoroutinefunction(run):
+            out = run(ctx)
+        elif step.is_async:
+            out = step.body(ctx)
+        else:
+            # Sync user code runs in a worker thread so it cannot stall other workflows.
+            out = await asyncio.get_running_loop().run_in_executor(self.pool, run, ctx)
+        if inspect.isawaitable(out):
+            out = await out
+        return out
+
+    def apply_outputs(self, step: WorkflowStep, body: Any, data: Any) -> None:
+        for target, source in step.outputs:
+            if target is None:
+                source(body, data)
+                continue
+            if isinstance(source, str):
+                value = getattr(body, source)
+            else:
+                value = source(body) if arity(source) < 2 else source(body, data)
+            if isinstance(data, dict):
+                data[target] = value
+            else:
+                setattr(data, target, value)
+
+    def process_result(
+        self, pointer: ExecutionPointer, step: WorkflowStep, result: ExecutionResult
+    ) -> None:
+        pointer.persistence_data = result.persistence_data
+        pointer.outcome = result.outcome_value
+        if result.sleep_for is not None:
+            pointer.sleep_until = self.now + result.sleep_for
+            pointer.status = PointerStatus.SLEEPING
+        else:
+            pointer.sleep_until = None
+        if result.event_name is not None:
+            pointer.event_name = result.event_name
+            pointer.event_key = result.event_key
+            pointer.event_published = False
+            pointer.event_data = None
+            pointer.active = False
+            pointer.status = PointerStatus.WAITING_FOR_EVENT
+            self.result.subscriptions.append(
+                EventSubscription(
+                    workflow_id=self.wf.id,
+                    step_id=step.id,
+                    execution_pointer_id=pointer.id,
+                    event_name=result.event_name,
+                    event_key=result.event_key or "",
+                    subscribe_as_of=result.event_as_of or self.now,
+                )
+            )
+        if result.proceed:
+            self.proceed(pointer, step, result.outcome_value)
+        elif result.branch_values is not None:
+            for value in result.branch_values:
+                for child_step in step.children:
+                    child = self.add_pointer(
+                        ExecutionPointer(
+                            step_id=child_step,
+                            predecessor_id=pointer.id,
+                            context_item=value,
+                            scope=[pointer.id, *pointer.scope],
+                            step_name=self.steps[child_step].name,
+                        )
+                    )
+                    pointer.children.append(child.id)
+        elif result.sleep_for is None and result.event_name is None:
+            pointer.status = PointerStatus.RUNNING
+
+    def proceed(self, pointer: ExecutionPointer, step: WorkflowStep, outcome: Any) -> None:
+        self.close(pointer, PointerStatus.COMPLETE)
+        for edge in step.outcomes:
+            if edge.matches(outcome):
+                self.next_pointer(pointer, edge.next_step)
+        for waiting in self.pointers.open():
+            if waiting.status is PointerStatus.PENDING_PREDECESSOR and waiting.predecessor_id == pointer.id:
+                waiting.status = PointerStatus.PENDING
+                waiting.active = True
+                self.result.changed.add(waiting.id)
+        self.event(LifecycleEventType.STEP_COMPLETED, pointer)
+
+    # -- cancellation ------------------------------------------------------------------------
+
+    def process_cancellations(self) -> None:
+        for step in self.defn.cancellable_steps:
+            targets = [
+                p
+                for p in self.pointers.open()
+                if p.step_id == step.id and p.status is not PointerStatus.CANCELLED
+            ]
+            if not targets or not call_with_data(step.cancel_condition, self.wf.data, None):  # type: ignore[arg-type]
+                continue
+            for pointer in targets:
+                if step.proceed_on_cancel:
+                    self.proceed(pointer, step, None)
+                self.close(pointer, PointerStatus.CANCELLED)
+                for inner in self.pointers.open():
+                    if pointer.id in inner.scope:
+                        self.close(inner, PointerStatus.CANCELLED)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def handle_exception(self, pointer: ExecutionPointer, step: WorkflowStep, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        log.info("step %s of workflow %s failed: %s", step.display_name, self.wf.id, message)
+        self.result.errors.append(
+            ExecutionError(
+                workflow_id=self.wf.id,
+                execution_pointer_id=pointer.id,
+                message=message,
+                error_time=self.now,
+                step_id=step.id,
+                error_type=type(exc).__qualname__,
+            )
+        )
+        self.event(LifecycleEventType.WORKFLOW_ERROR, pointer, message=message)
+        pointer.status = PointerStatus.FAILED
+        queue: deque[ExecutionPointer] = deque([pointer])
+        while queue:
+            failed = queue.popleft()
+            failed_step = self.steps[failed.step_id]
+            behavior = failed_step.error_behavior
+            if behavior is None:
+                if self.should_compensate(failed):
+                    behavior = ErrorBehavior.compensate()
+                else:
+                    behavior = self.defn.default_error_behavior or DEFAULT_ERROR_BEHAVIOR
+            match behavior.kind:
+                case _Kind.RETRY:
+                    self.retry(failed, failed_step, behavior, exc)
+                case _Kind.SUSPEND:
+                    self.suspend(failed)
+                case _Kind.TERMINATE:
+                    self.terminate()
+                case _Kind.COMPENSATE:
+                    self.compensate(failed, queue)
+
+    def should_compensate(self, pointer: ExecutionPointer) -> bool:
+        for pid in [pointer.id, *pointer.scope]:
+            scoped = self.pointers.get(pid)
+            if scoped is None:
+                continue
+            s = self.steps[scoped.step_id]
+            if s.compensation_step_id is not None or s.revert_children:
+                return True
+        return False
+
+    def retry(
+        self, pointer: ExecutionPointer, step: WorkflowStep, behavior: ErrorBehavior, exc: Exception
+    ) -> None:
+        exhausted = behavior.max_retries is not None and pointer.retry_count >= behavior.max_retries
+        if exhausted or isinstance(exc, behavior.non_retryable):
+            why = (
+                f"retries exhausted after {pointer.retry_count} retries"
+                if exhausted
+                else f"{type(exc).__qualname__} is not retryable"
+            )
+            self.result.errors.append(
+                ExecutionError(
+                    workflow_id=self.wf.id,
+                    execution_pointer_id=pointer.id,
+                    message=f"step {step.display_name!r}: {why}; workflow suspended — fix the "
+                    "cause and resume it",
+                    error_time=self.now,
+                    step_id=step.id,
+                    error_type="RetriesExhaustedError",
+                )
+            )
+            self.suspend(pointer)
+            return
+        pointer.retry_count += 1
+        pointer.sleep_until = self.now + behavior.delay_for(pointer.retry_count)
+        self.prime_for_retry(pointer)
+        self.result.changed.add(pointer.id)
+
+    def prime_for_retry(self, pointer: ExecutionPointer) -> None:
+        # A container that is retried runs its whole body again.
+        if self.steps[pointer.step_id].children:
+            pointer.persistence_data = None
+
+    def suspend(self, pointer: ExecutionPointer) -> None:
+        self.wf.status = WorkflowStatus.SUSPENDED
+        self.prime_for_retry(pointer)
+        self.event(LifecycleEventType.WORKFLOW_SUSPENDED, pointer)
+
+    def terminate(self) -> None:
+        self.wf.status = WorkflowStatus.TERMINATED
+        self.wf.complete_time = self.now
+        self.wf.next_execution = None
+        self.event(LifecycleEventType.WORKFLOW_TERMINATED)
+
+    def compensate(self, failed: ExecutionPointer, bubble_up: deque[ExecutionPointer]) -> None:
+        chain = [failed.id, *failed.scope]
+        last_compensation = self.last_compensation
+        for index, pid in enumerate(chain):
+            scoped = self.pointers.get(pid)
+            if scoped is None:
+                continue
+            step = self.steps[scoped.step_id]
+            resume, revert = True, False
+            for parent_id in chain[index + 1 :]:
+                parent = self.pointers.get(parent_id)
+                if parent is None:
+                    continue
+                ps = self.steps[parent.step_id]
+                if not ps.resume_children or ps.revert_children:
+                    resume, revert = ps.resume_children, ps.revert_children
+                    break
+            behavior = step.error_behavior
+            if behavior is not None and behavior.kind is not _Kind.COMPENSATE:
+                bubble_up.append(scoped)
+                continue
+            self.close(scoped, PointerStatus.FAILED)
+            if step.compensation_step_id is not None:
+                scoped.status = PointerStatus.COMPENSATED
+                last_compensation = self.compensation_pointer(scoped, step, last_compensation)
+            if resume and (step.compensation_step_id is not None or step.revert_children):
+                for edge in step.outcomes:
+                    if edge.matches(None):
+                        self.next_pointer(scoped, edge.next_step)
+            if revert:
+                # Newest first; creation order breaks ties between steps ended in one pass.
+                siblings = [
+                    (sib.end_time, order, sib)
+                    for order, sib in enumerate(self.pointers)
+                    if sib.scope == scoped.scope
+                    and sib.id != scoped.id
+                    and sib.status is PointerStatus.COMPLETE
+                ]
+                siblings.sort(key=lambda t: (t[0], t[1]), reverse=True)
+                for _, _, sib in siblings:
+                    sib_step = self.steps[sib.step_id]
+                    if sib_step.compensation_step_id is not None:
+                        last_compensation = self.compensation_pointer(sib, sib_step, last_compensation)
+                        sib.status = PointerStatus.COMPENSATED
+                        self.result.changed.add(sib.id)
+        self.last_compensation = last_compensation
+
+    def compensation_pointer(
+        self, of: ExecutionPointer, step: WorkflowStep, previous: ExecutionPointer | None
+    ) -> ExecutionPointer:
+        """Compensations run strictly one after another: each waits for the previous one."""
+        comp = ExecutionPointer(
+            step_id=step.compensation_step_id,  # type: ignore[arg-type]
+            context_item=of.context_item,
+            scope=list(of.scope),
+            step_name=self.steps[step.compensation_step_id].name,  # type: ignore[index]
+        )
+        if previous is not None and previous.end_time is None:
+            comp.predecessor_id = previous.id
+            comp.status = PointerStatus.PENDING_PREDECESSOR
+            comp.active = False
+        else:
+            comp.predecessor_id = of.id
+        return self.add_pointer(comp)
+
+    # -- what next ---------------------------------------------------------------------------
+
+    def complete_workflow(self) -> None:
+        self.wf.status = WorkflowStatus.COMPLETE
+        self.wf.complete_time = self.now
+        self.wf.next_execution = None
+        self.event(LifecycleEventType.WORKFLOW_COMPLETED)
+
+    def determine_next_execution(self) -> None:
+        if self.wf.status is not WorkflowStatus.RUNNABLE:
+            self.wf.next_execution = None
+            return
+        open_pointers = self.pointers.open()
+        busy: set[str] = set()
+        for p in open_pointers:
+            busy.update(p.scope)
+        soonest: datetime | None = None
+        for p in open_pointers:
+            if not p.active:
+                continue
+            if p.children and p.id in busy:
+                continue  # a container waits for its body, not for the clock
+            due = p.sleep_until or self.now
+            if soonest is None or due < soonest:
+                soonest = due
+        self.wf.next_execution = soonest
+        if soonest is None and not open_pointers:
+            self.complete_workflow()
+
+
+class WorkflowExecutor:
+    """Runs passes. One per host; stateless between passes."""
+
+    def __init__(self, clock: Clock, host: Any = None, thread_pool: Executor | None = None) -> None:
+        self.clock = clock
+        self.host = host
+        self.thread_pool = thread_pool
+
+    async def execute(self, instance: WorkflowInstance, definition: WorkflowDefinition) -> PassResult:
+        """Run one pass over ``instance``; mutates it and returns what to persist."""
+        return await _Pass(instance, definition, self.clock.now(), self.host, self.thread_pool).run()
+

@@ -1,0 +1,412 @@
+"""``WorkflowHost``: the public face of the engine — register, start, publish, query, control.
+
+The host resolves its providers from URLs through the plugin host, and runs the background
+work in ``_runtime.Runtime`` (workflow consumer, event consumer, timers, poller, indexer).
+Users create one per process, in an ``async with`` block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from opentelemetry import trace
+
+from . import tracing
+from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
+from ._models import (
+    Event,
+    ExecutionError,
+    ExecutionPointer,
+    PointerStatus,
+    WorkflowInstance,
+    WorkflowStatus,
+    new_id,
+)
+from ._definition import WorkflowDefinition
+from ._plugins import PluginHost
+from ._registry import WorkflowRegistry
+from ._runtime import Runtime
+from .clock import Clock, SystemClock
+from .errors import (
+    ConcurrencyError,
+    InvalidEventError,
+    WfeError,
+    WorkflowNotFoundError,
+)
+from .providers import QueueKind, SearchFilter, SearchPage
+from .serialization import decode_data, dump_value, encode_data
+
+__all__ = ["WorkflowHost"]
+
+log = logging.getLogger("wfe.host")
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class WorkflowHost:
+    """Runs workflows.
+
+    Args:
+        persistence: a provider URL (``"sqlite:///app.db"``, ``"memory://"``, ...) or instance.
+        lock, queue, search: URLs or instances; by default the persistence provider's own
+            where it has them, else in-process ones.
+        clock: where time comes from (``wfe_core.testing.FakeClock`` in tests).
+        tracer_provider, meter_provider: OpenTelemetry providers (default: the globals).
+        max_concurrent_workflows: workflows in flight at once in this host.
+        poll_interval: how often the safety-net poller looks for due work the pushes missed.
+        lease_ttl: seconds a host holds a workflow's lease without renewing it; after a crash,
+            another host can take over a workflow this long after the last renewal.
+        stop_timeout: seconds ``stop()`` waits for running steps.
+        thread_pool_size: threads for sync step bodies.
+        plugins: a ``PluginHost`` to resolve URLs with (default: installed entry points).
+    """
+
+    def __init__(
+        self,
+        persistence: str | Any = "memory://",
+        lock: str | Any | None = None,
+        queue: str | Any | None = None,
+        search: str | Any | None = None,
+        *,
+        clock: Clock | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        max_concurrent_workflows: int = 64,
+        poll_interval: float | timedelta = 10.0,
+        lease_ttl: float | timedelta = 30.0,
+        stop_timeout: float | timedelta = 30.0,
+        thread_pool_size: int = 32,
+        plugins: PluginHost | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.registry = WorkflowRegistry()
+        self.lifecycle = LifecycleHub()
+        self._plugins = plugins or PluginHost()
+        self._shared: dict[str, Any] = {}
+        self._owned: list[Any] = []
+        self.persistence = self._open("persistence", persistence, None)
+        base_url = persistence if isinstance(persistence, str) else None
+        self.lock = self._open("lock", lock, base_url)
+        self.queue = self._open("queue", queue, base_url)
+        self.search_index = self._open("search", search, base_url)
+        self._tracer = trace.get_tracer(tracing.INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
+        self._meter_provider = meter_provider
+        self.max_concurrent_workflows = max_concurrent_workflows
+        self.poll_interval = _seconds(poll_interval)
+        self.lease_ttl = _seconds(lease_ttl)
+        self.stop_timeout = _seconds(stop_timeout)
+        self.thread_pool_size = thread_pool_size
+        self._runtime: Runtime | None = None
+        self._started = False
+
+    def _open(self, capability: str, given: str | Any | None, base_url: str | None) -> Any:
+        if given is None:
+            if base_url is not None and self._plugins.supports(base_url, capability):
+                given = base_url
+            else:
+                given = "memory://"
+        if not isinstance(given, str):
+            return given
+        provider = self._plugins.open(capability, given, self._shared)
+        if provider not in self._owned:
+            self._owned.append(provider)
+        return provider
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> WorkflowHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the providers and start the background work."""
+        if self._started:
+            return
+        for provider in (self.persistence, self.lock, self.queue, self.search_index):
+            await provider.start()
+        self._runtime = Runtime(self)
+        await self._runtime.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop taking work, wait (up to ``stop_timeout``) for running steps, close providers."""
+        if not self._started:
+            return
+        self._started = False
+        if self._runtime is not None:
+            await self._runtime.stop()
+        for provider in reversed(self._owned):
+            try:
+                await provider.close()
+            except Exception:  # closing must not hide the reason we are stopping
+                log.exception("closing %r failed", provider)
+
+    @property
+    def running(self) -> bool:
+        return self._started
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def register(self, definition: WorkflowDefinition) -> None:
+        """Make a built definition startable (and runnable) in this host.
+
+        Raises:
+            DuplicateDefinitionError: same id and version with a different graph.
+        """
+        self.registry.register(definition)
+
+    # -- starting and events -----------------------------------------------------------------
+
+    async def start_workflow(
+        self,
+        definition_id: str,
+        data: Any = None,
+        version: int | None = None,
+        reference: str | None = None,
+        *,
+        description: str | None = None,
+    ) -> str:
+        """Start a workflow and return its id. Nothing is stored if anything is wrong.
+
+        Raises:
+            WorkflowNotRegisteredError: unknown definition id or version.
+            SerializationError: the data cannot be stored.
+        """
+        with self._tracer.start_as_current_span(tracing.SPAN_START_WORKFLOW) as span:
+            span.set_attribute(tracing.ATTR_DEFINITION_ID, definition_id)
+            wid = await self._start(definition_id, data, version, reference, description)
+            span.set_attribute(tracing.ATTR_WORKFLOW_ID, wid)
+            return wid
+
+    async def _start(
+        self,
+        definition_id: str,
+        data: Any,
+        version: int | None,
+        reference: str | None,
+        description: str | None,
+        workflow_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> str:
+        definition = self.registry.get(definition_id, version)
+        if data is None:
+            data = definition.new_data()
+        text = encode_data(data, definition.data_type)
+        decode_data(text, definition.data_type)  # fail now, not in the first pass
+        now = self.clock.now()
+        instance = WorkflowInstance(
+            id=workflow_id or new_id(),
+            definition_id=definition.id,
+            version=definition.version,
+            status=WorkflowStatus.RUNNABLE,
+            data=text,
+            reference=reference,
+            description=description or definition.description,
+            create_time=now,
+            next_execution=now,
+            execution_pointers=[ExecutionPointer(step_id=0, step_name=definition.steps[0].name)],
+            parent_workflow_id=parent_id,
+        )
+        await self.persistence.create_workflow(instance)
+        if self._runtime is not None:
+            self._runtime.index_soon(instance.id)
+            await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+        await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)
+        return instance.id
+
+    async def _start_child(
+        self, definition_id: str, data: Any, version: int | None, child_id: str, parent_id: str
+    ) -> None:
+        try:
+            await self.persistence.get_workflow(child_id)
+            return  # started by an earlier run of this pass
+        except WorkflowNotFoundError:
+            pass
+        await self._start(definition_id, data, version, None, None, child_id, parent_id)
+
+    async def publish_event(
+        self,
+        event_name: str,
+        event_key: str,
+        data: Any = None,
+        effective_date: datetime | None = None,
+    ) -> str:
+        """Publish an event; every workflow waiting for this name and key receives ``data``.
+
+        Events published before anyone waits are kept and delivered to later waits whose
+        effective date is not after the event's.
+
+        Raises:
+            InvalidEventError: empty name, or a key that is not a string.
+            SerializationError: the data cannot be stored.
+        """
+        if not isinstance(event_name, str) or not event_name.strip():
+            raise InvalidEventError("an event needs a non-empty name")
+        if event_key is None or not isinstance(event_key, (str, int)):
+            raise InvalidEventError(
+                f"event key must be a string, not {type(event_key).__qualname__}"
+            )
+        if effective_date is not None and effective_date.tzinfo is None:
+            raise InvalidEventError("effective_date must be timezone-aware (use UTC)")
+        dump_value(data)  # raises SerializationError before anything is stored
+        with self._tracer.start_as_current_span(tracing.SPAN_PUBLISH_EVENT):
+            event = Event(
+                event_name=event_name,
+                event_key=str(event_key),
+                event_data=data,
+                event_time=effective_date or self.clock.now(),
+            )
+            await self.persistence.create_event(event)
+            if self._runtime is not None:
+                await self._runtime.event_published(event)
+            return event.id
+
+    # -- queries -----------------------------------------------------------------------------
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
+        """The instance with its data rebuilt as the definition's data type.
+
+        Raises:
+            WorkflowNotFoundError: no such workflow.
+        """
+        return self._decode(await self.persistence.get_workflow(workflow_id))
+
+    def _decode(self, instance: WorkflowInstance) -> WorkflowInstance:
+        definition = self.registry.find(instance.definition_id, instance.version)
+        instance.data = decode_data(instance.data, definition.data_type if definition else None)
+        return instance
+
+    async def wait_for_workflow(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowInstance:
+        """Wait until the workflow is no longer runnable and return it.
+
+        Raises:
+            TimeoutError: still runnable after ``timeout`` seconds.
+            WorkflowNotFoundError: no such workflow.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            instance = await self.persistence.get_workflow(workflow_id)
+            if instance.status is not WorkflowStatus.RUNNABLE:
+                return self._decode(instance)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(
+                    f"workflow {workflow_id} is still runnable after {timeout} s; "
+                    "is a host running with its definition registered?"
+                )
+            # Woken at once by this host; the re-read every 0.5 s covers other processes.
+            wait = 0.5 if remaining is None else min(0.5, remaining)
+            if self._runtime is not None:
+                await self._runtime.wait_for_change(workflow_id, wait)
+            else:
+                await asyncio.sleep(wait)
+
+    async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
+        """What each failed step raised, oldest first."""
+        return await self.persistence.get_execution_errors(workflow_id)
+
+    async def search(
+        self,
+        terms: str = "",
+        *,
+        status: WorkflowStatus | None = None,
+        definition_id: str | None = None,
+        reference: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        skip: int = 0,
+        take: int = 20,
+    ) -> SearchPage:
+        """Find workflows by text and filters, newest first; returns ``items`` and ``total``."""
+        if skip < 0 or take < 0:
+            raise ValueError("skip and take must be >= 0")
+        if self._runtime is not None:
+            await self._runtime.flush_index()
+        filters = SearchFilter(status, definition_id, reference, created_after, created_before)
+        return await self.search_index.search(terms or "", filters, skip, take)
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def suspend_workflow(self, workflow_id: str) -> bool:
+        """Suspend a runnable workflow. Returns whether it changed anything."""
+
+        def change(instance: WorkflowInstance) -> LifecycleEventType | None:
+            if instance.status is not WorkflowStatus.RUNNABLE:
+                return None
+            instance.status = WorkflowStatus.SUSPENDED
+            return LifecycleEventType.WORKFLOW_SUSPENDED
+
+        return await self._control(workflow_id, change)
+
+    async def resume_workflow(self, workflow_id: str) -> bool:
+        """Resume a suspended workflow (failed steps get a fresh set of retries)."""
+
+        def change(instance: WorkflowInstance) -> LifecycleEventType | None:
+            if instance.status is not WorkflowStatus.SUSPENDED:
+                return None
+            instance.status = WorkflowStatus.RUNNABLE
+            instance.next_execution = self.clock.now()
+            for p in instance.execution_pointers.open():
+                if p.status is PointerStatus.FAILED and p.active:
+                    p.retry_count = 0
+                    p.sleep_until = None
+            return LifecycleEventType.WORKFLOW_RESUMED
+
+        return await self._control(workflow_id, change)
+
+    async def terminate_workflow(self, workflow_id: str) -> bool:
+        """End a runnable or suspended workflow now; its remaining steps never run."""
+
+        def change(instance: WorkflowInstance) -> LifecycleEventType | None:
+            if instance.status not in (WorkflowStatus.RUNNABLE, WorkflowStatus.SUSPENDED):
+                return None
+            instance.status = WorkflowStatus.TERMINATED
+            instance.complete_time = self.clock.now()
+            instance.next_execution = None
+            return LifecycleEventType.WORKFLOW_TERMINATED
+
+        return await self._control(workflow_id, change)
+
+    async def _control(
+        self, workflow_id: str, change: Callable[[WorkflowInstance], LifecycleEventType | None]
+    ) -> bool:
+        runtime = self._runtime
+        for _ in range(20):
+            instance = await self.persistence.get_workflow(workflow_id)
+            kind = change(instance)
+            if kind is None:
+                return False
+            try:
+                await self.persistence.persist_workflow(instance, changed_pointers=None)
+            except ConcurrencyError:
+                await asyncio.sleep(0.01)  # a pass just landed; decide again on fresh state
+                continue
+            await self._announce(instance, kind)
+            if runtime is not None:
+                await runtime.after_control(instance)
+            return True
+        raise WfeError(f"workflow {workflow_id} kept changing; try again")
+
+    async def _announce(self, instance: WorkflowInstance, kind: LifecycleEventType) -> None:
+        if self.lifecycle.active:
+            await self.lifecycle.publish(
+                LifecycleEvent(
+                    type=kind,
+                    workflow_id=instance.id,
+                    definition_id=instance.definition_id,
+                    version=instance.version,
+                    reference=instance.reference,
+                    time=self.clock.now(),
+                )
+            )
+

@@ -1,0 +1,245 @@
+"""The built-in steps behind the builder's control flow: containers, waits, delays, routing.
+
+The builder adds these to the graph and configures them through step inputs; the executor runs
+them like any step, on the event loop. Each follows the first-call / later-call pattern of
+workflow-core: state between calls lives in the pointer's persistence data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from ._step import ExecutionResult, StepBody, StepExecutionContext
+from .errors import SubWorkflowFailedError
+
+__all__ = [
+    "Decide",
+    "Delay",
+    "EndStep",
+    "Foreach",
+    "If",
+    "OutcomeSwitch",
+    "Recur",
+    "Saga",
+    "Schedule",
+    "Sequence",
+    "SubWorkflow",
+    "WaitFor",
+    "When",
+    "While",
+    "branch_complete",
+]
+
+#: Subscriptions with no effective date match events from any time.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: The event a finished child workflow publishes for its parent (key: the child's id).
+WORKFLOW_ENDED_EVENT = "wfe.workflow.ended"
+
+
+def branch_complete(ctx: StepExecutionContext) -> bool:
+    """True when every pointer inside this container pointer's scope has ended."""
+    pid = ctx.pointer.id
+    return not any(pid in p.scope for p in ctx.workflow.execution_pointers.open())
+
+
+class Primitive(StepBody):
+    blocking: ClassVar[bool] = False
+
+
+class Sequence(Primitive):
+    """Runs its children (the first step of each body) together; done when all have ended."""
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if ctx.persistence_data is None:
+            return ExecutionResult.branch([ctx.item], {"children_active": True})
+        if branch_complete(ctx):
+            return ExecutionResult.next()
+        return ExecutionResult.persist(ctx.persistence_data)
+
+
+class Saga(Sequence):
+    """A sequence whose completed steps are compensated, newest first, when one fails."""
+
+
+class If(Primitive):
+    condition: bool = False
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if ctx.persistence_data is None:
+            if self.condition:
+                return ExecutionResult.branch([ctx.item], {"children_active": True})
+            return ExecutionResult.next()
+        if branch_complete(ctx):
+            return ExecutionResult.next()
+        return ExecutionResult.persist(ctx.persistence_data)
+
+
+class While(Primitive):
+    condition: bool = False
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if ctx.persistence_data is None:
+            if self.condition:
+                return ExecutionResult.branch([ctx.item], {"children_active": True})
+            return ExecutionResult.next()
+        if branch_complete(ctx):
+            # Forget the finished body so the next pass re-evaluates the condition.
+            return ExecutionResult.persist(None)
+        return ExecutionResult.persist(ctx.persistence_data)
+
+
+class Foreach(Primitive):
+    collection: Any = ()
+    parallel: bool = True
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        items = list(self.collection or ())
+        state = ctx.persistence_data
+        if state is None:
+            if not items:
+                return ExecutionResult.next()
+            if self.parallel:
+                return ExecutionResult.branch(items, {"children_active": True})
+            return ExecutionResult.branch([items[0]], {"children_active": True, "index": 0})
+        if not branch_complete(ctx):
+            return ExecutionResult.persist(state)
+        index = state.get("index")
+        if index is not None and index + 1 < len(items):
+            return ExecutionResult.branch(
+                [items[index + 1]], {"children_active": True, "index": index + 1}
+            )
+        return ExecutionResult.next()
+
+
+class OutcomeSwitch(Primitive):
+    """Holds ``when`` branches; each runs if its value equals the predecessor's outcome."""
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if ctx.persistence_data is None:
+            outcome = None
+            pred = ctx.pointer.predecessor_id
+            if pred is not None:
+                prev = ctx.workflow.execution_pointers.get(pred)
+                outcome = prev.outcome if prev is not None else None
+            result = ExecutionResult.branch([ctx.item], {"children_active": True})
+            result.outcome_value = outcome
+            return result
+        if branch_complete(ctx):
+            return ExecutionResult.next()
+        result = ExecutionResult.persist(ctx.persistence_data)
+        result.outcome_value = ctx.pointer.outcome
+        return result
+
+
+class When(Primitive):
+    expected: Any = None
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        switch = ctx.workflow.execution_pointers.get(ctx.pointer.scope[0]) if ctx.pointer.scope else None
+        outcome = switch.outcome if switch is not None else None
+        if ctx.persistence_data is None:
+            if not (self.expected == outcome or str(self.expected) == str(outcome)):
+                return ExecutionResult.next()
+            return ExecutionResult.branch([ctx.item], {"children_active": True})
+        if branch_complete(ctx):
+            return ExecutionResult.next()
+        return ExecutionResult.persist(ctx.persistence_data)
+
+
+class Decide(Primitive):
+    """Returns the value of its expression as the outcome; ``branch`` edges match on it."""
+
+    expression: Any = None
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        return ExecutionResult.outcome(self.expression)
+
+
+class Delay(Primitive):
+    period: timedelta = timedelta(0)
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if ctx.persistence_data is not None:
+            return ExecutionResult.next()
+        return ExecutionResult.sleep(self.period, persistence_data=True)
+
+
+class WaitFor(Primitive):
+    """Waits for an event; its data is then on the step as ``event_data``."""
+
+    event_name: str = ""
+    event_key: Any = None
+    effective_date: datetime | None = None
+    event_data: Any = None
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if not ctx.pointer.event_published:
+            as_of = self.effective_date or EPOCH
+            return ExecutionResult.wait_for_event(self.event_name, str(self.event_key), as_of)
+        self.event_data = ctx.pointer.event_data
+        return ExecutionResult.next()
+
+
+class Schedule(Primitive):
+    """Runs its body once, after ``interval``, beside the rest of the workflow."""
+
+    interval: timedelta = timedelta(0)
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        state = ctx.persistence_data
+        if state is None:
+            return ExecutionResult.sleep(self.interval, {"elapsed": False})
+        if not state.get("elapsed"):
+            return ExecutionResult.branch([ctx.item], {"elapsed": True})
+        if branch_complete(ctx):
+            return ExecutionResult.next()
+        return ExecutionResult.persist(state)
+
+
+class Recur(Primitive):
+    """Runs its body every ``interval`` until ``stop_condition`` holds."""
+
+    interval: timedelta = timedelta(0)
+    stop_condition: bool = False
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if self.stop_condition:
+            return ExecutionResult.next()
+        result = ExecutionResult.branch([ctx.item], {"recurring": True})
+        result.sleep_for = self.interval
+        return result
+
+
+class EndStep(Primitive):
+    """Completes the workflow at once; the executor acts on it before ``run``."""
+
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        return ExecutionResult.next()
+
+
+class SubWorkflow(Primitive):
+    """Starts a child workflow and waits until it ends; its final data is ``result``."""
+
+    definition_id: str = ""
+    version: int | None = None
+    child_data: Any = None
+    result: Any = None
+
+    async def run(self, ctx: StepExecutionContext) -> ExecutionResult:
+        if not ctx.pointer.event_published:
+            # A deterministic child id makes the start idempotent if this pass runs again.
+            child_id = f"{ctx.workflow.id}.{ctx.pointer.id}"
+            await ctx.host._start_child(
+                self.definition_id, self.child_data, self.version, child_id, ctx.workflow.id
+            )
+            return ExecutionResult.wait_for_event(WORKFLOW_ENDED_EVENT, child_id, EPOCH)
+        ended = ctx.pointer.event_data or {}
+        if ended.get("status") != "complete":
+            raise SubWorkflowFailedError(
+                f"child workflow {ctx.pointer.event_key} of {self.definition_id!r} ended "
+                f"{ended.get('status')}, not complete"
+            )
+        self.result = ended.get("data")
+        return ExecutionResult.next()

@@ -1,0 +1,519 @@
+"""The host's background work: the workflow consumer, the event consumer, timers, the
+safety-net poller, lease renewal and the search indexer.
+
+``WorkflowHost.start`` creates one ``Runtime``. Wake-ups are pushed: a started workflow or a
+published event is queued at once, a due timer fires from an in-memory heap, and a workflow
+that is runnable again after a pass goes straight on while its lease is held. The poller only
+finds what those pushes missed (a crashed host's work, timers beyond the heap's horizon).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ._executor import PassResult, WorkflowExecutor
+from ._models import Event, EventSubscription, PointerStatus, WorkflowInstance, WorkflowStatus, new_id
+from ._definition import WorkflowDefinition
+from ._primitives import WORKFLOW_ENDED_EVENT
+from .errors import ConcurrencyError, WorkflowNotFoundError
+from .providers import QueueKind
+from .serialization import decode_data, encode_data
+
+if TYPE_CHECKING:
+    from ._host import WorkflowHost
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("wfe.runtime")
+
+#: Passes one workflow may run back to back before it goes to the back of the queue.
+MAX_PASSES_IN_A_ROW = 500
+
+
+class Runtime:
+    """Background tasks of one running host."""
+
+    def __init__(self, host: WorkflowHost) -> None:
+        self.host = host
+        self.persistence = host.persistence
+        self.lock = host.lock
+        self.queue = host.queue
+        self.clock = host.clock
+        self.registry = host.registry
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self.pool = ThreadPoolExecutor(host.thread_pool_size, thread_name_prefix="wfe-step")
+        self.executor = WorkflowExecutor(self.clock, host, self.pool)
+        self.slots = asyncio.Semaphore(host.max_concurrent_workflows)
+        self.event_slots = asyncio.Semaphore(16)
+        self.active: set[str] = set()
+        self.rerun: set[str] = set()
+        self.held: set[str] = set()
+        self.released: dict[str, asyncio.Event] = {}
+        self.changed: dict[str, asyncio.Event] = {}
+        self.timers: list[tuple[datetime, str, str]] = []
+        self.timer_due: dict[str, datetime] = {}
+        self.timer_wake = asyncio.Event()
+        self.poll_wake = asyncio.Event()
+        self.index_pending: set[str] = set()
+        self.index_wake = asyncio.Event()
+        self.stopping = False
+        self.loops: list[asyncio.Task[None]] = []
+        self.work: set[asyncio.Task[Any]] = set()
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for loop in (
+            self.workflow_loop,
+            self.event_loop,
+            self.timer_loop,
+            self.poll_loop,
+            self.lease_loop,
+            self.index_loop,
+        ):
+            self.loops.append(asyncio.create_task(loop(), name=f"wfe.{loop.__name__}"))
+        add_listener = getattr(self.clock, "add_listener", None)
+        if add_listener is not None:
+            add_listener(self.clock_moved)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        remove_listener = getattr(self.clock, "remove_listener", None)
+        if remove_listener is not None:
+            remove_listener(self.clock_moved)
+        for task in self.loops:
+            task.cancel()
+        await asyncio.gather(*self.loops, return_exceptions=True)
+        if self.work:
+            done, pending = await asyncio.wait(set(self.work), timeout=self.host.stop_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("stop: %d workflow task(s) still running after %.0f s were cancelled",
+                            len(pending), self.host.stop_timeout)
+                await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            await self.flush_index()
+        except Exception:
+            log.exception("final search indexing failed")
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self.work.add(task)
+        task.add_done_callback(self.work.discard)
+        return task
+
+    def clock_moved(self) -> None:
+        """A test clock jumped: look at timers and due work again now."""
+        self.timer_wake.set()
+        self.poll_wake.set()
+
+    # -- workflows ---------------------------------------------------------------------------
+
+    async def workflow_loop(self) -> None:
+        while not self.stopping:
+            await self.slots.acquire()
+            try:
+                wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
+            except asyncio.CancelledError:
+                self.slots.release()
+                raise
+            except Exception:
+                self.slots.release()
+                log.exception("dequeue from the workflow queue failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if wid is None:
+                self.slots.release()
+                continue
+            if wid in self.active:
+                self.rerun.add(wid)
+                self.slots.release()
+                continue
+            self.active.add(wid)
+            self.spawn(self.process(wid))
+
+    async def process(self, wid: str) -> None:
+        try:
+            while True:
+                try:
+                    await self.run_workflow(wid)
+                except Exception:
+                    log.exception("workflow %s: pass failed; it will be retried by the poller", wid)
+                if wid in self.rerun and not self.stopping:
+                    self.rerun.discard(wid)
+                    continue
+                break
+        finally:
+            self.active.discard(wid)
+            self.slots.release()
+            released = self.released.pop(wid, None)
+            if released is not None:
+                released.set()
+
+    async def run_workflow(self, wid: str) -> None:
+        key = f"wf:{wid}"
+        if not await self.lock.acquire(key, self.owner, self.host.lease_ttl):
+            return  # another host is on it; if it dies, its lease expires and the poller retries
+        self.held.add(key)
+        try:
+            try:
+                instance = await self.persistence.get_workflow(wid)
+            except WorkflowNotFoundError:
+                return
+            definition = self.registry.find(instance.definition_id, instance.version)
+            if definition is None:
+                log.warning(
+                    "workflow %s needs definition %r version %d, which this host has not "
+                    "registered; leaving it for a host that has", wid, instance.definition_id,
+                    instance.version,
+                )
+                return
+            instance.data = decode_data(instance.data, definition.data_type)
+            passes = 0
+            while (
+                not self.stopping
+                and instance.status is WorkflowStatus.RUNNABLE
+                and instance.next_execution is not None
+                and instance.next_execution <= self.clock.now()
+            ):
+                if passes >= MAX_PASSES_IN_A_ROW:
+                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                    return
+                passes += 1
+                result = await self.executor.execute(instance, definition)
+                if not await self.persist_pass(instance, definition, result):
+                    # Someone changed it under us (suspend, terminate, an event): start over.
+                    instance = await self.persistence.get_workflow(wid)
+                    instance.data = decode_data(instance.data, definition.data_type)
+            if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
+                self.schedule(instance.next_execution, "wf", wid)
+        finally:
+            self.held.discard(key)
+            await self.lock.release(key, self.owner)
+
+    async def persist_pass(
+        self, instance: WorkflowInstance, definition: WorkflowDefinition, result: PassResult
+    ) -> bool:
+        data = instance.data
+        instance.data = encode_data(data, definition.data_type)
+        try:
+            await self.persistence.persist_workflow(
+                instance,
+                changed_pointers=result.changed,
+                subscriptions=result.subscriptions,
+                errors=result.errors,
+            )
+        except ConcurrencyError:
+            log.info("workflow %s changed during a pass; the pass is discarded and rerun", instance.id)
+            return False
+        finally:
+            instance.data = data
+        hub = self.host.lifecycle
+        if hub.active:
+            for event in result.events:
+                await hub.publish(event)
+        for sub in result.subscriptions:
+            await self.seed_earlier_events(sub)
+        if instance.status is not WorkflowStatus.RUNNABLE:
+            await self.workflow_settled(instance)
+        return True
+
+    async def workflow_settled(self, instance: WorkflowInstance) -> None:
+        """The workflow stopped being runnable: wake waiters, index it, tell its parent."""
+        self.notify_changed(instance.id)
+        self.index_soon(instance.id)
+        if instance.parent_workflow_id and instance.status in (
+            WorkflowStatus.COMPLETE,
+            WorkflowStatus.TERMINATED,
+        ):
+            await self.host.publish_event(
+                WORKFLOW_ENDED_EVENT,
+                instance.id,
+                {"status": instance.status.value, "data": instance.data},
+            )
+
+    async def after_control(self, instance: WorkflowInstance) -> None:
+        if instance.status is WorkflowStatus.RUNNABLE:
+            await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+            self.index_soon(instance.id)
+            return
+        if instance.parent_workflow_id:
+            definition = self.registry.find(instance.definition_id, instance.version)
+            instance.data = decode_data(instance.data, definition.data_type if definition else None)
+        await self.workflow_settled(instance)
+
+    # -- waiting for changes -----------------------------------------------------------------
+
+    def notify_changed(self, wid: str) -> None:
+        event = self.changed.pop(wid, None)
+        if event is not None:
+            event.set()
+
+    async def wait_for_change(self, wid: str, timeout: float) -> None:
+        event = self.changed.setdefault(wid, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def acquire_workflow(self, wid: str, wait: float) -> bool:
+        """Take a workflow's lease, waiting up to ``wait`` seconds for its holder."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        delay = 0.002
+        key = f"wf:{wid}"
+        while True:
+            if await self.lock.acquire(key, self.owner, self.host.lease_ttl):
+                self.held.add(key)
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            if wid in self.active:
+                released = self.released.setdefault(wid, asyncio.Event())
+                try:
+                    await asyncio.wait_for(released.wait(), remaining)
+                except TimeoutError:
+                    return False
+            else:
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.05)
+
+    async def release_workflow(self, wid: str) -> None:
+        key = f"wf:{wid}"
+        self.held.discard(key)
+        await self.lock.release(key, self.owner)
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def event_published(self, event: Event) -> None:
+        if event.event_time > self.clock.now():
+            self.schedule(event.event_time, "evt", event.id)
+        else:
+            await self.queue.enqueue(QueueKind.EVENT, event.id)
+
+    async def seed_earlier_events(self, sub: EventSubscription) -> None:
+        """Events published before this wait began are still delivered to it."""
+        for eid in await self.persistence.get_events(sub.event_name, sub.event_key, sub.subscribe_as_of):
+            await self.persistence.mark_event_unprocessed(eid)
+            await self.queue.enqueue(QueueKind.EVENT, eid)
+
+    async def event_loop(self) -> None:
+        while not self.stopping:
+            await self.event_slots.acquire()
+            try:
+                eid = await self.queue.dequeue(QueueKind.EVENT, 0.25)
+            except asyncio.CancelledError:
+                self.event_slots.release()
+                raise
+            except Exception:
+                self.event_slots.release()
+                log.exception("dequeue from the event queue failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if eid is None:
+                self.event_slots.release()
+                continue
+            self.spawn(self.process_event(eid))
+
+    async def process_event(self, eid: str) -> None:
+        try:
+            done = await self.deliver_event(eid)
+        except Exception:
+            log.exception("event %s: delivery failed; retrying", eid)
+            done = False
+        finally:
+            self.event_slots.release()
+        if not done and not self.stopping:
+            self.schedule(self.clock.now() + timedelta(milliseconds=50), "evt", eid, force=True)
+
+    async def deliver_event(self, eid: str) -> bool:
+        key = f"evt:{eid}"
+        if not await self.lock.acquire(key, self.owner, self.host.lease_ttl):
+            return False
+        try:
+            event = await self.persistence.get_event(eid)
+            if event is None or event.is_processed:
+                return True
+            if event.event_time > self.clock.now():
+                self.schedule(event.event_time, "evt", eid)
+                return True
+            subs = await self.persistence.get_subscriptions(
+                event.event_name, event.event_key, event.event_time
+            )
+            delivered = True
+            for sub in subs:
+                if await self.older_event_pending(event, sub):
+                    delivered = False
+                elif not await self.seed(sub, event):
+                    delivered = False
+            if delivered:
+                await self.persistence.mark_event_processed(eid)
+            return delivered
+        finally:
+            await self.lock.release(key, self.owner)
+
+    async def older_event_pending(self, event: Event, sub: EventSubscription) -> bool:
+        """Events reach a wait oldest first: queue an older pending one ahead of this one."""
+        for other_id in await self.persistence.get_events(
+            event.event_name, event.event_key, sub.subscribe_as_of
+        ):
+            if other_id == event.id:
+                return False
+            other = await self.persistence.get_event(other_id)
+            if other is not None and not other.is_processed and other.event_time < event.event_time:
+                await self.queue.enqueue(QueueKind.EVENT, other_id)
+                return True
+        return False
+
+    async def seed(self, sub: EventSubscription, event: Event) -> bool:
+        """Hand an event to one waiting pointer. False: try again later."""
+        wid = sub.workflow_id
+        if not await self.acquire_workflow(wid, wait=5.0):
+            return False
+        try:
+            try:
+                instance = await self.persistence.get_workflow(wid)
+            except WorkflowNotFoundError:
+                await self.persistence.terminate_subscription(sub.id)
+                return True
+            pointer = instance.execution_pointers.get(sub.execution_pointer_id)
+            if pointer is None or pointer.end_time is not None or pointer.event_published:
+                # The wait was cancelled or already served: the subscription is spent.
+                await self.persistence.terminate_subscription(sub.id)
+                return True
+            if any(p.extension_attributes.get("event_id") == event.id for p in instance.execution_pointers):
+                return True  # this workflow already received this event at an earlier wait
+            pointer.event_data = event.event_data
+            pointer.event_published = True
+            pointer.active = True
+            pointer.status = PointerStatus.PENDING
+            pointer.extension_attributes["event_id"] = event.id
+            if instance.status is WorkflowStatus.RUNNABLE:
+                instance.next_execution = self.clock.now()
+            try:
+                await self.persistence.persist_workflow(instance, changed_pointers=[pointer.id])
+            except ConcurrencyError:
+                return False
+            await self.persistence.terminate_subscription(sub.id)
+        finally:
+            await self.release_workflow(wid)
+        await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+        return True
+
+    # -- timers and polling ------------------------------------------------------------------
+
+    def schedule(self, due: datetime, kind: str, item_id: str, *, force: bool = False) -> None:
+        """Queue ``item_id`` at ``due``; far-off timers are left to the poller."""
+        horizon = self.clock.now() + timedelta(seconds=2 * self.host.poll_interval)
+        if due > horizon and not force:
+            return
+        key = f"{kind}:{item_id}"
+        current = self.timer_due.get(key)
+        if current is not None and current <= due:
+            return
+        self.timer_due[key] = due
+        heapq.heappush(self.timers, (due, kind, item_id))
+        if self.timers[0][0] == due:
+            self.timer_wake.set()
+
+    async def timer_loop(self) -> None:
+        while not self.stopping:
+            now = self.clock.now()
+            while self.timers and self.timers[0][0] <= now:
+                due, kind, item_id = heapq.heappop(self.timers)
+                key = f"{kind}:{item_id}"
+                if self.timer_due.get(key) != due:
+                    continue  # superseded by an earlier timer for the same item
+                del self.timer_due[key]
+                try:
+                    if kind == "wf":
+                        await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
+                    else:
+                        await self.queue.enqueue(QueueKind.EVENT, item_id)
+                except Exception:
+                    log.exception("could not queue %s; the poller will find it", key)
+            self.timer_wake.clear()
+            if self.timers:
+                await self.clock.sleep_until(self.timers[0][0], self.timer_wake)
+            else:
+                await self.timer_wake.wait()
+
+    async def poll_loop(self) -> None:
+        while not self.stopping:
+            interval = self.host.poll_interval
+            try:
+                if await self.poll_once():
+                    interval = min(interval, 1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling for due work failed; retrying next interval")
+            self.poll_wake.clear()
+            try:
+                await asyncio.wait_for(self.poll_wake.wait(), interval)
+            except TimeoutError:
+                pass
+
+    async def poll_once(self, limit: int = 1000) -> bool:
+        """Queue due workflows and events; set timers for what falls due before the next poll.
+
+        Returns True when there may be more due work than one query returned.
+        """
+        now = self.clock.now()
+        horizon = now + timedelta(seconds=self.host.poll_interval)
+        due = await self.persistence.get_runnable_instances(horizon, limit)
+        for wid, when in due:
+            if when <= now:
+                if wid not in self.active:
+                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            else:
+                self.schedule(when, "wf", wid)
+        events = await self.persistence.get_runnable_events(now, limit)
+        for eid in events:
+            await self.queue.enqueue(QueueKind.EVENT, eid)
+        return len(due) >= limit or len(events) >= limit
+
+    async def lease_loop(self) -> None:
+        period = max(self.host.lease_ttl / 3, 0.05)
+        while not self.stopping:
+            await asyncio.sleep(period)
+            for key in list(self.held):
+                try:
+                    if not await self.lock.renew(key, self.owner, self.host.lease_ttl):
+                        log.warning("lost the lease on %s; another host may take it over", key)
+                except Exception:
+                    log.exception("renewing the lease on %s failed", key)
+
+    # -- search index ------------------------------------------------------------------------
+
+    def index_soon(self, wid: str) -> None:
+        self.index_pending.add(wid)
+        self.index_wake.set()
+
+    async def index_loop(self) -> None:
+        while not self.stopping:
+            await self.index_wake.wait()
+            self.index_wake.clear()
+            await asyncio.sleep(0.05)  # gather a batch
+            try:
+                await self.flush_index()
+            except Exception:
+                log.exception("search indexing failed; will retry with the next change")
+
+    async def flush_index(self) -> None:
+        batch, self.index_pending = self.index_pending, set()
+        if not batch:
+            return
+        for instance in await self.persistence.get_workflows(sorted(batch)):
+            await self.host.search_index.index_workflow(instance)
+
