@@ -1,0 +1,287 @@
+"""The pizza shop: one order, from validation to the door, as a durable wfe workflow.
+
+Run it::
+
+    python examples/pizza.py                      # on a SQLite file, pizza.db
+    python examples/pizza.py --fail-payment       # the card is declined: the saga compensates
+    python examples/pizza.py --db memory://       # any provider URL
+
+Every builder feature does real work here: a saga with compensation, parallel prep, a
+sequential for_each over the pizzas with a quality check that fails once and is retried, an
+external event (the oven timer), a while loop, outcome routing, and a delay. The script exits 0
+when the order is complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import attrs
+
+from wfe import (
+    ErrorBehavior,
+    ExecutionResult,
+    LifecycleEvent,
+    LifecycleEventType,
+    StepBody,
+    StepExecutionContext,
+    WorkflowBuilder,
+    WorkflowHost,
+    WorkflowStatus,
+)
+
+_START = time.monotonic()
+
+
+def say(who: str, message: str) -> None:
+    print(f"[{time.monotonic() - _START:6.2f}s] {who:<18} {message}", flush=True)
+
+
+@attrs.define
+class Pizza:
+    name: str
+    size: str
+    toppings: list[str]
+    price: Decimal
+
+
+@attrs.define
+class PizzaOrder:
+    order_id: str = ""
+    customer: str = ""
+    address: str | None = None
+    pizzas: list[Pizza] = attrs.Factory(list)
+    fail_payment: bool = False
+    ingredients_reserved: bool = False
+    payment_id: str | None = None
+    refunded: bool = False
+    prep_done: list[str] = attrs.Factory(list)
+    assembled: list[str] = attrs.Factory(list)
+    oven_temperature: int = 0
+    cooling_checks: int = 0
+    delivered_by: str | None = None
+    status_note: str = ""
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.price for p in self.pizzas), Decimal("0"))
+
+    @property
+    def is_delivery(self) -> bool:
+        return self.address is not None
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+# -- steps -------------------------------------------------------------------------------------
+
+
+class ValidateOrder(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        order: PizzaOrder = ctx.data
+        if not order.pizzas:
+            raise ValueError(f"order {order.order_id} has no pizzas")
+        say("Validate", f"order {order.order_id} for {order.customer}: {len(order.pizzas)} pizza(s), "
+            f"{'delivery' if order.is_delivery else 'pickup'}, total ${order.total}")
+
+
+class ReserveIngredients(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        ctx.data.ingredients_reserved = True
+        say("Reserve", "dough, sauce and toppings set aside")
+
+
+class ReleaseIngredients(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        ctx.data.ingredients_reserved = False
+        say("Compensate", "ingredients released back to the shelf")
+
+
+class ChargePayment(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        order: PizzaOrder = ctx.data
+        if order.fail_payment:
+            say("Charge", f"card declined for ${order.total}")
+            raise PaymentDeclined(f"card declined for order {order.order_id}")
+        order.payment_id = f"pay-{order.order_id}"
+        say("Charge", f"charged ${order.total} ({order.payment_id})")
+
+
+class RefundPayment(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        order: PizzaOrder = ctx.data
+        order.refunded = True
+        say("Compensate", f"payment voided for {order.order_id}; nothing is owed")
+
+
+def prep(item: str):
+    class Prep(StepBody):
+        def run(self, ctx: StepExecutionContext) -> None:
+            ctx.data.prep_done.append(item)
+            say("Prep", f"{item} ready")
+
+    Prep.__qualname__ = Prep.__name__ = f"Prep{item.title().replace(' ', '')}"
+    return Prep
+
+
+MakeSauce, GrateCheese, ChopVegetables = prep("sauce"), prep("cheese"), prep("vegetables")
+
+
+class StretchDough(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("Dough", f"stretching a {ctx.item.size} base for {ctx.item.name}")
+
+
+class AddToppings(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("Toppings", f"{ctx.item.name}: {', '.join(ctx.item.toppings)}")
+
+
+class QualityCheck(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        pizza: Pizza = ctx.item
+        order: PizzaOrder = ctx.data
+        if ctx.pointer.retry_count == 0 and pizza.name == order.pizzas[0].name:
+            say("Quality", f"{pizza.name}: cheese uneven, sending it back (attempt 1)")
+            raise ValueError(f"{pizza.name} failed inspection")
+        order.assembled.append(pizza.name)
+        say("Quality", f"{pizza.name}: looks perfect (attempt {ctx.pointer.retry_count + 1})")
+
+
+class FireOven(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("Oven", f"{len(ctx.data.assembled)} pizza(s) in; waiting for the timer")
+
+
+class CheckTemperature(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        order: PizzaOrder = ctx.data
+        order.cooling_checks += 1
+        order.oven_temperature -= 90
+        say("Cooling", f"check {order.cooling_checks}: {order.oven_temperature}°F")
+
+
+class DispatchDriver(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        ctx.data.delivered_by = "Marco"
+        say("Delivery", f"Marco is driving to {ctx.data.address}")
+
+
+class RingBell(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("Counter", f"ding! {ctx.data.customer}, your order is ready")
+
+
+class CompleteOrder(StepBody):
+    def run(self, ctx: StepExecutionContext) -> ExecutionResult | None:
+        order: PizzaOrder = ctx.data
+        order.status_note = "complete"
+        say("Done", f"order {order.order_id} complete: {len(order.assembled)} happy pizza(s)")
+        return None
+
+
+def cancel_order(ctx: StepExecutionContext) -> None:
+    ctx.data.status_note = "cancelled"
+    say("Cancelled", f"order {ctx.data.order_id} cancelled; the saga undid its work")
+
+
+def build_pizza_workflow():
+    """The definition: every builder feature, in the order a kitchen would use them."""
+    return (
+        WorkflowBuilder(PizzaOrder, description="pizza order")
+        .start_with(ValidateOrder).name("Validate order")
+        .saga(lambda s: s
+              .start_with(ReserveIngredients).name("Reserve ingredients")
+              .compensate_with(ReleaseIngredients)
+              .then(ChargePayment).name("Charge payment")
+              .compensate_with(RefundPayment))
+        .if_do(lambda d: d.payment_id is None, lambda b: b.start_with(cancel_order).end())
+        .parallel(lambda p: p
+                  .branch(lambda b: b.start_with(MakeSauce))
+                  .branch(lambda b: b.start_with(GrateCheese))
+                  .branch(lambda b: b.start_with(ChopVegetables)))
+        .for_each(lambda d: d.pizzas, lambda b: b
+                  .start_with(StretchDough).name("Stretch dough")
+                  .then(AddToppings).name("Add toppings")
+                  .then(QualityCheck).name("Quality check")
+                  .on_error(ErrorBehavior.retry(interval=timedelta(milliseconds=100), max_retries=3)),
+                  parallel=False)
+        .then(FireOven).name("Fire oven")
+        .wait_for("oven.timer", lambda d: d.order_id)
+        .output(oven_temperature=lambda step: step.event_data["temperature"])
+        .while_do(lambda d: d.oven_temperature > 200, lambda b: b.start_with(CheckTemperature))
+        .decide(lambda d: d.is_delivery)
+        .when(True, lambda b: b.start_with(DispatchDriver))
+        .when(False, lambda b: b.start_with(RingBell))
+        .delay(timedelta(milliseconds=300)).name("Rest before boxing")
+        .then(CompleteOrder).name("Complete order")
+        .end_workflow()
+        .build("pizza", 1)
+    )
+
+
+def sample_order(fail_payment: bool) -> PizzaOrder:
+    return PizzaOrder(
+        order_id="ORD-42",
+        customer="Sienna",
+        address="742 Evergreen Terrace",
+        fail_payment=fail_payment,
+        pizzas=[
+            Pizza("Margherita", "large", ["mozzarella", "basil", "san marzano"], Decimal("14.99")),
+            Pizza("Funghi", "medium", ["mozzarella", "mushrooms", "red onion"], Decimal("10.99")),
+        ],
+    )
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="sqlite:///pizza.db", help="provider URL (default: %(default)s)")
+    parser.add_argument("--fail-payment", action="store_true", help="decline the card")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the order")
+    args = parser.parse_args(argv)
+
+    async with WorkflowHost(persistence=args.db) as host:
+        host.register(build_pizza_workflow())
+
+        # The oven's timer is an external system: it rings a moment after the oven is fired.
+        async def oven_timer(event: LifecycleEvent) -> None:
+            if event.type is LifecycleEventType.STEP_COMPLETED and event.step_name == "Fire oven":
+                await asyncio.sleep(0.5)
+                say("Oven timer", "DING! publishing oven.timer")
+                await host.publish_event("oven.timer", "ORD-42", {"temperature": 480})
+
+        pending: set[asyncio.Task[None]] = set()
+
+        def on_event(event: LifecycleEvent) -> None:
+            task = asyncio.ensure_future(oven_timer(event))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        host.lifecycle.subscribe(on_event)
+        wid = await host.start_workflow("pizza", sample_order(args.fail_payment), reference="ORD-42")
+        say("Shop", f"started workflow {wid} on {args.db}")
+        instance = await host.wait_for_workflow(wid, timeout=args.timeout)
+        order: PizzaOrder = instance.data
+        done = sum(1 for p in instance.execution_pointers if p.end_time is not None)
+        say("Shop", f"workflow {instance.status.value}: {done} of {len(instance.execution_pointers)} "
+            f"steps finished, order {order.status_note or 'unfinished'}")
+        errors = await host.get_execution_errors(wid)
+        for error in errors:
+            say("Shop", f"recorded error: {error.message}")
+    if instance.status is WorkflowStatus.COMPLETE and order.status_note == "complete":
+        return 0
+    if order.status_note == "cancelled":
+        say("Shop", "no pizza today: payment refused, everything was undone")
+        return 3
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README quick start, and .ci/run): installs wfe and its test dependencies
+# into .venv, starts the services it can (scripts/services.sh), and runs the whole pytest suite.
+# Arguments go to pytest, e.g. `bash scripts/test.sh tests/unit -q`.
+# Under WFE_REQUIRE_SERVICES=1 a service that cannot be started fails the run instead of
+# skipping its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "test.sh: creating .venv" >&2
+    "$python" -m venv .venv
+fi
+echo "test.sh: installing wfe with its test extras" >&2
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+
+require=()
+[ "${WFE_REQUIRE_SERVICES:-0}" = "1" ] && require=(--require)
+echo "test.sh: starting services" >&2
+exports=$(bash scripts/services.sh "${require[@]}") || {
+    echo "test.sh: required services are unavailable (see above)" >&2
+    exit 1
+}
+eval "$exports"
+
+exec .venv/bin/python -m pytest "$@"
