@@ -8,6 +8,7 @@ queues), so code tested on them behaves the same on SQLite or PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
@@ -87,8 +88,8 @@ class MemoryPersistence:
         instance.revision += 1
         self._store(instance, pointers)
         for sub in subscriptions:
-            self._subscriptions[sub.id] = attrs.evolve(sub)
-        self._errors.extend(errors)
+            self._subscriptions[sub.id] = copy.deepcopy(sub)
+        self._errors.extend(copy.deepcopy(list(errors)))
 
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
         stored = self._instances.get(workflow_id)
@@ -116,12 +117,12 @@ class MemoryPersistence:
         return due[:limit]  # type: ignore[return-value]
 
     async def create_event(self, event: Event) -> str:
-        self._events[event.id] = attrs.evolve(event)
+        self._events[event.id] = copy.deepcopy(event)
         return event.id
 
     async def get_event(self, event_id: str) -> Event | None:
         e = self._events.get(event_id)
-        return attrs.evolve(e) if e else None
+        return copy.deepcopy(e) if e else None
 
     async def get_runnable_events(self, as_of: datetime, limit: int = 1000) -> list[str]:
         found = sorted(
@@ -150,18 +151,18 @@ class MemoryPersistence:
             self._events[event_id].is_processed = False
 
     async def create_subscription(self, subscription: EventSubscription) -> str:
-        self._subscriptions[subscription.id] = attrs.evolve(subscription)
+        self._subscriptions[subscription.id] = copy.deepcopy(subscription)
         return subscription.id
 
     async def get_subscription(self, subscription_id: str) -> EventSubscription | None:
         s = self._subscriptions.get(subscription_id)
-        return attrs.evolve(s) if s else None
+        return copy.deepcopy(s) if s else None
 
     async def get_subscriptions(
         self, event_name: str, event_key: str, as_of: datetime
     ) -> list[EventSubscription]:
         return [
-            attrs.evolve(s)
+            copy.deepcopy(s)
             for s in self._subscriptions.values()
             if s.event_name == event_name and s.event_key == event_key and s.subscribe_as_of <= as_of
         ]
@@ -170,10 +171,10 @@ class MemoryPersistence:
         self._subscriptions.pop(subscription_id, None)
 
     async def persist_errors(self, errors: Sequence[ExecutionError]) -> None:
-        self._errors.extend(attrs.evolve(e) for e in errors)
+        self._errors.extend(copy.deepcopy(list(errors)))
 
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
-        return [attrs.evolve(e) for e in self._errors if e.workflow_id == workflow_id]
+        return [copy.deepcopy(e) for e in self._errors if e.workflow_id == workflow_id]
 
 
 class MemoryLock:

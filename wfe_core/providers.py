@@ -5,7 +5,10 @@ Providers implement these; the host calls them. The contract suites in
 
 At this boundary an instance's ``data`` is already a JSON string (made by
 ``wfe_core.serialization.encode_data``), so a provider stores text and never needs the
-workflow's data type. Pointers are stored with ``serialization.dump_pointer``.
+workflow's data type; it must give the text back byte for byte (no ``jsonb`` re-encoding).
+Pointers are stored with ``serialization.dump_pointer``, event and subscription data with
+``dump_value``. Every datetime a provider returns is timezone-aware UTC and equal to what was
+stored. Objects handed in or out are copies: the caller mutating them changes nothing stored.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ class PersistenceProvider(Protocol):
         """Ids of unprocessed events with ``event_time <= as_of``, oldest first."""
 
     async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[str]:
-        """Ids of events of this name and key with ``event_time >= as_of``, oldest first."""
+        """Ids of events of this name and key with ``event_time >= as_of``, oldest first,
+        processed or not."""
 
     async def mark_event_processed(self, event_id: str) -> None: ...
 
@@ -123,7 +127,7 @@ class PersistenceProvider(Protocol):
     async def persist_errors(self, errors: Sequence[ExecutionError]) -> None: ...
 
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
-        """Errors of one workflow, oldest first."""
+        """Errors of one workflow, oldest (by ``error_time``) first."""
 
 
 @runtime_checkable
@@ -141,7 +145,7 @@ class LockProvider(Protocol):
         """
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
-        """Extend a lease this owner holds. False if it expired and someone else took it."""
+        """Extend a lease this owner holds. False if it was never held, or expired and was taken."""
 
     async def release(self, key: str, owner: str) -> None:
         """Give a lease back; releasing what one does not hold is a no-op."""
@@ -209,4 +213,9 @@ class SearchIndex(Protocol):
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
     ) -> SearchPage:
-        """Instances matching every term (empty: all) and the filters, newest first."""
+        """Instances matching every term (empty: all) and the filters, newest first.
+
+        Terms are case-insensitive words matched against the definition id, reference,
+        description and the data's values. ``created_after`` is inclusive, ``created_before``
+        exclusive. A search sees every ``index_workflow`` that returned before it.
+        """

@@ -1,0 +1,58 @@
+"""Binds the contract suites to every installed provider scheme.
+
+Each capability's fixture is parametrized over the schemes that the installed ``wfe`` entry
+points declare for it, with the scheme as the test id (``test_fifo[memory]``,
+``test_fifo[sqlite]``), so a provider is tested the moment it is registered and
+``pytest -k sqlite`` picks one. A scheme whose service is not configured is skipped, or fails
+under ``WFE_REQUIRE_SERVICES=1``; see :mod:`wfe_core.testing.contracts._targets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wfe_core._plugins import PluginHost
+from wfe_core.testing.contracts._targets import open_provider, schemes_offering, target_url
+
+# Built once at collection: the parameters must be known before any test runs.
+PLUGIN_HOST = PluginHost()
+
+#: (scheme, test name) -> why that provider fails that case today. Each entry is a bug in the
+#: provider, not in the suite; the xfail is strict, so a fix shows up as XPASS and the entry
+#: must then be deleted.
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the known provider bugs as strict xfails (in this directory only)."""
+    here = Path(__file__).parent
+    for item in items:
+        if not isinstance(item, pytest.Function) or not hasattr(item, "callspec"):
+            continue
+        if here not in item.path.parents:
+            continue
+        for name in ("persistence", "lock", "queue", "search_index"):
+            scheme = str(item.callspec.params.get(name))
+            reason = KNOWN_VIOLATIONS.get((scheme, item.originalname))
+            if reason is not None:
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+def _provider_fixture(capability: str, name: str) -> Callable[..., AsyncIterator[Any]]:
+    @pytest.fixture(name=name, params=schemes_offering(capability, PLUGIN_HOST), ids=str)
+    async def provider(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+        url = target_url(request.param, tmp_path)
+        async with open_provider(capability, url, PLUGIN_HOST) as opened:
+            yield opened
+
+    return provider
+
+
+persistence = _provider_fixture("persistence", "persistence")
+lock = _provider_fixture("lock", "lock")
+queue = _provider_fixture("queue", "queue")
+search_index = _provider_fixture("search", "search_index")
