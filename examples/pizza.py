@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -54,6 +54,7 @@ class Pizza:
 class PizzaOrder:
     order_id: str = ""
     customer: str = ""
+    placed_at: datetime = attrs.Factory(lambda: datetime.now(UTC))
     address: str | None = None
     pizzas: list[Pizza] = attrs.Factory(list)
     fail_payment: bool = False
@@ -214,7 +215,8 @@ def build_pizza_workflow():
                   .on_error(ErrorBehavior.retry(interval=timedelta(milliseconds=100), max_retries=3)),
                   parallel=False)
         .then(FireOven).name("Fire oven")
-        .wait_for("oven.timer", lambda d: d.order_id)
+        # Only a timer that rings after the order was placed counts, not one from an old order.
+        .wait_for("oven.timer", lambda d: d.order_id, effective_date=lambda d: d.placed_at)
         .output(oven_temperature=lambda step: step.event_data["temperature"])
         .while_do(lambda d: d.oven_temperature > 200, lambda b: b.start_with(CheckTemperature))
         .decide(lambda d: d.is_delivery)
