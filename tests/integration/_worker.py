@@ -1,0 +1,106 @@
+"""A host process for the crash and multi-process tests (run as ``python -m``).
+
+Usage: python -m tests.integration._worker MODE DB_URL LOG_DIR [COUNT]
+
+MODE ``crash``: start one workflow whose second step hangs on its first run; the test kills
+this process with SIGKILL while that step runs. MODE ``resume``: run the host until that
+workflow completes. MODE ``share-start`` / ``share``: start COUNT workflows (only the first)
+and run until all of them are complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from wfe import StepBody, StepExecutionContext, WorkflowBuilder, WorkflowHost, WorkflowStatus
+
+LOG_DIR = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(".")
+
+
+def mark(name: str) -> None:
+    """Append a line to this test's step log; O_APPEND writes of one line are atomic."""
+    with open(LOG_DIR / "steps.log", "a") as f:
+        f.write(f"{name} {os.getpid()}\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class First(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        mark(f"{ctx.workflow.id} first")
+
+
+class Slow(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        mark(f"{ctx.workflow.id} slow-start")
+        if os.environ.get("WFE_TEST_HANG") == "1":
+            time.sleep(600)  # killed here
+        mark(f"{ctx.workflow.id} slow-end")
+
+
+class Last(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        mark(f"{ctx.workflow.id} last")
+
+
+class Ping(StepBody):
+    async def run(self, ctx: StepExecutionContext) -> None:
+        mark(f"{ctx.workflow.id} ping")
+        await ctx.host.publish_event("ping", ctx.workflow.id, {"from": os.getpid()})
+
+
+crash_definition = (
+    WorkflowBuilder(dict).start_with(First).then(Slow).then(Last).end_workflow().build("crash", 1)
+)
+share_definition = (
+    WorkflowBuilder(dict)
+    .start_with(Ping)
+    .wait_for("ping", lambda d, ctx: ctx.workflow.id)
+    .delay(timedelta(milliseconds=50))
+    .then(Last)
+    .end_workflow()
+    .build("share", 1)
+)
+
+
+async def main() -> None:
+    mode, url = sys.argv[1], sys.argv[2]
+    async with WorkflowHost(url, lease_ttl=2.0, poll_interval=0.5) as host:
+        host.register(crash_definition)
+        host.register(share_definition)
+        ids_file = LOG_DIR / "ids.txt"
+        if mode == "crash":
+            wid = await host.start_workflow("crash", {})
+            ids_file.write_text(wid)
+            await asyncio.sleep(600)
+        elif mode == "resume":
+            wid = ids_file.read_text().strip()
+            instance = await host.wait_for_workflow(wid, timeout=60)
+            print(instance.status.value)
+        else:
+            count = int(sys.argv[4])
+            if mode == "share-start":
+                ids = [await host.start_workflow("share", {}) for _ in range(count)]
+                ids_file.write_text("\n".join(ids))
+            deadline = time.monotonic() + 120
+            while not ids_file.exists() or len(ids_file.read_text().split()) < count:
+                await asyncio.sleep(0.05)
+            ids = ids_file.read_text().split()
+            while time.monotonic() < deadline:
+                done = 0
+                for wid in ids:
+                    inst = await host.persistence.get_workflow(wid)
+                    done += inst.status is WorkflowStatus.COMPLETE
+                if done == len(ids):
+                    break
+                await asyncio.sleep(0.2)
+            print(done)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
