@@ -228,17 +228,21 @@ class SubWorkflow(Primitive):
     result: Any = None
 
     async def run(self, ctx: StepExecutionContext) -> ExecutionResult:
-        if not ctx.pointer.event_published:
-            # A deterministic child id makes the start idempotent if this pass runs again.
-            child_id = f"{ctx.workflow.id}.{ctx.pointer.id}"
+        pointer = ctx.pointer
+        attempt = pointer.extension_attributes.get("child_attempt", 0)
+        # A deterministic child id makes the start idempotent if this pass runs again; the
+        # attempt number gives a retried step a new child.
+        child_id = f"{ctx.workflow.id}.{pointer.id}.{attempt}"
+        if not pointer.event_published or pointer.event_key != child_id:
             await ctx.host._start_child(
                 self.definition_id, self.child_data, self.version, child_id, ctx.workflow.id
             )
             return ExecutionResult.wait_for_event(WORKFLOW_ENDED_EVENT, child_id, EPOCH)
-        ended = ctx.pointer.event_data or {}
+        ended = pointer.event_data or {}
         if ended.get("status") != "complete":
+            pointer.extension_attributes["child_attempt"] = attempt + 1
             raise SubWorkflowFailedError(
-                f"child workflow {ctx.pointer.event_key} of {self.definition_id!r} ended "
+                f"child workflow {child_id} of {self.definition_id!r} ended "
                 f"{ended.get('status')}, not complete"
             )
         self.result = ended.get("data")
