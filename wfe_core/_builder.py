@@ -138,6 +138,13 @@ class WorkflowBuilder(Generic[D]):
             problems.append(f"the version must be an integer >= 1, not {version!r}")
         if not graph.steps:
             problems.append("the workflow has no steps; begin with start_with(step)")
+        if self._default_error_behavior is not None and not isinstance(
+            self._default_error_behavior, ErrorBehavior
+        ):
+            problems.append(
+                "the default error behaviour must be an ErrorBehavior, not "
+                f"{self._default_error_behavior!r}"
+            )
         dt = self._data_type
         if not (
             dt in (dict, None)

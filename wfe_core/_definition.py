@@ -47,6 +47,16 @@ def call_with_data(fn: Callable[..., Any], data: Any, ctx: StepExecutionContext 
     return fn(data) if arity(fn) == 1 else fn()
 
 
+def _identity(value: Any) -> Any:
+    """What makes a configured value the same: code for functions, the value otherwise."""
+    if isinstance(value, type):
+        return f"{value.__module__}:{value.__qualname__}"
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        return (value.__module__, value.__qualname__, code.co_code, code.co_consts.__repr__())
+    return repr(value)
+
+
 @attrs.define
 class StepOutcome:
     """An edge to ``next_step``, taken when the step's outcome equals ``value`` (or always)."""
@@ -134,18 +144,30 @@ class WorkflowDefinition:
         self.cancellable_steps = [s for s in self.steps if s.cancel_condition is not None]
 
     def fingerprint(self) -> tuple[Any, ...]:
-        """The graph's shape, for telling a re-registration from a conflicting one."""
+        """The graph and its configuration, for telling a re-registration from a conflicting one.
+
+        Functions count by their code (module, name and bytecode), so rebuilding the same
+        definition in another process gives the same fingerprint.
+        """
         return (
             self.data_type,
+            self.default_error_behavior,
             tuple(
                 (
-                    getattr(s.body, "__qualname__", repr(type(s.body))),
+                    _identity(s.body),
                     s.name,
                     s.external_id,
                     tuple(s.children),
                     tuple((o.next_step, repr(o.value)) for o in s.outcomes),
+                    tuple((k, _identity(v)) for k, v in s.inputs),
+                    tuple((k, _identity(v)) for k, v in s.outputs),
                     s.compensation_step_id,
                     s.error_behavior,
+                    _identity(s.cancel_condition),
+                    s.proceed_on_cancel,
+                    s.resume_children,
+                    s.revert_children,
+                    s.is_end,
                 )
                 for s in self.steps
             ),

@@ -130,11 +130,11 @@ class _Pass:
 
     async def execute_pointer(self, pointer: ExecutionPointer) -> None:
         step = self.steps[pointer.step_id]
-        self.result.changed.add(pointer.id)
         if step.is_end:
             self.close(pointer, PointerStatus.COMPLETE)
             self.complete_workflow()
             return
+        was_new = pointer.status is not PointerStatus.RUNNING
         pointer.status = PointerStatus.RUNNING
         if pointer.start_time is None:
             pointer.start_time = self.now
@@ -170,9 +170,15 @@ class _Pass:
             if result.proceed:
                 self.apply_outputs(step, body, data)
         except Exception as exc:
+            self.result.changed.add(pointer.id)
             self.handle_exception(pointer, step, exc)
             return
+        before = _state(pointer) if step.is_primitive and not was_new else None
         self.process_result(pointer, step, result)
+        # A container re-checking its busy body changes nothing: don't rewrite it. (Only for
+        # primitives: a user step may have changed its persistence data in place.)
+        if before is None or _state(pointer) != before:
+            self.result.changed.add(pointer.id)
 
     async def call(self, step: WorkflowStep, body: Any, ctx: StepExecutionContext) -> Any:
         run = body.run
@@ -461,6 +467,21 @@ class _Pass:
         self.wf.next_execution = soonest
         if soonest is None and not open_pointers:
             self.complete_workflow()
+
+
+def _state(p: ExecutionPointer) -> tuple[Any, ...]:
+    return (
+        p.status,
+        p.active,
+        p.sleep_until,
+        p.persistence_data,
+        p.outcome,
+        len(p.children),
+        p.end_time,
+        p.event_name,
+        p.event_key,
+        p.retry_count,
+    )
 
 
 class WorkflowExecutor:

@@ -246,12 +246,13 @@ class WorkflowHost:
         effective date is not after the event's.
 
         Raises:
-            InvalidEventError: empty name, or a key that is not a string.
+            InvalidEventError: empty name, or a key that is neither a string nor an int
+                (ints are turned into strings).
             SerializationError: the data cannot be stored.
         """
         if not isinstance(event_name, str) or not event_name.strip():
             raise InvalidEventError("an event needs a non-empty name")
-        if event_key is None or not isinstance(event_key, (str, int)):
+        if isinstance(event_key, bool) or not isinstance(event_key, (str, int)):
             raise InvalidEventError(
                 f"event key must be a string, not {type(event_key).__qualname__}"
             )

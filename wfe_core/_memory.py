@@ -24,7 +24,7 @@ from ._models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from .errors import ConcurrencyError, WorkflowNotFoundError
+from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary
 from .serialization import dump_pointer, load_pointer
 
@@ -62,6 +62,8 @@ class MemoryPersistence:
         self._instances[instance.id] = _StoredInstance(fields, pointers)
 
     async def create_workflow(self, instance: WorkflowInstance) -> str:
+        if instance.id in self._instances:
+            raise ProviderError(f"a workflow with id {instance.id!r} already exists")
         instance.revision = 1
         self._store(instance, {p.id: dump_pointer(p) for p in instance.execution_pointers})
         return instance.id

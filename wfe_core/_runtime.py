@@ -356,9 +356,19 @@ class Runtime:
                     delivered = False
                 elif not await self.seed(sub, event):
                     delivered = False
-            if delivered:
-                await self.persistence.mark_event_processed(eid)
-            return delivered
+            if not delivered:
+                return False
+            await self.persistence.mark_event_processed(eid)
+            # A wait that began while we delivered re-marks the event unprocessed when it
+            # commits; if that landed before our mark above, look again rather than lose it.
+            seen = {s.id for s in subs}
+            later = await self.persistence.get_subscriptions(
+                event.event_name, event.event_key, event.event_time
+            )
+            if any(s.id not in seen for s in later):
+                await self.persistence.mark_event_unprocessed(eid)
+                return False
+            return True
         finally:
             await self.lock.release(key, self.owner)
 
@@ -490,7 +500,8 @@ class Runtime:
             await asyncio.sleep(period)
             for key in list(self.held):
                 try:
-                    if not await self.lock.renew(key, self.owner, self.host.lease_ttl):
+                    renewed = await self.lock.renew(key, self.owner, self.host.lease_ttl)
+                    if not renewed and key in self.held:
                         log.warning("lost the lease on %s; another host may take it over", key)
                 except Exception:
                     log.exception("renewing the lease on %s failed", key)

@@ -32,6 +32,7 @@ __all__ = [
     "InvalidEventError",
     "MissingDependencyError",
     "ProviderError",
+    "RetriesExhaustedError",
     "SerializationError",
     "StepFailedError",
     "SubWorkflowFailedError",

@@ -86,14 +86,22 @@ def to_json_value(value: Any) -> Any:
         return {_TAG: "uuid", "v": str(value)}
     if isinstance(value, tuple):
         return {_TAG: "tuple", "v": [to_json_value(v) for v in value]}
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, frozenset):
+        return {_TAG: "frozenset", "v": [to_json_value(v) for v in value]}
+    if isinstance(value, set):
         return {_TAG: "set", "v": [to_json_value(v) for v in value]}
     if isinstance(value, enum.Enum):
         return {_TAG: "enum", "t": _type_path(type(value)), "v": to_json_value(value.value)}
     if isinstance(value, bytes):
         return {_TAG: "bytes", "v": value.hex()}
     if attrs.has(type(value)) or dataclasses.is_dataclass(value):
-        return {_TAG: "obj", "t": _type_path(type(value)), "v": _converter.unstructure(value)}
+        path = _type_path(type(value))
+        if _import_type(path) is not type(value):
+            raise SerializationError(
+                f"cannot store a {type(value).__qualname__}: its class cannot be imported back "
+                f"as {path!r}; define it at module level"
+            )
+        return {_TAG: "obj", "t": path, "v": _converter.unstructure(value)}
     raise SerializationError(
         f"cannot store a value of type {type(value).__qualname__}: use an attrs class, a "
         "dataclass, a dict, a list or a JSON scalar (Decimal, datetime, date, timedelta, UUID "
@@ -128,6 +136,8 @@ def from_json_value(value: Any) -> Any:
             return tuple(from_json_value(x) for x in v)
         case "set":
             return {from_json_value(x) for x in v}
+        case "frozenset":
+            return frozenset(from_json_value(x) for x in v)
         case "bytes":
             return bytes.fromhex(v)
         case "map":
@@ -141,13 +151,20 @@ def from_json_value(value: Any) -> Any:
     return {k: from_json_value(x) for k, x in value.items()}
 
 
+def _structure_timedelta(value: Any, _: Any) -> timedelta:
+    if isinstance(value, list):
+        return timedelta(days=value[0], seconds=value[1], microseconds=value[2])
+    return timedelta(seconds=value)
+
+
 def make_converter() -> JsonConverter:
     """The cattrs converter wfe uses for everything it stores."""
     c = _make_json_converter()
     c.register_unstructure_hook(Decimal, str)
     c.register_structure_hook(Decimal, lambda v, _: Decimal(v) if not isinstance(v, float) else Decimal(str(v)))
-    c.register_unstructure_hook(timedelta, lambda td: td.total_seconds())
-    c.register_structure_hook(timedelta, lambda v, _: timedelta(seconds=v))
+    # [days, seconds, microseconds] is exact where float seconds are not.
+    c.register_unstructure_hook(timedelta, lambda td: [td.days, td.seconds, td.microseconds])
+    c.register_structure_hook(timedelta, _structure_timedelta)
     c.register_unstructure_hook(time, lambda t: t.isoformat())
     c.register_structure_hook(time, lambda v, _: time.fromisoformat(v))
     c.register_unstructure_hook(uuid.UUID, str)

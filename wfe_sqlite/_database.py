@@ -1,0 +1,284 @@
+"""``SqliteDatabase``: one SQLite connection, driven from one worker thread, shared by providers.
+
+The four SQLite providers of a host and URL share one ``SqliteDatabase`` (the plugin's factories
+keep it in the host's shared dict). Every call runs a function with the connection in one
+dedicated worker thread (:mod:`wfe_sqlite._worker`), so SQLite never blocks the event loop and
+the connection is only ever touched by the thread that made it. Calls run in the order they
+were made, each as a whole transaction, so concurrent tasks never interleave inside one; writes
+that queue up together share one COMMIT (see ``_worker`` for why that is invisible to callers).
+
+Connection settings:
+
+* ``journal_mode=WAL``: readers never wait for the writer, and other processes on the same file
+  see each commit at once.
+* ``synchronous=NORMAL`` (the default; ``?synchronous=FULL`` in the URL to change it). In WAL
+  mode NORMAL syncs only at checkpoints, not at every commit: a crash of the *process* loses
+  nothing that was committed, but a power loss or OS crash may lose the last transactions
+  (never corrupt the file). FULL syncs the WAL at every commit and survives power loss, at the
+  price of one fsync per transaction.
+* ``busy_timeout=5000`` ms (``?busy_timeout=`` to change it): how long a write waits for another
+  process's write lock before failing.
+* ``foreign_keys=ON``: pointers cannot outlive their workflow.
+
+An in-memory database (``:memory:``) lives as long as the connection: it is gone once the last
+provider using it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from wfe_core.errors import ConfigurationError
+
+from ._errors import provider_error
+from ._schema import migrate
+from ._url import MEMORY, SqliteOptions, parse_url
+from ._worker import ConnectionWorker, Mode
+
+__all__ = ["DatabaseUser", "SqliteDatabase"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("wfe.sqlite")
+
+
+class SqliteDatabase:
+    """One SQLite database file (or ``:memory:``), its connection and its worker thread.
+
+    The connection opens on first use, sets its PRAGMAs and brings the schema up to date.
+    :meth:`open` / :meth:`close` count the providers using it; the connection and the thread
+    are released when the last one closes.
+
+    Args:
+        path: the database file, or ``":memory:"``.
+        synchronous: ``PRAGMA synchronous``: ``"NORMAL"`` (default), ``"FULL"`` or ``"EXTRA"``.
+        busy_timeout: seconds a write waits for another process's write lock.
+
+    Raises:
+        ConfigurationError: the file's directory does not exist, or a bad option.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.options = SqliteOptions(
+            path=os.fspath(path), synchronous=synchronous.upper(), busy_timeout=busy_timeout
+        )
+        _check_directory(self.options.path)
+        self._worker: ConnectionWorker | None = None
+        self._worker_lock = threading.Lock()
+        self._users = 0
+        self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteDatabase:
+        """A database for a ``sqlite://`` URL (see ``wfe_sqlite`` for the forms).
+
+        Raises:
+            ConfigurationError: a malformed URL or a missing directory.
+        """
+        options = parse_url(url)
+        return cls(options.path, synchronous=options.synchronous, busy_timeout=options.busy_timeout)
+
+    @property
+    def path(self) -> str:
+        """The file path as given, or ``":memory:"``."""
+        return self.options.path
+
+    @property
+    def in_use(self) -> bool:
+        """Whether some provider has opened the database and not closed it yet."""
+        return self._users > 0
+
+    def __repr__(self) -> str:
+        return f"SqliteDatabase({self.path!r}, synchronous={self.options.synchronous!r})"
+
+    async def open(self) -> None:
+        """Count one more user and make sure the connection is open and the schema current.
+
+        Raises:
+            ConfigurationError: the directory does not exist.
+            ProviderError: the file cannot be opened or migrated.
+        """
+        self._users += 1
+        try:
+            await self._run(Mode.PLAIN, lambda conn: None)
+        except BaseException:
+            self._users -= 1
+            raise
+
+    async def close(self) -> None:
+        """Count one user less; the last one closes the connection and stops the thread."""
+        if self._users > 0:
+            self._users -= 1
+        if self._users > 0:
+            return
+        with self._worker_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            await asyncio.wrap_future(worker.stop())
+
+    async def __aenter__(self) -> SqliteDatabase:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in the worker thread inside one read transaction.
+
+        The transaction gives ``fn`` a consistent snapshot across several SELECTs even while
+        other processes commit.
+
+        Raises:
+            ProviderError: SQLite failed.
+        """
+        return await self._run(Mode.READ, fn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in the worker thread inside one write transaction.
+
+        The transaction commits when ``fn`` returns and rolls back when it raises (the
+        exception is passed on); the call returns only once the commit is done. It starts
+        with ``BEGIN IMMEDIATE``, which takes the write lock up front: a deferred transaction
+        that reads first and writes later must upgrade its lock, and when another process holds
+        it SQLite fails that upgrade at once instead of waiting (waiting could deadlock), so a
+        busy file would fail needlessly; IMMEDIATE waits up to the busy timeout instead.
+
+        Raises:
+            ProviderError: SQLite failed (the transaction was rolled back).
+        """
+        return await self._run(Mode.WRITE, fn)
+
+    def write_soon(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        """Queue a write transaction without waiting for it; failures are logged.
+
+        For work that must happen even when the awaiting task was cancelled.
+        """
+        try:
+            future = self._get_worker().submit(Mode.WRITE, fn)
+        except RuntimeError:  # stopped under us; nothing can run any more
+            _log.error("wfe-sqlite: %s is closed; a queued write was dropped", self.path)
+            return
+        future.add_done_callback(functools.partial(_log_failure, self.path))
+
+    def wakeup(self, name: str) -> asyncio.Event:
+        """An in-process event named ``name``, for providers to signal each other quickly.
+
+        The event belongs to the running loop; a caller on another loop gets a fresh one.
+        """
+        loop = asyncio.get_running_loop()
+        entry = self._wakeups.get(name)
+        if entry is None or entry[0] is not loop:
+            entry = self._wakeups[name] = (loop, asyncio.Event())
+        return entry[1]
+
+    def _get_worker(self) -> ConnectionWorker:
+        with self._worker_lock:
+            if self._worker is None:
+                # The worker gets the options, not self, so that a database dropped without
+                # close() can be collected, and the finalizer can stop its thread.
+                connect = functools.partial(_connect, self.options)
+                self._worker = ConnectionWorker(connect, name=f"wfe-sqlite {self.path}")
+                weakref.finalize(self, self._worker.stop)
+            return self._worker
+
+    async def _run(self, mode: Mode, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            future: Future[T] = self._get_worker().submit(mode, fn)
+            return await asyncio.wrap_future(future)
+        except sqlite3.Error as exc:
+            raise provider_error(exc, self.path, self.options.busy_timeout) from exc
+
+
+def _connect(options: SqliteOptions) -> sqlite3.Connection:
+    """Open and prepare the connection; runs in the worker thread."""
+    _check_directory(options.path)
+    # isolation_level=None: autocommit, so that the worker alone decides where transactions
+    # start (BEGIN / BEGIN IMMEDIATE / SAVEPOINT) instead of the driver's implicit BEGINs.
+    conn = sqlite3.connect(
+        options.path, timeout=options.busy_timeout, isolation_level=None, cached_statements=256
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {options.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_directory(path: str) -> None:
+    if path == MEMORY:
+        return
+    directory = Path(path).parent
+    if not directory.is_dir():
+        raise ConfigurationError(
+            f"cannot use the SQLite database {path!r}: its directory {str(directory)!r} does "
+            "not exist; create it first (wfe does not create directories)"
+        )
+    if Path(path).is_dir():
+        raise ConfigurationError(f"cannot use {path!r} as an SQLite database: it is a directory")
+
+
+def _log_failure(path: str, future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        _log.error("wfe-sqlite: a background write to %s failed", path, exc_info=future.exception())
+
+
+class DatabaseUser:
+    """Base of the SQLite providers: holds the database and counts itself as its user.
+
+    Args:
+        database: a :class:`SqliteDatabase`, or a ``sqlite://`` URL to make one from.
+    """
+
+    def __init__(self, database: SqliteDatabase | str) -> None:
+        self._db = (
+            database if isinstance(database, SqliteDatabase) else SqliteDatabase.from_url(database)
+        )
+        self._started = False
+
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database this provider uses (shared with the host's other SQLite providers)."""
+        return self._db
+
+    async def start(self) -> None:
+        """Open the database and create or migrate its schema. Idempotent."""
+        if not self._started:
+            await self._db.open()
+            self._started = True
+
+    async def close(self) -> None:
+        """Stop using the database; the last user closes it. Idempotent."""
+        if self._started:
+            self._started = False
+            await self._db.close()
+        elif not self._db.in_use:
+            # Used without start(): the connection opened lazily, and nobody else holds it.
+            await self._db.close()

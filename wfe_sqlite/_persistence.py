@@ -1,0 +1,284 @@
+"""``SqlitePersistence``: workflow instances, events, subscriptions and errors in SQLite.
+
+Implements :class:`wfe_core.providers.PersistenceProvider`; the host calls it, the plugin's
+``persistence`` factory builds it. Each method is one transaction on the shared
+:class:`~wfe_sqlite.SqliteDatabase`. Models become rows (and pointers JSON) on the event loop,
+so that a write captures the instance as it was when the call was made; rows become models in
+the worker thread, so that loading a long history does not stall the loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from wfe_core._models import Event, EventSubscription, ExecutionError, WorkflowInstance
+from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
+from wfe_core.serialization import dump_pointer
+
+from ._database import DatabaseUser
+from ._rows import (
+    ERROR_COLUMNS,
+    EVENT_COLUMNS,
+    INSTANCE_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    error_from_row,
+    error_row,
+    event_from_row,
+    event_row,
+    instance_from_row,
+    instance_row,
+    subscription_from_row,
+    subscription_row,
+)
+from ._times import from_micros, to_micros
+
+__all__ = ["SqlitePersistence"]
+
+_INSERT_INSTANCE = f"INSERT INTO workflows ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+# The revision check and the write are one statement: no other writer can slip in between.
+_UPDATE_INSTANCE = """
+    UPDATE workflows SET definition_id = ?, version = ?, status = ?, reference = ?,
+        description = ?, data = ?, create_time = ?, complete_time = ?, next_execution = ?,
+        parent_workflow_id = ?, revision = revision + 1
+    WHERE id = ? AND revision = ?"""
+# A stored pointer keeps its seq (its place in creation order); only its body changes. New
+# pointers get the seq handed to them, after every stored one.
+_UPSERT_POINTER = """
+    INSERT INTO execution_pointers (workflow_id, id, seq, body) VALUES (?, ?, ?, ?)
+    ON CONFLICT (workflow_id, id) DO UPDATE SET body = excluded.body"""
+# Re-sent ids update in place, keeping their row (and rowid, i.e. their place in the listing
+# order), the way the memory provider's dictionaries do.
+_UPSERT_SUBSCRIPTION = f"""
+    INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET workflow_id = excluded.workflow_id,
+        step_id = excluded.step_id, pointer_id = excluded.pointer_id, name = excluded.name,
+        key = excluded.key, subscribe_as_of = excluded.subscribe_as_of, data = excluded.data"""
+_UPSERT_EVENT = f"""
+    INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, key = excluded.key,
+        data = excluded.data, event_time = excluded.event_time,
+        is_processed = excluded.is_processed"""
+_INSERT_ERROR = f"INSERT INTO execution_errors ({ERROR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+# The status literal (not a parameter) lets SQLite see that the partial index applies.
+_RUNNABLE = """
+    SELECT id, next_execution FROM workflows
+    WHERE status = 'runnable' AND next_execution IS NOT NULL AND next_execution <= ?
+    ORDER BY next_execution LIMIT ?"""
+
+# Stay well under SQLite's host-parameter limit in IN (...) lists.
+_CHUNK = 500
+
+
+class SqlitePersistence(DatabaseUser):
+    """Durable persistence in an SQLite file, with optimistic concurrency per instance.
+
+    Args:
+        database: the :class:`~wfe_sqlite.SqliteDatabase` to use, or a ``sqlite://`` URL.
+    """
+
+    async def create_workflow(self, instance: WorkflowInstance) -> str:
+        """Store a new instance with revision 1 and return its id.
+
+        Raises:
+            ProviderError: an instance with this id exists already (it is left untouched).
+        """
+        row = instance_row(instance, revision=1)
+        pointers = [
+            (instance.id, p.id, seq, dump_pointer(p))
+            for seq, p in enumerate(instance.execution_pointers)
+        ]
+
+        def create(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(_INSERT_INSTANCE, row)
+            except sqlite3.IntegrityError as exc:
+                raise ProviderError(
+                    f"a workflow with id {instance.id!r} already exists; give each new instance "
+                    "a fresh id"
+                ) from exc
+            conn.executemany(_UPSERT_POINTER, pointers)
+
+        await self._db.write(create)
+        instance.revision = 1
+        return instance.id
+
+    async def persist_workflow(
+        self,
+        instance: WorkflowInstance,
+        *,
+        changed_pointers: Collection[str] | None = None,
+        subscriptions: Sequence[EventSubscription] = (),
+        errors: Sequence[ExecutionError] = (),
+    ) -> None:
+        """Write one pass in one transaction, if the stored revision is ``instance.revision``.
+
+        ``changed_pointers=None`` rewrites every pointer, dropping stored ones the instance no
+        longer has; otherwise only the named pointers are written.
+
+        Raises:
+            ConcurrencyError: the stored revision differs; nothing was written.
+            WorkflowNotFoundError: no such instance.
+            KeyError: ``changed_pointers`` names a pointer the instance does not have.
+        """
+        wid, expected = instance.id, instance.revision
+        row = instance_row(instance, revision=expected)
+        update = (*row[1:10], row[11], wid, expected)
+        every = changed_pointers is None
+        if changed_pointers is None:
+            names = [p.id for p in instance.execution_pointers]
+        else:
+            names = list(changed_pointers)
+        bodies = [dump_pointer(instance.execution_pointers[pid]) for pid in names]
+        sub_rows = [subscription_row(s) for s in subscriptions]
+        error_rows = [error_row(e) for e in errors]
+
+        def persist(conn: sqlite3.Connection) -> None:
+            if conn.execute(_UPDATE_INSTANCE, update).rowcount == 0:
+                found = conn.execute("SELECT revision FROM workflows WHERE id = ?", (wid,))
+                stored = found.fetchone()
+                if stored is None:
+                    raise WorkflowNotFoundError(wid)
+                raise ConcurrencyError(wid, expected, stored[0])
+            if every:
+                conn.execute("DELETE FROM execution_pointers WHERE workflow_id = ?", (wid,))
+                first = 0
+            else:
+                # One indexed lookup, so a pass costs the same at pointer 10 and 10,000.
+                sql = "SELECT MAX(seq) FROM execution_pointers WHERE workflow_id = ?"
+                (top,) = conn.execute(sql, (wid,)).fetchone()
+                first = 0 if top is None else top + 1
+            conn.executemany(
+                _UPSERT_POINTER,
+                [
+                    (wid, pid, first + i, body)
+                    for i, (pid, body) in enumerate(zip(names, bodies, strict=True))
+                ],
+            )
+            if sub_rows:
+                conn.executemany(_UPSERT_SUBSCRIPTION, sub_rows)
+            if error_rows:
+                conn.executemany(_INSERT_ERROR, error_rows)
+
+        await self._db.write(persist)
+        instance.revision = expected + 1
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
+        """Load one instance with all its pointers, in creation order.
+
+        Raises:
+            WorkflowNotFoundError: no such instance.
+        """
+        found = await self._db.read(lambda conn: _load_instances(conn, [workflow_id]))
+        if not found:
+            raise WorkflowNotFoundError(workflow_id)
+        return found[0]
+
+    async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
+        """Load several instances in the order asked for; unknown ids are left out."""
+        ids = list(workflow_ids)
+        return await self._db.read(lambda conn: _load_instances(conn, ids))
+
+    async def get_runnable_instances(
+        self, as_of: datetime, limit: int = 1000
+    ) -> list[tuple[str, datetime]]:
+        """Runnable instances due by ``as_of`` as (id, next_execution), soonest first."""
+        args = (to_micros(as_of), limit)
+        rows = await self._db.read(lambda conn: conn.execute(_RUNNABLE, args).fetchall())
+        return [(wid, from_micros(due)) for wid, due in rows]
+
+    async def create_event(self, event: Event) -> str:
+        """Store an event (re-storing an id replaces it) and return its id."""
+        row = event_row(event)
+        await self._db.write(lambda conn: conn.execute(_UPSERT_EVENT, row))
+        return event.id
+
+    async def get_event(self, event_id: str) -> Event | None:
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?"
+        row = await self._db.read(lambda conn: conn.execute(sql, (event_id,)).fetchone())
+        return None if row is None else event_from_row(row)
+
+    async def get_runnable_events(self, as_of: datetime, limit: int = 1000) -> list[str]:
+        """Ids of unprocessed events with ``event_time <= as_of``, oldest first."""
+        sql = """SELECT id FROM events WHERE is_processed = 0 AND event_time <= ?
+                 ORDER BY event_time, rowid LIMIT ?"""
+        args = (to_micros(as_of), limit)
+        return await self._ids(sql, args)
+
+    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[str]:
+        """Ids of events of this name and key with ``event_time >= as_of``, oldest first."""
+        sql = """SELECT id FROM events WHERE name = ? AND key = ? AND event_time >= ?
+                 ORDER BY event_time, rowid"""
+        return await self._ids(sql, (event_name, event_key, to_micros(as_of)))
+
+    async def mark_event_processed(self, event_id: str) -> None:
+        await self._set_processed(event_id, 1)
+
+    async def mark_event_unprocessed(self, event_id: str) -> None:
+        await self._set_processed(event_id, 0)
+
+    async def create_subscription(self, subscription: EventSubscription) -> str:
+        """Store a subscription (re-storing an id replaces it) and return its id."""
+        row = subscription_row(subscription)
+        await self._db.write(lambda conn: conn.execute(_UPSERT_SUBSCRIPTION, row))
+        return subscription.id
+
+    async def get_subscription(self, subscription_id: str) -> EventSubscription | None:
+        sql = f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?"
+        row = await self._db.read(lambda conn: conn.execute(sql, (subscription_id,)).fetchone())
+        return None if row is None else subscription_from_row(row)
+
+    async def get_subscriptions(
+        self, event_name: str, event_key: str, as_of: datetime
+    ) -> list[EventSubscription]:
+        """Subscriptions of this name and key with ``subscribe_as_of <= as_of``, oldest first."""
+        sql = f"""SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+                  WHERE name = ? AND key = ? AND subscribe_as_of <= ? ORDER BY rowid"""
+        args = (event_name, event_key, to_micros(as_of))
+        rows = await self._db.read(lambda conn: conn.execute(sql, args).fetchall())
+        return [subscription_from_row(r) for r in rows]
+
+    async def terminate_subscription(self, subscription_id: str) -> None:
+        """Delete a subscription; unknown ids are ignored."""
+        sql = "DELETE FROM subscriptions WHERE id = ?"
+        await self._db.write(lambda conn: conn.execute(sql, (subscription_id,)))
+
+    async def persist_errors(self, errors: Sequence[ExecutionError]) -> None:
+        rows = [error_row(e) for e in errors]
+        if rows:
+            await self._db.write(lambda conn: conn.executemany(_INSERT_ERROR, rows))
+
+    async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
+        """Errors of one workflow, oldest (first stored) first."""
+        sql = f"SELECT {ERROR_COLUMNS} FROM execution_errors WHERE workflow_id = ? ORDER BY id"
+        rows = await self._db.read(lambda conn: conn.execute(sql, (workflow_id,)).fetchall())
+        return [error_from_row(r) for r in rows]
+
+    async def _set_processed(self, event_id: str, value: int) -> None:
+        sql = "UPDATE events SET is_processed = ? WHERE id = ?"
+        await self._db.write(lambda conn: conn.execute(sql, (value, event_id)))
+
+    async def _ids(self, sql: str, args: tuple[Any, ...]) -> list[str]:
+        rows = await self._db.read(lambda conn: conn.execute(sql, args).fetchall())
+        return [r[0] for r in rows]
+
+
+def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowInstance]:
+    """Instances for ``ids`` in that order (repeats repeated, unknown ids left out)."""
+    rows: dict[str, tuple[Any, ...]] = {}
+    bodies: dict[str, list[str]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT {INSTANCE_COLUMNS} FROM workflows WHERE id IN ({marks})"
+        for row in conn.execute(sql, chunk):
+            rows[row[0]] = row
+            bodies[row[0]] = []
+        sql = f"""SELECT workflow_id, body FROM execution_pointers
+                  WHERE workflow_id IN ({marks}) ORDER BY workflow_id, seq"""
+        for wid, body in conn.execute(sql, chunk):
+            bodies[wid].append(body)
+    return [instance_from_row(rows[i], bodies[i]) for i in ids if i in rows]

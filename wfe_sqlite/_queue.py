@@ -1,0 +1,128 @@
+"""``SqliteQueue``: de-duplicated FIFO queues of ids, one per kind, in the ``queue`` table.
+
+Implements :class:`wfe_core.providers.QueueProvider`; the host's consumers call ``dequeue`` in a
+loop, the plugin's ``queue`` factory builds it. Items live in the database, so several processes
+on one file share the queues and a queued id survives a restart.
+
+Waking up: an enqueue in this process sets an in-process event that the waiting ``dequeue``
+wakes on at once. Items enqueued by *other* processes cannot signal us, so a waiting ``dequeue``
+also looks at the table on a backoff, from 5 ms up to 100 ms while nothing comes. That look is
+a read (no write lock, so idle consumers never make writers wait); only when it finds something
+does ``dequeue`` take the write lock to claim it. An idle consumer thus costs about ten indexed
+reads a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from wfe_core.providers import QueueKind
+
+from ._database import DatabaseUser
+
+__all__ = ["SqliteQueue"]
+
+_FIRST_DELAY = 0.005
+_MAX_DELAY = 0.1
+
+# seq is one past the highest of the kind; the write lock serializes enqueues, so no two
+# queued items of a kind share a seq.
+_ENQUEUE = """
+    INSERT INTO queue (kind, item_id, seq)
+    VALUES (:kind, :item, (SELECT COALESCE(MAX(seq), 0) + 1 FROM queue WHERE kind = :kind))
+    ON CONFLICT (kind, item_id) DO NOTHING"""
+_PEEK = "SELECT 1 FROM queue WHERE kind = ? LIMIT 1"
+_OLDEST = "SELECT item_id, seq FROM queue WHERE kind = ? ORDER BY seq LIMIT 1"
+# Claims by item_id, which is unique within the kind, so exactly one row goes.
+_TAKE_RETURNING = """
+    DELETE FROM queue WHERE kind = :kind AND item_id =
+        (SELECT item_id FROM queue WHERE kind = :kind ORDER BY seq LIMIT 1)
+    RETURNING item_id, seq"""
+_TAKE = "DELETE FROM queue WHERE kind = ? AND item_id = ?"
+# Puts a claimed item back at the head of its queue, unless it was queued again meanwhile.
+_PUT_BACK = """
+    INSERT INTO queue (kind, item_id, seq)
+    VALUES (:kind, :item, (SELECT COALESCE(MIN(seq), 1) - 1 FROM queue WHERE kind = :kind))
+    ON CONFLICT (kind, item_id) DO NOTHING"""
+
+# DELETE ... RETURNING arrived in SQLite 3.35.
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+class SqliteQueue(DatabaseUser):
+    """Durable FIFO queues, shared by every process using the same database file.
+
+    Args:
+        database: the :class:`~wfe_sqlite.SqliteDatabase` to use, or a ``sqlite://`` URL.
+    """
+
+    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
+        """Append ``item_id`` to ``kind``'s queue unless it is already waiting there."""
+        args = {"kind": kind.value, "item": item_id}
+        await self._db.write(lambda conn: conn.execute(_ENQUEUE, args))
+        self._wakeup(kind).set()
+
+    async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
+        """Take the oldest id of ``kind``, waiting up to ``timeout`` seconds; None if none came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        delay = _FIRST_DELAY
+        # Hot: an item is likely there (first try, or a local enqueue woke us), so claim it
+        # straight away; cold: peek with a read first, so idle polling takes no write lock.
+        hot = True
+        while True:
+            # Cleared before looking, so that an enqueue landing while we look still wakes us.
+            wakeup = self._wakeup(kind)
+            wakeup.clear()
+            if hot or await self._db.read(
+                lambda conn: conn.execute(_PEEK, (kind.value,)).fetchone()
+            ):
+                item = await self._take(kind)
+                if item is not None:
+                    return item
+                # Nothing, or another consumer (here or in another process) won the race.
+                delay = _FIRST_DELAY
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(wakeup.wait(), min(delay, remaining))
+                hot, delay = True, _FIRST_DELAY
+            except TimeoutError:
+                hot, delay = False, min(delay * 2, _MAX_DELAY)
+
+    async def _take(self, kind: QueueKind) -> str | None:
+        """Claim the oldest item in one write transaction, never losing it to cancellation."""
+        claim = asyncio.ensure_future(self._db.write(lambda conn: _claim(conn, kind.value)))
+        try:
+            # Shielded: once the claim is running in the worker thread it commits whatever
+            # happens to us, and an item deleted for a caller that is gone must go back.
+            claimed = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claim.add_done_callback(lambda done: self._put_back(kind, done))
+            raise
+        return None if claimed is None else claimed[0]
+
+    def _put_back(self, kind: QueueKind, done: asyncio.Future[tuple[str, int] | None]) -> None:
+        if done.cancelled() or done.exception() is not None or done.result() is None:
+            return
+        args = {"kind": kind.value, "item": done.result()[0]}  # type: ignore[index]
+        self._db.write_soon(lambda conn: conn.execute(_PUT_BACK, args))
+        self._wakeup(kind).set()
+
+    def _wakeup(self, kind: QueueKind) -> asyncio.Event:
+        return self._db.wakeup(f"queue:{kind.value}")
+
+
+def _claim(conn: sqlite3.Connection, kind: str) -> tuple[str, int] | None:
+    if _HAS_RETURNING:
+        # fetchall, not fetchone: it runs the statement to completion, and COMMIT fails while a
+        # statement is still in progress.
+        rows = conn.execute(_TAKE_RETURNING, {"kind": kind}).fetchall()
+        row = rows[0] if rows else None
+    else:
+        row = conn.execute(_OLDEST, (kind,)).fetchone()
+        if row is not None:
+            conn.execute(_TAKE, (kind, row[0]))
+    return None if row is None else (row[0], row[1])

@@ -1,0 +1,201 @@
+"""The versioned schema of a wfe SQLite database and the migrations that build it.
+
+``SqliteDatabase`` calls :func:`migrate` right after it opens a connection. Applied versions are
+recorded in ``wfe_migrations``; a migration is a list of statements run in one ``BEGIN IMMEDIATE``
+transaction, so two processes opening a new file at once cannot both apply it. Add a migration by
+appending to ``_MIGRATIONS``; never edit one that has shipped.
+
+Times are INTEGER microseconds since the Unix epoch (UTC): a REAL loses microseconds, and
+round-trips must be exact. Lease expiries are the exception (REAL wall-clock seconds), because
+they are compared with ``time.time()`` and never returned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from wfe_core.errors import ProviderError
+
+__all__ = ["SCHEMA_VERSION", "has_fts5", "migrate"]
+
+_WORKFLOWS = [
+    """CREATE TABLE workflows (
+        id TEXT PRIMARY KEY,
+        definition_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        reference TEXT,
+        description TEXT,
+        data TEXT,
+        create_time INTEGER NOT NULL,
+        complete_time INTEGER,
+        next_execution INTEGER,
+        revision INTEGER NOT NULL,
+        parent_workflow_id TEXT
+    )""",
+    # Serves get_runnable_instances. Partial, so finished and waiting workflows (the bulk of an
+    # old store) cost the poller nothing; the query repeats the WHERE literally to use it.
+    """CREATE INDEX workflows_runnable ON workflows (next_execution)
+        WHERE status = 'runnable' AND next_execution IS NOT NULL""",
+    # WITHOUT ROWID: the (workflow_id, id) key is how every upsert finds a pointer, so the
+    # table itself is that b-tree and no separate unique index has to be written per pass.
+    """CREATE TABLE execution_pointers (
+        workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, id)
+    ) WITHOUT ROWID""",
+    # Serves loading an instance's pointers in creation order and MAX(seq) for new pointers.
+    "CREATE INDEX execution_pointers_seq ON execution_pointers (workflow_id, seq)",
+]
+
+_EVENTS = [
+    """CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        data TEXT,
+        event_time INTEGER NOT NULL,
+        is_processed INTEGER NOT NULL DEFAULT 0
+    )""",
+    # Serves get_events (name, key, event_time >= ?, oldest first).
+    "CREATE INDEX events_name_key_time ON events (name, key, event_time)",
+    # Serves get_runnable_events; partial, because processed events are the vast majority.
+    "CREATE INDEX events_unprocessed ON events (event_time) WHERE is_processed = 0",
+    """CREATE TABLE subscriptions (
+        id TEXT PRIMARY KEY,
+        workflow_id TEXT NOT NULL,
+        step_id INTEGER NOT NULL,
+        pointer_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        subscribe_as_of INTEGER NOT NULL,
+        data TEXT
+    )""",
+    # Serves get_subscriptions (an event looking for its waiting workflows).
+    "CREATE INDEX subscriptions_name_key ON subscriptions (name, key)",
+    """CREATE TABLE execution_errors (
+        id INTEGER PRIMARY KEY,
+        workflow_id TEXT NOT NULL,
+        pointer_id TEXT NOT NULL,
+        step_id INTEGER,
+        message TEXT NOT NULL,
+        error_type TEXT,
+        error_time INTEGER NOT NULL
+    )""",
+    # Serves get_execution_errors; the rowid that ends each entry keeps them oldest first.
+    "CREATE INDEX execution_errors_workflow ON execution_errors (workflow_id)",
+]
+
+_COORDINATION = [
+    "CREATE TABLE locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
+    """CREATE TABLE queue (
+        kind TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (kind, item_id)
+    ) WITHOUT ROWID""",
+    # Serves dequeue (lowest seq of a kind) and the seq of the next enqueue (highest of a kind).
+    "CREATE INDEX queue_kind_seq ON queue (kind, seq)",
+]
+
+_SEARCH_DOCS = [
+    """CREATE TABLE search_docs (
+        doc INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        definition_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        reference TEXT,
+        description TEXT,
+        create_time INTEGER NOT NULL,
+        complete_time INTEGER
+    )""",
+    # Serve the newest-first order of every search, alone or after a definition filter. Status
+    # gets no index: it is too unselective to beat walking create_time.
+    "CREATE INDEX search_docs_created ON search_docs (create_time)",
+    "CREATE INDEX search_docs_definition ON search_docs (definition_id, create_time)",
+    "CREATE INDEX search_docs_reference ON search_docs (reference)",
+]
+
+# The searchable text, keyed by search_docs.doc. FTS5 when this SQLite has it; otherwise a plain
+# table with the same columns that the search index scans with LIKE.
+_SEARCH_TEXT_FTS5 = """CREATE VIRTUAL TABLE search_text USING fts5 (
+    definition_id, reference, description, data, tokenize = 'unicode61'
+)"""
+_SEARCH_TEXT_PLAIN = """CREATE TABLE search_text (
+    rowid INTEGER PRIMARY KEY, definition_id TEXT, reference TEXT, description TEXT, data TEXT
+)"""
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    for statement in _WORKFLOWS + _EVENTS + _COORDINATION + _SEARCH_DOCS:
+        conn.execute(statement)
+    conn.execute(_SEARCH_TEXT_FTS5 if has_fts5(conn) else _SEARCH_TEXT_PLAIN)
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+
+#: The version a database has once :func:`migrate` has run.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def has_fts5(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite library was built with the FTS5 extension."""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.wfe_fts5_probe USING fts5 (x)")
+    except sqlite3.OperationalError:
+        return False
+    conn.execute("DROP TABLE temp.wfe_fts5_probe")
+    return True
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION`; a no-op when it is there already.
+
+    Runs in its own ``BEGIN IMMEDIATE`` transaction on a connection in autocommit mode.
+
+    Raises:
+        ProviderError: the file was made by a newer wfe.
+        sqlite3.Error: the database failed (the caller translates it).
+    """
+    # Checked outside the write lock first, so that opening an up-to-date file (every start
+    # after the first) takes no write lock that could make it wait for a busy writer.
+    if _current_version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS wfe_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        current = _current_version(conn)
+        if current > SCHEMA_VERSION:
+            raise ProviderError(
+                f"the database schema is at version {current}, newer than this wfe knows "
+                f"({SCHEMA_VERSION}); upgrade wfe to open it"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            _MIGRATIONS[version - 1](conn)
+            conn.execute(
+                "INSERT INTO wfe_migrations (version, applied_at) VALUES (?, ?)",
+                (version, datetime.now(UTC).isoformat()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _current_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wfe_migrations'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM wfe_migrations").fetchone()
+    return int(row[0] or 0)
