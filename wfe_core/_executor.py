@@ -69,10 +69,15 @@ class _Pass:
         self.pool = thread_pool
         self.result = PassResult()
         self.last_compensation: ExecutionPointer | None = None
+        # Building lifecycle events costs time on every step; skip it when nobody listens.
+        hub = getattr(host, "lifecycle", None)
+        self.emit = hub is None or hub.active
 
     # -- helpers ---------------------------------------------------------------------------
 
     def event(self, kind: LifecycleEventType, pointer: ExecutionPointer | None = None, **kw: Any) -> None:
+        if not self.emit:
+            return
         step = self.steps[pointer.step_id] if pointer is not None else None
         self.result.events.append(
             LifecycleEvent(

@@ -26,7 +26,8 @@ from ._models import (
 )
 from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary
-from .serialization import dump_pointer, load_pointer
+from .serialization import pointer_from_dict as load_pointer
+from .serialization import pointer_to_dict as dump_pointer
 
 __all__ = ["MemoryLock", "MemoryPersistence", "MemoryQueue", "MemorySearchIndex"]
 
@@ -34,7 +35,7 @@ __all__ = ["MemoryLock", "MemoryPersistence", "MemoryQueue", "MemorySearchIndex"
 @attrs.define
 class _StoredInstance:
     fields: dict[str, object]
-    pointers: dict[str, str]
+    pointers: dict[str, dict[str, object]]
 
 
 _FIELDS = [
@@ -57,7 +58,7 @@ class MemoryPersistence:
     async def close(self) -> None:
         pass
 
-    def _store(self, instance: WorkflowInstance, pointers: dict[str, str]) -> None:
+    def _store(self, instance: WorkflowInstance, pointers: dict[str, dict[str, object]]) -> None:
         fields = {name: getattr(instance, name) for name in _FIELDS}
         self._instances[instance.id] = _StoredInstance(fields, pointers)
 

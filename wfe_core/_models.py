@@ -7,7 +7,7 @@ the host and every provider import them; users see them through ``wfe``.
 from __future__ import annotations
 
 import enum
-import uuid
+import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +29,8 @@ __all__ = [
 
 
 def new_id() -> str:
-    """A new random id (a UUID4 in hex)."""
-    return uuid.uuid4().hex
+    """A new random id: 128 random bits in hex, like a UUID4's hex but cheaper to make."""
+    return os.urandom(16).hex()
 
 
 def utcnow() -> datetime:
@@ -61,7 +61,7 @@ class PointerStatus(enum.Enum):
     PENDING_PREDECESSOR = "pending_predecessor"
 
 
-@attrs.define(eq=True)
+@attrs.define(eq=True, on_setattr=attrs.setters.NO_OP)
 class ExecutionPointer:
     """One activation of a step within a workflow instance.
 
@@ -154,7 +154,7 @@ def _pointers(value: Iterable[ExecutionPointer]) -> ExecutionPointers:
     return value if isinstance(value, ExecutionPointers) else ExecutionPointers(value)
 
 
-@attrs.define(eq=True)
+@attrs.define(eq=True, on_setattr=attrs.setters.NO_OP)
 class WorkflowInstance:
     """One run of a workflow definition.
 

@@ -38,6 +38,8 @@ __all__ = [
     "load_pointer",
     "load_value",
     "make_converter",
+    "pointer_from_dict",
+    "pointer_to_dict",
     "to_json_value",
 ]
 
@@ -216,6 +218,16 @@ def decode_data(text: str | None, data_type: Any = None) -> Any:
         raise SerializationError(
             f"cannot rebuild workflow data as {getattr(data_type, '__qualname__', data_type)}: {exc}"
         ) from exc
+
+
+def pointer_to_dict(pointer: ExecutionPointer) -> dict[str, Any]:
+    """One execution pointer as a fresh JSON-compatible dict (shares nothing with it)."""
+    return _converter.unstructure(pointer)  # type: ignore[no-any-return]
+
+
+def pointer_from_dict(raw: dict[str, Any]) -> ExecutionPointer:
+    """Reverse :func:`pointer_to_dict`."""
+    return _converter.structure(raw, ExecutionPointer)
 
 
 def dump_pointer(pointer: ExecutionPointer) -> str:
