@@ -216,11 +216,27 @@ class WorkflowHost:
             execution_pointers=[ExecutionPointer(step_id=0, step_name=definition.steps[0].name)],
             parent_workflow_id=parent_id,
         )
-        await self.persistence.create_workflow(instance)
-        if self._runtime is not None:
-            self._runtime.index_soon(instance.id)
-            await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+        runtime = self._runtime
+        # Run it here at once when there is room: take its lease before it exists, so no
+        # other host can start it too, and skip the queue round trip.
+        here = runtime is not None and runtime.try_run_here(instance.id)
+        if here and not await self.lock.acquire(f"wf:{instance.id}", runtime.owner, self.lease_ttl):
+            runtime.done_here(instance.id)
+            here = False
+        try:
+            await self.persistence.create_workflow(instance)
+        except BaseException:
+            if here:
+                await self.lock.release(f"wf:{instance.id}", runtime.owner)
+                runtime.done_here(instance.id)
+            raise
         await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)
+        if runtime is not None:
+            runtime.index_soon(instance.id)
+            if here:
+                runtime.run_here(instance.id, instance)
+            else:
+                await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
         return instance.id
 
     async def _start_child(

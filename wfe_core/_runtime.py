@@ -37,6 +37,29 @@ log = logging.getLogger("wfe.runtime")
 MAX_PASSES_IN_A_ROW = 500
 
 
+class _Slots:
+    """How many workflows may run here at once; unlike a Semaphore, can be taken without waiting."""
+
+    def __init__(self, capacity: int) -> None:
+        self.free = capacity
+        self.freed = asyncio.Event()
+
+    def try_take(self) -> bool:
+        if self.free <= 0:
+            return False
+        self.free -= 1
+        return True
+
+    async def take(self) -> None:
+        while not self.try_take():
+            self.freed.clear()
+            await self.freed.wait()
+
+    def give(self) -> None:
+        self.free += 1
+        self.freed.set()
+
+
 class Runtime:
     """Background tasks of one running host."""
 
@@ -50,7 +73,7 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self.pool = ThreadPoolExecutor(host.thread_pool_size, thread_name_prefix="wfe-step")
         self.executor = WorkflowExecutor(self.clock, host, self.pool)
-        self.slots = asyncio.Semaphore(host.max_concurrent_workflows)
+        self.slots = _Slots(host.max_concurrent_workflows)
         self.event_slots = asyncio.Semaphore(16)
         self.active: set[str] = set()
         self.rerun: set[str] = set()
@@ -120,55 +143,79 @@ class Runtime:
 
     async def workflow_loop(self) -> None:
         while not self.stopping:
-            await self.slots.acquire()
+            await self.slots.take()
             try:
                 wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
             except asyncio.CancelledError:
-                self.slots.release()
+                self.slots.give()
                 raise
             except Exception:
-                self.slots.release()
+                self.slots.give()
                 log.exception("dequeue from the workflow queue failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
             if wid is None:
-                self.slots.release()
+                self.slots.give()
                 continue
             if wid in self.active:
                 self.rerun.add(wid)
-                self.slots.release()
+                self.slots.give()
                 continue
             self.active.add(wid)
             self.spawn(self.process(wid))
 
-    async def process(self, wid: str) -> None:
+    def try_run_here(self, wid: str) -> bool:
+        """Reserve a slot to run ``wid`` in this host now, skipping the queue."""
+        if self.stopping or wid in self.active or not self.slots.try_take():
+            return False
+        self.active.add(wid)
+        return True
+
+    def done_here(self, wid: str) -> None:
+        """Give back a reservation made with ``try_run_here`` that will not be used."""
+        self.active.discard(wid)
+        self.slots.give()
+
+    def run_here(self, wid: str, instance: WorkflowInstance | None = None) -> None:
+        """Run a workflow reserved with ``try_run_here``; with ``instance``, its lease is held."""
+        if instance is not None:
+            self.held.add(f"wf:{wid}")
+        self.spawn(self.process(wid, instance))
+
+    async def process(self, wid: str, instance: WorkflowInstance | None = None) -> None:
         try:
             while True:
                 try:
-                    await self.run_workflow(wid)
+                    await self.run_workflow(wid, instance)
                 except Exception:
                     log.exception("workflow %s: pass failed; it will be retried by the poller", wid)
+                instance = None
                 if wid in self.rerun and not self.stopping:
                     self.rerun.discard(wid)
                     continue
                 break
         finally:
             self.active.discard(wid)
-            self.slots.release()
+            self.slots.give()
             released = self.released.pop(wid, None)
             if released is not None:
                 released.set()
 
-    async def run_workflow(self, wid: str) -> None:
+    async def run_workflow(self, wid: str, loaded: WorkflowInstance | None = None) -> None:
+        """Run passes while the workflow is due. ``loaded``: fresh from the store, lease held."""
         key = f"wf:{wid}"
-        if not await self.lock.acquire(key, self.owner, self.host.lease_ttl):
-            return  # another host is on it; if it dies, its lease expires and the poller retries
-        self.held.add(key)
+        if loaded is None:
+            if not await self.lock.acquire(key, self.owner, self.host.lease_ttl):
+                return  # another host is on it; if it dies, its lease expires and the poller retries
+            self.held.add(key)
         try:
-            try:
-                instance = await self.persistence.get_workflow(wid)
-            except WorkflowNotFoundError:
-                return
+            if loaded is not None:
+                instance = loaded
+            else:
+                try:
+                    instance = await self.persistence.get_workflow(wid)
+                except WorkflowNotFoundError:
+                    return
             definition = self.registry.find(instance.definition_id, instance.version)
             if definition is None:
                 log.warning(
@@ -390,6 +437,7 @@ class Runtime:
         wid = sub.workflow_id
         if not await self.acquire_workflow(wid, wait=5.0):
             return False
+        handed_over = False
         try:
             try:
                 instance = await self.persistence.get_workflow(wid)
@@ -415,8 +463,14 @@ class Runtime:
             except ConcurrencyError:
                 return False
             await self.persistence.terminate_subscription(sub.id)
+            # Go straight on with the instance in hand, lease and all, when there is room.
+            if instance.status is WorkflowStatus.RUNNABLE and self.try_run_here(wid):
+                handed_over = True
+                self.run_here(wid, instance)
+                return True
         finally:
-            await self.release_workflow(wid)
+            if not handed_over:
+                await self.release_workflow(wid)
         await self.queue.enqueue(QueueKind.WORKFLOW, wid)
         return True
 
@@ -448,7 +502,10 @@ class Runtime:
                 del self.timer_due[key]
                 try:
                     if kind == "wf":
-                        await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
+                        if self.try_run_here(item_id):
+                            self.run_here(item_id)
+                        else:
+                            await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
                     else:
                         await self.queue.enqueue(QueueKind.EVENT, item_id)
                 except Exception:

@@ -32,6 +32,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -222,7 +223,7 @@ def _connect(options: SqliteOptions) -> sqlite3.Connection:
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn, options.busy_timeout)
         conn.execute(f"PRAGMA synchronous = {options.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
@@ -230,6 +231,22 @@ def _connect(options: SqliteOptions) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite does not call the busy
+    # handler for it: two processes opening one new file at once must retry by hand.
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _check_directory(path: str) -> None:
