@@ -44,8 +44,23 @@ def branch_complete(ctx: StepExecutionContext) -> bool:
     return not any(pid in p.scope for p in ctx.workflow.execution_pointers.open())
 
 
+_CHILDREN_ACTIVE = {"children_active": True}
+
+
 class Primitive(StepBody):
     blocking: ClassVar[bool] = False
+
+    @staticmethod
+    def after_body(ctx: StepExecutionContext, done: ExecutionResult) -> ExecutionResult:
+        """``done`` once every pointer of the body has ended; until then, wait unchanged."""
+        if branch_complete(ctx):
+            return done
+        return ExecutionResult.persist(ctx.persistence_data)
+
+    @staticmethod
+    def start_body(ctx: StepExecutionContext) -> ExecutionResult:
+        """Start the body once, with this activation's item."""
+        return ExecutionResult.branch([ctx.item], dict(_CHILDREN_ACTIVE))
 
 
 class Sequence(Primitive):
@@ -53,10 +68,8 @@ class Sequence(Primitive):
 
     def run(self, ctx: StepExecutionContext) -> ExecutionResult:
         if ctx.persistence_data is None:
-            return ExecutionResult.branch([ctx.item], {"children_active": True})
-        if branch_complete(ctx):
-            return ExecutionResult.next()
-        return ExecutionResult.persist(ctx.persistence_data)
+            return self.start_body(ctx)
+        return self.after_body(ctx, ExecutionResult.next())
 
 
 class Saga(Sequence):
@@ -68,26 +81,16 @@ class If(Primitive):
 
     def run(self, ctx: StepExecutionContext) -> ExecutionResult:
         if ctx.persistence_data is None:
-            if self.condition:
-                return ExecutionResult.branch([ctx.item], {"children_active": True})
-            return ExecutionResult.next()
-        if branch_complete(ctx):
-            return ExecutionResult.next()
-        return ExecutionResult.persist(ctx.persistence_data)
+            return self.start_body(ctx) if self.condition else ExecutionResult.next()
+        return self.after_body(ctx, ExecutionResult.next())
 
 
-class While(Primitive):
-    condition: bool = False
-
+class While(If):
     def run(self, ctx: StepExecutionContext) -> ExecutionResult:
         if ctx.persistence_data is None:
-            if self.condition:
-                return ExecutionResult.branch([ctx.item], {"children_active": True})
-            return ExecutionResult.next()
-        if branch_complete(ctx):
-            # Forget the finished body so the next pass re-evaluates the condition.
-            return ExecutionResult.persist(None)
-        return ExecutionResult.persist(ctx.persistence_data)
+            return super().run(ctx)
+        # Forget the finished body so the next pass re-evaluates the condition.
+        return self.after_body(ctx, ExecutionResult.persist(None))
 
 
 class Foreach(Primitive):
@@ -123,13 +126,12 @@ class OutcomeSwitch(Primitive):
             if pred is not None:
                 prev = ctx.workflow.execution_pointers.get(pred)
                 outcome = prev.outcome if prev is not None else None
-            result = ExecutionResult.branch([ctx.item], {"children_active": True})
+            result = self.start_body(ctx)
             result.outcome_value = outcome
             return result
-        if branch_complete(ctx):
-            return ExecutionResult.next()
-        result = ExecutionResult.persist(ctx.persistence_data)
-        result.outcome_value = ctx.pointer.outcome
+        result = self.after_body(ctx, ExecutionResult.next())
+        if not result.proceed:
+            result.outcome_value = ctx.pointer.outcome
         return result
 
 
@@ -142,10 +144,8 @@ class When(Primitive):
         if ctx.persistence_data is None:
             if not (self.expected == outcome or str(self.expected) == str(outcome)):
                 return ExecutionResult.next()
-            return ExecutionResult.branch([ctx.item], {"children_active": True})
-        if branch_complete(ctx):
-            return ExecutionResult.next()
-        return ExecutionResult.persist(ctx.persistence_data)
+            return self.start_body(ctx)
+        return self.after_body(ctx, ExecutionResult.next())
 
 
 class Decide(Primitive):
@@ -193,9 +193,7 @@ class Schedule(Primitive):
             return ExecutionResult.sleep(self.interval, {"elapsed": False})
         if not state.get("elapsed"):
             return ExecutionResult.branch([ctx.item], {"elapsed": True})
-        if branch_complete(ctx):
-            return ExecutionResult.next()
-        return ExecutionResult.persist(state)
+        return self.after_body(ctx, ExecutionResult.next())
 
 
 class Recur(Primitive):
