@@ -232,7 +232,7 @@ class WorkflowHost:
             raise
         await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)
         if runtime is not None:
-            runtime.index_soon(instance.id)
+            runtime.index_soon(instance.id, text, instance)
             if here:
                 runtime.run_here(instance.id, instance)
             else:

@@ -18,8 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ._executor import PassResult, WorkflowExecutor
-from ._models import Event, EventSubscription, PointerStatus, WorkflowInstance, WorkflowStatus, new_id
+from ._models import (
+    Event,
+    EventSubscription,
+    ExecutionPointers,
+    PointerStatus,
+    WorkflowInstance,
+    WorkflowStatus,
+    new_id,
+)
 from ._definition import WorkflowDefinition
 from ._primitives import WORKFLOW_ENDED_EVENT
 from .errors import ConcurrencyError, WorkflowNotFoundError
@@ -84,7 +94,7 @@ class Runtime:
         self.timer_due: dict[str, datetime] = {}
         self.timer_wake = asyncio.Event()
         self.poll_wake = asyncio.Event()
-        self.index_pending: set[str] = set()
+        self.index_pending: dict[str, WorkflowInstance | None] = {}
         self.index_wake = asyncio.Event()
         self.stopping = False
         self.loops: list[asyncio.Task[None]] = []
@@ -251,7 +261,7 @@ class Runtime:
         self, instance: WorkflowInstance, definition: WorkflowDefinition, result: PassResult
     ) -> bool:
         data = instance.data
-        instance.data = encode_data(data, definition.data_type)
+        text = instance.data = encode_data(data, definition.data_type)
         try:
             await self.persistence.persist_workflow(
                 instance,
@@ -271,13 +281,13 @@ class Runtime:
         for sub in result.subscriptions:
             await self.seed_earlier_events(sub)
         if instance.status is not WorkflowStatus.RUNNABLE:
-            await self.workflow_settled(instance)
+            await self.workflow_settled(instance, text)
         return True
 
-    async def workflow_settled(self, instance: WorkflowInstance) -> None:
+    async def workflow_settled(self, instance: WorkflowInstance, data_text: str | None) -> None:
         """The workflow stopped being runnable: wake waiters, index it, tell its parent."""
         self.notify_changed(instance.id)
-        self.index_soon(instance.id)
+        self.index_soon(instance.id, data_text, instance)
         if instance.parent_workflow_id and instance.status in (
             WorkflowStatus.COMPLETE,
             WorkflowStatus.TERMINATED,
@@ -289,14 +299,15 @@ class Runtime:
             )
 
     async def after_control(self, instance: WorkflowInstance) -> None:
+        """After a suspend, resume or terminate (``instance.data`` is still JSON text)."""
+        text = instance.data
         if instance.status is WorkflowStatus.RUNNABLE:
             await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
-            self.index_soon(instance.id)
+            self.index_soon(instance.id, text, instance)
             return
-        if instance.parent_workflow_id:
-            definition = self.registry.find(instance.definition_id, instance.version)
-            instance.data = decode_data(instance.data, definition.data_type if definition else None)
-        await self.workflow_settled(instance)
+        definition = self.registry.find(instance.definition_id, instance.version)
+        instance.data = decode_data(text, definition.data_type if definition else None)
+        await self.workflow_settled(instance, text)
 
     # -- waiting for changes -----------------------------------------------------------------
 
@@ -565,8 +576,13 @@ class Runtime:
 
     # -- search index ------------------------------------------------------------------------
 
-    def index_soon(self, wid: str) -> None:
-        self.index_pending.add(wid)
+    def index_soon(self, wid: str, data_text: str | None = None, instance: WorkflowInstance | None = None) -> None:
+        """Index ``wid`` shortly. With ``instance`` and its data as JSON text, nothing is reloaded."""
+        snapshot = None
+        if instance is not None and data_text is not None:
+            # The index needs the fields and the data, not the pointers.
+            snapshot = attrs.evolve(instance, data=data_text, execution_pointers=ExecutionPointers())
+        self.index_pending[wid] = snapshot
         self.index_wake.set()
 
     async def index_loop(self) -> None:
@@ -580,9 +596,13 @@ class Runtime:
                 log.exception("search indexing failed; will retry with the next change")
 
     async def flush_index(self) -> None:
-        batch, self.index_pending = self.index_pending, set()
+        batch, self.index_pending = self.index_pending, {}
         if not batch:
             return
-        for instance in await self.persistence.get_workflows(sorted(batch)):
+        missing = sorted(wid for wid, snapshot in batch.items() if snapshot is None)
+        ready = [s for s in batch.values() if s is not None]
+        if missing:
+            ready.extend(await self.persistence.get_workflows(missing))
+        for instance in ready:
             await self.host.search_index.index_workflow(instance)
 
