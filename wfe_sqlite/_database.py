@@ -207,8 +207,7 @@ class SqliteDatabase:
 
     async def _run(self, mode: Mode, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            future: Future[T] = self._get_worker().submit(mode, fn)
-            return await asyncio.wrap_future(future)
+            return await self._get_worker().submit_async(mode, fn)  # type: ignore[no-any-return]
         except sqlite3.Error as exc:
             raise provider_error(exc, self.path, self.options.busy_timeout) from exc
 

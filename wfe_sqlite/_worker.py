@@ -15,6 +15,7 @@ fsync per group instead of one per write. A lone write pays nothing extra.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import enum
@@ -41,13 +42,46 @@ class Mode(enum.Enum):
     PLAIN = ""
 
 
+class _LoopOutcome:
+    """Carries a job's outcome to an asyncio future, with the future-like methods jobs use.
+
+    Outcomes are handed to their event loop in batches, one wake-up per group of jobs rather
+    than one per job: a wake-up costs a syscall and a GIL hand-off each.
+    """
+
+    __slots__ = ("future", "loop", "outbox")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, outbox: list[Any]) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.outbox = outbox
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return not self.future.cancelled()  # a cancelled caller's job never runs
+
+    def set_result(self, value: Any) -> None:
+        self.outbox.append((self, True, value))
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.outbox.append((self, False, exc))
+
+
+def _settle(batch: list[tuple[_LoopOutcome, bool, Any]]) -> None:
+    for outcome, ok, value in batch:
+        if not outcome.future.done():
+            if ok:
+                outcome.future.set_result(value)
+            else:
+                outcome.future.set_exception(value)
+
+
 class _Job:
     __slots__ = ("fn", "future", "mode")
 
-    def __init__(self, mode: Mode, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, mode: Mode, fn: Callable[[sqlite3.Connection], Any], future: Any = None) -> None:
         self.mode = mode
         self.fn = fn
-        self.future: Future[Any] = Future()
+        self.future: Any = future if future is not None else Future()
 
 
 _STOP = object()
@@ -66,6 +100,7 @@ class ConnectionWorker:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._outbox: list[tuple[_LoopOutcome, bool, Any]] = []  # worker thread only
         self._lock = threading.Lock()
         self._closed: Future[Any] | None = None  # set by stop(); no job is accepted after it
         # A daemon, so a host that never closed cannot hang interpreter exit; the atexit hook
@@ -73,6 +108,21 @@ class ConnectionWorker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _live.add(self)
+
+    def submit_async(
+        self, mode: Mode, fn: Callable[[sqlite3.Connection], Any]
+    ) -> asyncio.Future[Any]:
+        """Queue ``fn(connection)`` for a caller on the running event loop; await the result.
+
+        Raises:
+            RuntimeError: the worker was stopped.
+        """
+        outcome = _LoopOutcome(asyncio.get_running_loop(), self._outbox)
+        with self._lock:
+            if self._closed is not None:
+                raise RuntimeError("the SQLite worker is stopped")
+            self._jobs.put(_Job(mode, fn, outcome))
+        return outcome.future
 
     def submit(self, mode: Mode, fn: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
         """Queue ``fn(connection)``; its future holds the result or the exception.
@@ -117,6 +167,7 @@ class ConnectionWorker:
             assert isinstance(job, _Job)
             if job.mode is not Mode.WRITE:
                 self._run_one(job)
+                self._deliver()
                 continue
             group = [job]
             while len(group) < MAX_GROUP:
@@ -133,6 +184,19 @@ class ConnectionWorker:
                 self._run_one(live[0], claimed=True)
             elif live:
                 self._run_group(live)
+            self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand the finished jobs' outcomes to their loops: one wake-up per loop."""
+        if not self._outbox:
+            return
+        batch, self._outbox[:] = list(self._outbox), []
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_LoopOutcome, bool, Any]]] = {}
+        for item in batch:
+            by_loop.setdefault(item[0].loop, []).append(item)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, items)
 
     def _run_one(self, job: _Job, *, claimed: bool = False) -> None:
         if not claimed and not job.future.set_running_or_notify_cancel():
