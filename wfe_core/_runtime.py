@@ -43,6 +43,9 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger("wfe.runtime")
 
+#: How long index updates gather before they are written together.
+INDEX_BATCH_SECONDS = 0.5
+
 #: Passes one workflow may run back to back before it goes to the back of the queue.
 MAX_PASSES_IN_A_ROW = 500
 
@@ -589,7 +592,9 @@ class Runtime:
         while not self.stopping:
             await self.index_wake.wait()
             self.index_wake.clear()
-            await asyncio.sleep(0.05)  # gather a batch
+            # Gather a batch: a short workflow's start and end then cost one write, not two.
+            # host.search() flushes first, so searches never see a stale index.
+            await asyncio.sleep(INDEX_BATCH_SECONDS)
             try:
                 await self.flush_index()
             except Exception:
