@@ -6,6 +6,7 @@ executor reads it. Definitions are immutable once built.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ class _NoValue:
 NO_VALUE: Any = _NoValue()
 
 
+@functools.lru_cache(maxsize=4096)
 def arity(fn: Callable[..., Any]) -> int:
     """How many positional arguments ``fn`` takes (capped at 2), for data/ctx lambdas."""
     try:
@@ -42,9 +44,10 @@ def arity(fn: Callable[..., Any]) -> int:
 
 def call_with_data(fn: Callable[..., Any], data: Any, ctx: StepExecutionContext | None) -> Any:
     """Call a user function that takes ``(data)`` or ``(data, ctx)``."""
-    if arity(fn) >= 2:
+    n = arity(fn)
+    if n >= 2:
         return fn(data, ctx)
-    return fn(data) if arity(fn) == 1 else fn()
+    return fn(data) if n == 1 else fn()
 
 
 def _identity(value: Any) -> Any:

@@ -242,6 +242,9 @@ class _Pass:
         if result.proceed:
             self.proceed(pointer, step, result.outcome_value)
         elif result.branch_values is not None:
+            # Only the latest body's children are kept: a loop's 5,000th iteration must not
+            # rewrite the ids of the 4,999 before it (they stay findable through their scope).
+            pointer.children = []
             for value in result.branch_values:
                 for child_step in step.children:
                     child = self.add_pointer(
@@ -481,7 +484,7 @@ def _state(p: ExecutionPointer) -> tuple[Any, ...]:
         p.sleep_until,
         p.persistence_data,
         p.outcome,
-        len(p.children),
+        tuple(p.children),
         p.end_time,
         p.event_name,
         p.event_key,

@@ -312,9 +312,9 @@ class WorkflowHost:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            instance = await self.persistence.get_workflow(workflow_id)
-            if instance.status is not WorkflowStatus.RUNNABLE:
-                return self._decode(instance)
+            # The status alone is cheap to read; the whole instance only once it has settled.
+            if await self.persistence.get_status(workflow_id) is not WorkflowStatus.RUNNABLE:
+                return self._decode(await self.persistence.get_workflow(workflow_id))
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(

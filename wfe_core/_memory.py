@@ -103,6 +103,12 @@ class MemoryPersistence:
             execution_pointers=ExecutionPointers(load_pointer(p) for p in stored.pointers.values()),
         )
 
+    async def get_status(self, workflow_id: str) -> WorkflowStatus:
+        stored = self._instances.get(workflow_id)
+        if stored is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return stored.fields["status"]  # type: ignore[return-value]
+
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         return [await self.get_workflow(i) for i in workflow_ids if i in self._instances]
 

@@ -70,7 +70,9 @@ class PointerStatus(enum.Enum):
 class ExecutionPointer:
     """One activation of a step within a workflow instance.
 
-    ``scope`` lists the ids of the enclosing container pointers, innermost first.
+    ``scope`` lists the ids of the enclosing container pointers, innermost first;
+    ``children`` holds the ids of the first pointers of a container's latest body (earlier
+    bodies' pointers are found through their ``scope``).
     """
 
     id: str = attrs.field(factory=new_id)

@@ -46,8 +46,9 @@ log = logging.getLogger("wfe.runtime")
 #: How long index updates gather before they are written together.
 INDEX_BATCH_SECONDS = 0.5
 
-#: Passes one workflow may run back to back before it goes to the back of the queue.
-MAX_PASSES_IN_A_ROW = 500
+#: A workflow that stays runnable yields the event loop this often. It keeps its instance in
+#: memory and its lease: reloading a long history to be fair would make it cost more per pass.
+YIELD_EVERY_PASSES = 50
 
 
 class _Slots:
@@ -245,10 +246,9 @@ class Runtime:
                 and instance.next_execution is not None
                 and instance.next_execution <= self.clock.now()
             ):
-                if passes >= MAX_PASSES_IN_A_ROW:
-                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
-                    return
                 passes += 1
+                if passes % YIELD_EVERY_PASSES == 0:
+                    await asyncio.sleep(0)  # let other workflows in; keep the instance and lease
                 result = await self.executor.execute(instance, definition)
                 if not await self.persist_pass(instance, definition, result):
                     # Someone changed it under us (suspend, terminate, an event): start over.

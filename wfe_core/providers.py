@@ -90,6 +90,13 @@ class PersistenceProvider(Protocol):
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         """Load several instances; unknown ids are left out."""
 
+    async def get_status(self, workflow_id: str) -> WorkflowStatus:
+        """One instance's status, without loading it.
+
+        Raises:
+            WorkflowNotFoundError: no such instance.
+        """
+
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:

@@ -14,7 +14,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from wfe_core._models import Event, EventSubscription, ExecutionError, WorkflowInstance
+from wfe_core._models import (
+    Event,
+    EventSubscription,
+    ExecutionError,
+    WorkflowInstance,
+    WorkflowStatus,
+)
 from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from wfe_core.serialization import dump_pointer
 
@@ -175,6 +181,18 @@ class SqlitePersistence(DatabaseUser):
         if not found:
             raise WorkflowNotFoundError(workflow_id)
         return found[0]
+
+    async def get_status(self, workflow_id: str) -> WorkflowStatus:
+        """One instance's status, without loading its pointers.
+
+        Raises:
+            WorkflowNotFoundError: no such instance.
+        """
+        sql = "SELECT status FROM workflows WHERE id = ?"
+        row = await self._db.read(lambda conn: conn.execute(sql, (workflow_id,)).fetchone())
+        if row is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return WorkflowStatus(row[0])
 
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         """Load several instances in the order asked for; unknown ids are left out."""

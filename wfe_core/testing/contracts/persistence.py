@@ -295,6 +295,18 @@ class PersistenceContract:
             await persistence.get_workflow("no-such-workflow")
         assert caught.value.workflow_id == "no-such-workflow"
 
+    async def test_get_status_follows_persists_and_knows_unknown_ids(
+        self, persistence: PersistenceProvider
+    ) -> None:
+        instance = sample_instance()
+        await persistence.create_workflow(instance)
+        assert await persistence.get_status(instance.id) is WorkflowStatus.RUNNABLE
+        instance.status = WorkflowStatus.SUSPENDED
+        await persistence.persist_workflow(instance, changed_pointers=())
+        assert await persistence.get_status(instance.id) is WorkflowStatus.SUSPENDED
+        with pytest.raises(WorkflowNotFoundError):
+            await persistence.get_status("no-such-workflow")
+
     async def test_get_workflows_loads_several_and_leaves_out_unknown_ids(
         self, persistence: PersistenceProvider
     ) -> None:
