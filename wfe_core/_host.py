@@ -77,7 +77,7 @@ class WorkflowHost:
         clock: Clock | None = None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
-        max_concurrent_workflows: int = 64,
+        max_concurrent_workflows: int = 256,
         poll_interval: float | timedelta = 10.0,
         lease_ttl: float | timedelta = 30.0,
         stop_timeout: float | timedelta = 30.0,

@@ -48,6 +48,7 @@ class MemoryPersistence:
 
     def __init__(self) -> None:
         self._instances: dict[str, _StoredInstance] = {}
+        self._due: dict[str, datetime] = {}
         self._events: dict[str, Event] = {}
         self._subscriptions: dict[str, EventSubscription] = {}
         self._errors: list[ExecutionError] = []
@@ -61,6 +62,11 @@ class MemoryPersistence:
     def _store(self, instance: WorkflowInstance, pointers: dict[str, dict[str, object]]) -> None:
         fields = {name: getattr(instance, name) for name in _FIELDS}
         self._instances[instance.id] = _StoredInstance(fields, pointers)
+        # The runnable query scans only instances with a next execution, not every instance.
+        if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
+            self._due[instance.id] = instance.next_execution
+        else:
+            self._due.pop(instance.id, None)
 
     async def create_workflow(self, instance: WorkflowInstance) -> str:
         if instance.id in self._instances:
@@ -115,15 +121,9 @@ class MemoryPersistence:
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:
-        due = [
-            (i, s.fields["next_execution"])
-            for i, s in self._instances.items()
-            if s.fields["status"] is WorkflowStatus.RUNNABLE
-            and s.fields["next_execution"] is not None
-            and s.fields["next_execution"] <= as_of  # type: ignore[operator]
-        ]
-        due.sort(key=lambda x: x[1])  # type: ignore[arg-type,return-value]
-        return due[:limit]  # type: ignore[return-value]
+        due = [(i, when) for i, when in self._due.items() if when <= as_of]
+        due.sort(key=lambda x: x[1])
+        return due[:limit]
 
     async def create_event(self, event: Event) -> str:
         self._events[event.id] = copy.deepcopy(event)
