@@ -72,6 +72,10 @@ class _Pass:
         # Building lifecycle events costs time on every step; skip it when nobody listens.
         hub = getattr(host, "lifecycle", None)
         self.emit = hub is None or hub.active
+        self.waiting_on: dict[str, list[ExecutionPointer]] = {}
+        for p in self.pointers.open_view():
+            if p.status is PointerStatus.PENDING_PREDECESSOR and p.predecessor_id is not None:
+                self.waiting_on.setdefault(p.predecessor_id, []).append(p)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -265,8 +269,9 @@ class _Pass:
         for edge in step.outcomes:
             if edge.matches(outcome):
                 self.next_pointer(pointer, edge.next_step)
-        for waiting in self.pointers.open():
-            if waiting.status is PointerStatus.PENDING_PREDECESSOR and waiting.predecessor_id == pointer.id:
+        # Only compensation chains wait on a predecessor; look them up, don't scan.
+        for waiting in self.waiting_on.pop(pointer.id, ()):
+            if waiting.status is PointerStatus.PENDING_PREDECESSOR:
                 waiting.status = PointerStatus.PENDING
                 waiting.active = True
                 self.result.changed.add(waiting.id)
@@ -443,6 +448,7 @@ class _Pass:
             comp.predecessor_id = previous.id
             comp.status = PointerStatus.PENDING_PREDECESSOR
             comp.active = False
+            self.waiting_on.setdefault(previous.id, []).append(comp)
         else:
             comp.predecessor_id = of.id
         return self.add_pointer(comp)
@@ -459,7 +465,7 @@ class _Pass:
         if self.wf.status is not WorkflowStatus.RUNNABLE:
             self.wf.next_execution = None
             return
-        open_pointers = self.pointers.open()
+        open_pointers = self.pointers.open_view()
         busy: set[str] = set()
         for p in open_pointers:
             busy.update(p.scope)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,8 +137,12 @@ class ExecutionPointers:
         return self._all[pointer_id]
 
     def open(self) -> list[ExecutionPointer]:
-        """Pointers with no end time, in creation order."""
+        """Pointers with no end time, in creation order (a copy: safe to close them meanwhile)."""
         return list(self._open.values())
+
+    def open_view(self) -> Collection[ExecutionPointer]:
+        """Pointers with no end time, as a live view: for reading only, nothing may close."""
+        return self._open.values()
 
     def __iter__(self) -> Iterator[ExecutionPointer]:
         return iter(self._all.values())

@@ -41,7 +41,7 @@ WORKFLOW_ENDED_EVENT = "wfe.workflow.ended"
 def branch_complete(ctx: StepExecutionContext) -> bool:
     """True when every pointer inside this container pointer's scope has ended."""
     pid = ctx.pointer.id
-    return not any(pid in p.scope for p in ctx.workflow.execution_pointers.open())
+    return not any(pid in p.scope for p in ctx.workflow.execution_pointers.open_view())
 
 
 _CHILDREN_ACTIVE = {"children_active": True}
