@@ -13,7 +13,6 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from ._models import (
     WorkflowStatus,
 )
 from ._step import DEFAULT_ERROR_BEHAVIOR, ErrorBehavior, ExecutionResult, StepExecutionContext
+from ._threads import StepThreads
 from .clock import Clock
 
 __all__ = ["PassResult", "WorkflowExecutor"]
@@ -58,7 +58,7 @@ class _Pass:
         definition: WorkflowDefinition,
         now: datetime,
         host: Any,
-        thread_pool: Executor | None,
+        thread_pool: StepThreads | None,
     ) -> None:
         self.wf = instance
         self.defn = definition
@@ -197,7 +197,10 @@ class _Pass:
             out = step.body(ctx)
         else:
             # Sync user code runs in a worker thread so it cannot stall other workflows.
-            out = await asyncio.get_running_loop().run_in_executor(self.pool, run, ctx)
+            if self.pool is not None:
+                out = await self.pool.run(run, ctx)
+            else:
+                out = await asyncio.to_thread(run, ctx)
         if inspect.isawaitable(out):
             out = await out
         return out
@@ -501,7 +504,9 @@ def _state(p: ExecutionPointer) -> tuple[Any, ...]:
 class WorkflowExecutor:
     """Runs passes. One per host; stateless between passes."""
 
-    def __init__(self, clock: Clock, host: Any = None, thread_pool: Executor | None = None) -> None:
+    def __init__(
+        self, clock: Clock, host: Any = None, thread_pool: StepThreads | None = None
+    ) -> None:
         self.clock = clock
         self.host = host
         self.thread_pool = thread_pool

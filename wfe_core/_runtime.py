@@ -14,13 +14,13 @@ import heapq
 import logging
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._executor import PassResult, WorkflowExecutor
+from ._threads import StepThreads
 from ._models import (
     Event,
     EventSubscription,
@@ -85,7 +85,7 @@ class Runtime:
         self.clock = host.clock
         self.registry = host.registry
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
-        self.pool = ThreadPoolExecutor(host.thread_pool_size, thread_name_prefix="wfe-step")
+        self.pool = StepThreads(host.thread_pool_size)
         self.executor = WorkflowExecutor(self.clock, host, self.pool)
         self.slots = _Slots(host.max_concurrent_workflows)
         self.event_slots = asyncio.Semaphore(16)
@@ -140,7 +140,7 @@ class Runtime:
             await self.flush_index()
         except Exception:
             log.exception("final search indexing failed")
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.stop()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
