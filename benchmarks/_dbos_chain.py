@@ -1,0 +1,126 @@
+"""The 10-step chain on DBOS, for the side-by-side figure. Runs inside ``benchmarks/.venv-dbos``.
+
+``benchmarks.run`` creates that virtual environment on demand (``pip install dbos``) and runs this
+file as a script with the venv's Python; it must not import wfe. It prints one JSON object on
+its last line of stdout.
+
+The workload mirrors ``_wfe_cases.chain``: ``--workflows`` workflows, each ``@DBOS.workflow``
+calling ``--steps`` sync no-op ``@DBOS.step`` functions, all started at once with
+``DBOS.start_workflow`` (DBOS runs each in its own thread), and waited for with
+``handle.get_result()``. Each step records ``time.perf_counter()`` at its start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from itertools import pairwise
+from typing import Any
+
+STAMPS: list[tuple[str, int, float, float]] = []
+_stamps_lock = threading.Lock()
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True, help="DBOS system_database_url")
+    parser.add_argument("--workflows", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+
+    import dbos
+    from dbos import DBOS, DBOSConfig
+
+    config: DBOSConfig = {
+        "name": "wfe-bench",
+        "system_database_url": args.url,
+        "log_level": "WARNING",
+        "console_log_level": "WARNING",
+    }
+    DBOS(config=config)
+    if args.url.startswith("postgres"):
+        # A fresh system database per run, as the SQLite run gets a fresh file.
+        DBOS.reset_system_database()
+
+    def make_step(index: int) -> Any:
+        @DBOS.step(name=f"noop_{index}")
+        def noop() -> None:
+            start = time.perf_counter()
+            wid = DBOS.workflow_id or ""
+            end = time.perf_counter()
+            STAMPS.append((wid, index, start, end))
+
+        return noop
+
+    steps = [make_step(i) for i in range(args.steps)]
+
+    @DBOS.workflow(name="chain")
+    def chain() -> int:
+        for step in steps:
+            step()
+        return 0
+
+    DBOS.launch()
+    try:
+        t0 = time.perf_counter()
+        handles = [DBOS.start_workflow(chain) for _ in range(args.workflows)]
+        started = time.perf_counter()
+        for handle in handles:
+            handle.get_result()
+        elapsed = time.perf_counter() - t0
+    finally:
+        DBOS.destroy(destroy_registry=True)
+
+    by_workflow: dict[str, list[tuple[int, float, float]]] = {}
+    for wid, index, start, end in STAMPS:
+        by_workflow.setdefault(wid, []).append((index, start, end))
+    gaps: list[float] = []
+    for stamps in by_workflow.values():
+        stamps.sort()
+        gaps.extend(b[1] - a[2] for a, b in pairwise(stamps))
+    total_steps = args.workflows * args.steps
+    print(
+        json.dumps(
+            {
+                "workflows": args.workflows,
+                "steps": args.steps,
+                "steps_recorded": len(STAMPS),
+                "elapsed_s": elapsed,
+                "start_calls_s": started - t0,
+                "steps_per_s": total_steps / elapsed,
+                "workflows_per_s": args.workflows / elapsed,
+                "gap_p50_ms": (_percentile(gaps, 50) or 0) * 1000,
+                "gap_p99_ms": (_percentile(gaps, 99) or 0) * 1000,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "dbos_version": getattr(dbos, "__version__", None) or _dist_version("dbos"),
+                "python": sys.version.split()[0],
+                "pid": os.getpid(),
+            }
+        )
+    )
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

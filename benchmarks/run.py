@@ -1,0 +1,583 @@
+"""The wfe benchmark: ``python -m benchmarks.run`` (see ``benchmarks/README.md``).
+
+Runs every wfe workload (``_wfe_cases``) on every provider URL in ``PROVIDERS``, each in a fresh
+process; the raw SQLite commit rate (``_raw_commits``); and the same chain on DBOS
+(``_dbos_chain``, in a virtual environment made on demand). Prints each figure next to its
+target with PASS/MISS, and writes everything as JSON to ``benchmarks/results/`` (or ``--out``).
+
+Options::
+
+    --smoke            tiny sizes, seconds long; DBOS only if its venv is already there (CI)
+    --sleepers N       workflows parked in the sleepers case (default 100000)
+    --only a,b         run only these entries (names as in the table: chain, sleepers, dbos, ...)
+    --providers a,b    only these providers (default: all in PROVIDERS)
+    --no-dbos          skip DBOS even when it could run
+    --out FILE         where to write the JSON (default benchmarks/results/<UTC time>.json)
+
+Exit status: 0 when every entry ran (a MISS is a result, not a failure), 1 when one failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+DBOS_VENV = HERE / ".venv-dbos"
+DBOS_REQUIREMENT = "dbos==3.4.0"
+
+#: Provider name -> URL for a fresh store in the given work directory. Every wfe entry runs on
+#: each of these; adding a provider is one line here.
+PROVIDERS: dict[str, Callable[[Path], str]] = {
+    "memory": lambda work: "memory://",
+    "sqlite": lambda work: f"sqlite:///{work}/wfe.db",  # a file; WAL, synchronous=NORMAL
+}
+
+#: Extra URLs some entries also run on (``Entry.extra``).
+EXTRA_PROVIDERS: dict[str, Callable[[Path], str]] = {
+    "sqlite_full": lambda work: f"sqlite:///{work}/wfe.db?synchronous=FULL",
+}
+
+
+@dataclass
+class Entry:
+    """One wfe workload with its full-size and smoke-size parameters."""
+
+    name: str
+    case: str
+    full: dict[str, Any]
+    smoke: dict[str, Any]
+    extra: tuple[str, ...] = ()
+    what: str = ""
+    #: Full-size runs repeat this many times; the run with the median ``median_of`` is kept.
+    repeat: int = 1
+    median_of: str = ""
+
+
+#: Throughput figures move by +-10% from run to run on 2 cores; the median of three is steadier.
+CHAIN_REPEAT: dict[str, Any] = {"repeat": 3, "median_of": "steps_per_s"}
+
+
+def pick_median(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose ``key`` is the median; every run's value is kept under ``runs``."""
+    good = [r for r in runs if r.get("status") == "ok"]
+    if len(good) != len(runs) or not key:
+        failed = [r for r in runs if r.get("status") != "ok"]
+        return failed[0] if failed else runs[-1]
+    chosen = dict(sorted(good, key=lambda r: r[key])[len(good) // 2])
+    chosen["runs"] = [r[key] for r in good]
+    return chosen
+
+
+def wfe_entries(sleepers: int) -> list[Entry]:
+    return [
+        Entry("chain", "chain", {"workflows": 1000, "steps": 10}, {"workflows": 20, "steps": 10},
+              extra=("sqlite_full",), what="1000 workflows x 10 sync no-op steps, started at once",
+              **CHAIN_REPEAT),
+        Entry("chain_async", "chain", {"workflows": 1000, "steps": 10, "async_steps": True},
+              {"workflows": 20, "steps": 10, "async_steps": True},
+              what="the same with async def run (no thread hop)", **CHAIN_REPEAT),
+        Entry("chain_200", "chain", {"workflows": 200, "steps": 10}, {"workflows": 10, "steps": 10},
+              what="200 x 10 sync steps: DBOS's workload, for the like-for-like ratio",
+              **CHAIN_REPEAT),
+        Entry("wakeup_event", "wakeup_event", {"workflows": 200, "spacing_ms": 10},
+              {"workflows": 10, "spacing_ms": 5},
+              what="200 waiting workflows; one publish_event every 10 ms"),
+        Entry("wakeup_event_burst", "wakeup_event", {"workflows": 200, "spacing_ms": 0},
+              {"workflows": 10, "spacing_ms": 0},
+              what="the same, all 200 published back to back"),
+        Entry("wakeup_delay", "wakeup_delay", {"workflows": 200, "spacing_ms": 10},
+              {"workflows": 10, "spacing_ms": 5},
+              what="200 workflows with a 50 ms delay, started 10 ms apart"),
+        Entry("wakeup_delay_burst", "wakeup_delay", {"workflows": 200, "spacing_ms": 0},
+              {"workflows": 10, "spacing_ms": 0},
+              what="the same, all 200 started at once"),
+        Entry("long_loop", "long_loop", {"iterations": 5000, "window": 500},
+              {"iterations": 100, "window": 20},
+              what="one while_do of 5000 iterations; first vs last 500"),
+        Entry("sleepers", "sleepers", {"workflows": sleepers, "batch": 1000, "idle_s": 5.0},
+              {"workflows": 200, "batch": 100, "idle_s": 0.5, "queries": 3, "settle_s": 0.2},
+              what=f"{sleepers} workflows in a one-hour delay; idle host"),
+        Entry("fanout", "fanout", {"items": 1000}, {"items": 50},
+              what="for_each over 1000 items in parallel, sync no-op steps"),
+        Entry("fanout_async", "fanout", {"items": 1000, "async_steps": True},
+              {"items": 50, "async_steps": True}, what="the same with async steps"),
+    ]
+
+
+# -- running things ---------------------------------------------------------------------------
+
+
+def run_json(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a command that prints a JSON object on its last stdout line; a failure record if not."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        return {"status": "failed", "error": f"exit {proc.returncode}: " + "\n".join(tail)}
+    try:
+        result = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return {"status": "failed", "error": f"no JSON on the last line: {lines[-1][:200]}"}
+    result["status"] = "ok"
+    result["process_wall_s"] = wall
+    warnings = [line for line in proc.stderr.splitlines() if line.strip()]
+    if warnings:
+        result["stderr_lines"] = len(warnings)
+        result["stderr_sample"] = warnings[:5]
+    return result
+
+
+def run_wfe(entry: Entry, provider: str, url_for: Callable[[Path], str], smoke: bool) -> dict[str, Any]:
+    runs = [run_wfe_once(entry, url_for, smoke) for _ in range(1 if smoke else entry.repeat)]
+    return pick_median(runs, entry.median_of)
+
+
+def run_wfe_once(entry: Entry, url_for: Callable[[Path], str], smoke: bool) -> dict[str, Any]:
+    params = entry.smoke if smoke else entry.full
+    work = Path(tempfile.mkdtemp(prefix=f"wfe-bench-{entry.name}-"))
+    try:
+        url = url_for(work)
+        cmd = [sys.executable, "-m", "benchmarks._wfe_cases", entry.case, "--url", url,
+               "--params", json.dumps(params)]
+        result = run_json(cmd, timeout=120 if smoke else 3600)
+        result["url"] = url
+        result["params"] = params
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_raw(smoke: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    work = Path(tempfile.mkdtemp(prefix="wfe-bench-raw-"))
+    try:
+        for level in ("NORMAL", "FULL"):
+            cmd = [sys.executable, "-m", "benchmarks._raw_commits", str(work / "raw.db"), level,
+                   "0.2" if smoke else "3"]
+            out[level] = run_json(cmd, timeout=120)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def dbos_python() -> Path:
+    return DBOS_VENV / "bin" / "python"
+
+
+def dbos_installed() -> bool:
+    if not dbos_python().exists():
+        return False
+    probe = subprocess.run([str(dbos_python()), "-c", "import dbos"], capture_output=True,
+                           check=False)
+    return probe.returncode == 0
+
+
+def ensure_dbos() -> str | None:
+    """Create the DBOS venv if needed; returns why it cannot be used, or None."""
+    if dbos_installed():
+        return None
+    print(f"benchmarks: installing {DBOS_REQUIREMENT} into {DBOS_VENV.relative_to(REPO)} ...",
+          file=sys.stderr, flush=True)
+    steps = [
+        [sys.executable, "-m", "venv", str(DBOS_VENV)],
+        [str(dbos_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         DBOS_REQUIREMENT],
+    ]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            return f"{' '.join(cmd[:3])} failed: {proc.stderr.strip()[-500:]}"
+    return None if dbos_installed() else "dbos does not import in its venv"
+
+
+def postgres_bench_url(base: str) -> str:
+    """The test server's URL with its own database, so DBOS's tables stay out of wfe's."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, "/wfe_dbos_bench", parts.query, ""))
+
+
+def run_dbos(smoke: bool, enabled: bool) -> dict[str, Any]:
+    targets = {"sqlite": None, "postgres": os.environ.get("WFE_TEST_POSTGRES_URL") or None}
+    if not enabled:
+        return {name: {"status": "skipped", "reason": "--no-dbos"} for name in targets}
+    if smoke and not dbos_installed():
+        reason = f"smoke mode installs nothing; {DBOS_VENV.relative_to(REPO)} is not there"
+        return {name: {"status": "skipped", "reason": reason} for name in targets}
+    problem = None if smoke else ensure_dbos()
+    if problem is not None:
+        return {name: {"status": "failed", "error": problem} for name in targets}
+    workflows = "10" if smoke else "200"
+    out: dict[str, Any] = {}
+    work = Path(tempfile.mkdtemp(prefix="wfe-bench-dbos-"))
+    try:
+        for name, base in targets.items():
+            if name == "postgres" and base is None:
+                out[name] = {"status": "skipped",
+                             "reason": "WFE_TEST_POSTGRES_URL is not set "
+                                       "(eval \"$(bash scripts/services.sh)\" sets it)"}
+                continue
+            url = f"sqlite:///{work}/dbos.sqlite" if base is None else postgres_bench_url(base)
+            cmd = [str(dbos_python()), str(HERE / "_dbos_chain.py"), "--url", url,
+                   "--workflows", workflows, "--steps", "10"]
+            env = dict(os.environ)
+            env.pop("PYTHONPATH", None)
+            runs = [run_json(cmd, timeout=300 if smoke else 1800, env=env)
+                    for _ in range(1 if smoke else 3)]
+            result = pick_median(runs, "steps_per_s")
+            result["url"] = url.replace(urlsplit(url).password or "\0", "***")
+            if name == "sqlite" and result["status"] == "ok":
+                with sqlite3.connect(work / "dbos.sqlite") as conn:
+                    result["journal_mode"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                result["synchronous"] = "FULL (SQLite's default; DBOS sets none)"
+            out[name] = result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+# -- figures and targets ----------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    section: str
+    figure: str
+    provider: str
+    value: float | None
+    unit: str
+    target: str = ""
+    verdict: str = ""  # PASS, MISS or "" (no target)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _ok(results: dict[str, Any], *path: str) -> dict[str, Any] | None:
+    node = _get(results, *path)
+    return node if isinstance(node, dict) and node.get("status") == "ok" else None
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
+    """Every figure of the run, with its target and verdict where the issue sets one."""
+    out: list[Figure] = []
+    cases = results["cases"]
+    raw_normal = _ok(cases, "raw_commits", "NORMAL")
+    raw_full = _ok(cases, "raw_commits", "FULL")
+    dbos_sqlite = _ok(cases, "dbos_chain", "sqlite")
+    dbos_pg = _ok(cases, "dbos_chain", "postgres")
+
+    for name, kind in (("chain", "sync"), ("chain_async", "async"), ("chain_200", "sync")):
+        for provider in [*providers, "sqlite_full"]:
+            r = _ok(cases, name, provider)
+            if r is None:
+                continue
+            label = f"chain {r['workflows']}x{r['steps']} {kind}"
+            sps = r["steps_per_s"]
+            target, verdict = "", ""
+            if name in ("chain", "chain_async") and provider == "memory":
+                target, verdict = ">= 20,000", _verdict(sps >= 20_000)
+            out.append(Figure(label, "steps/s", provider, sps, "steps/s", target, verdict))
+            out.append(Figure(label, "workflows/s", provider, r["workflows_per_s"], "wf/s"))
+            out.append(Figure(label, "step gap p50", provider, r["gap_p50_ms"], "ms"))
+            out.append(Figure(label, "step gap p99", provider, r["gap_p99_ms"], "ms"))
+            out.append(Figure(label, "CPU per step", provider, r["cpu_per_step_us"], "us"))
+            if name == "chain":
+                out.append(Figure(label, "peak RSS", provider, r["peak_rss_mb"], "MB"))
+            if provider.startswith("sqlite") and dbos_sqlite and name in ("chain", "chain_200"):
+                ratio = sps / dbos_sqlite["steps_per_s"]
+                ok = ratio >= 10 if provider == "sqlite" else None
+                out.append(Figure(label, "x DBOS on SQLite", provider, ratio, "x",
+                                  ">= 10x" if ok is not None else "", _verdict(ok)))
+            if provider == "sqlite" and dbos_pg and name in ("chain", "chain_200"):
+                out.append(Figure(label, "x DBOS on PostgreSQL", provider,
+                                  sps / dbos_pg["steps_per_s"], "x"))
+            if provider == "sqlite" and raw_normal and name in ("chain", "chain_200"):
+                frac = sps / raw_normal["commits_per_s"]
+                ok = frac >= 0.5 if name == "chain" else None
+                out.append(Figure(label, "x raw commits (NORMAL)", provider, frac, "x",
+                                  ">= 0.5x" if ok is not None else "", _verdict(ok)))
+            if provider == "sqlite_full" and raw_full:
+                out.append(Figure(label, "x raw commits (FULL)", provider,
+                                  sps / raw_full["commits_per_s"], "x"))
+
+    for name, label in (("wakeup_event", "wake-up: event, paced"),
+                        ("wakeup_event_burst", "wake-up: event, burst")):
+        for provider in providers:
+            r = _ok(cases, name, provider)
+            if r is None:
+                continue
+            targeted = name == "wakeup_event" and provider == "sqlite"
+            out.append(Figure(label, "publish -> step p50", provider, r["p50_ms"], "ms"))
+            out.append(Figure(label, "publish -> step p99", provider, r["p99_ms"], "ms",
+                              "< 20 ms" if targeted else "",
+                              _verdict(r["p99_ms"] < 20) if targeted else ""))
+    for name, label in (("wakeup_delay", "wake-up: 50 ms delay, paced"),
+                        ("wakeup_delay_burst", "wake-up: 50 ms delay, burst")):
+        for provider in providers:
+            r = _ok(cases, name, provider)
+            if r is None:
+                continue
+            targeted = name == "wakeup_delay"
+            out.append(Figure(label, "lateness p50", provider, r["p50_ms"], "ms"))
+            out.append(Figure(label, "lateness p99", provider, r["p99_ms"], "ms",
+                              "< 20 ms" if targeted else "",
+                              _verdict(r["p99_ms"] < 20) if targeted else ""))
+
+    for provider in providers:
+        r = _ok(cases, "long_loop", provider)
+        if r is None:
+            continue
+        label = f"long loop {r['iterations']} iterations"
+        out.append(Figure(label, f"first {r['window']} per iteration", provider, r["first_ms"], "ms"))
+        out.append(Figure(label, f"last {r['window']} per iteration", provider, r["last_ms"], "ms"))
+        out.append(Figure(label, "last / first", provider, r["last_over_first"], "x", "<= 1.3x",
+                          _verdict(r["last_over_first"] <= 1.3)))
+
+    for provider in providers:
+        r = _ok(cases, "sleepers", provider)
+        if r is None:
+            continue
+        label = f"sleepers {r['workflows']:,}"
+        out.append(Figure(label, "creation (start to parked)", provider, r["parked_s"], "s"))
+        out.append(Figure(label, "idle host CPU", provider, r["idle_cpu_pct_of_core"],
+                          "% of a core", "< 5%", _verdict(r["idle_cpu_pct_of_core"] < 5)))
+        out.append(Figure(label, "RSS", provider, r["rss_mb"], "MB"))
+        out.append(Figure(label, "poller query (median)", provider, r["poller_query_median_ms"],
+                          "ms", "< 50 ms", _verdict(r["poller_query_median_ms"] < 50)))
+        out.append(Figure(label, "poller query (max)", provider, r["poller_query_max_ms"], "ms"))
+
+    for name, kind in (("fanout", "sync"), ("fanout_async", "async")):
+        for provider in providers:
+            r = _ok(cases, name, provider)
+            if r is None:
+                continue
+            label = f"fan-out {r['items']} {kind}"
+            out.append(Figure(label, "elapsed", provider, r["elapsed_s"] * 1000, "ms"))
+            out.append(Figure(label, "items/s", provider, r["items_per_s"], "items/s"))
+
+    for level, r in (("NORMAL", raw_normal), ("FULL", raw_full)):
+        if r is not None:
+            out.append(Figure("raw SQLite commits", f"synchronous={level}", "sqlite",
+                              r["commits_per_s"], "commits/s"))
+    for provider, r in (("sqlite", dbos_sqlite), ("postgres", dbos_pg)):
+        if r is not None:
+            label = f"DBOS chain {r['workflows']}x{r['steps']}"
+            out.append(Figure(label, "steps/s", provider, r["steps_per_s"], "steps/s"))
+            out.append(Figure(label, "workflows/s", provider, r["workflows_per_s"], "wf/s"))
+            out.append(Figure(label, "step gap p50", provider, r["gap_p50_ms"], "ms"))
+            out.append(Figure(label, "step gap p99", provider, r["gap_p99_ms"], "ms"))
+    return out
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def render(rows: list[Figure]) -> str:
+    header = ("case", "figure", "provider", "value", "unit", "target", "")
+    table = [header] + [
+        (r.section, r.figure, r.provider, _fmt(r.value, r.unit), r.unit if r.unit != "x" else "",
+         r.target, r.verdict)
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    lines = []
+    for i, row in enumerate(table):
+        cells = [str(c).rjust(w) if j == 3 else str(c).ljust(w) for j, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def engine_version() -> str:
+    """The commit the engine is at, with ``+uncommitted`` when its files differ from it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                capture_output=True, text=True, check=False).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", *ENGINE_PATHS], cwd=REPO,
+                                capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (commit or "unknown") + ("+uncommitted" if status else "")
+
+
+#: What the figures depend on; the harness records their version with every entry.
+ENGINE_PATHS = ("wfe", "wfe_core", "wfe_sqlite", "pyproject.toml")
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as meminfo:
+            info["memory_gb"] = round(int(meminfo.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    info["wfe_commit"] = engine_version()
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="wfe benchmarks (see benchmarks/README.md)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; checks the harness")
+    parser.add_argument("--sleepers", type=int, default=100_000)
+    parser.add_argument("--only", default="", help="comma-separated entry names")
+    parser.add_argument("--providers", default="", help="comma-separated provider names")
+    parser.add_argument("--no-dbos", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from . import _wfe_cases
+
+    entries = wfe_entries(args.sleepers)
+    names = [e.name for e in entries] + ["raw_commits", "dbos_chain"]
+    only = {n.strip() for n in args.only.split(",") if n.strip()}
+    if "dbos" in only:
+        only = (only - {"dbos"}) | {"dbos_chain"}
+    unknown = only - set(names)
+    if unknown:
+        parser.error(f"unknown entries {sorted(unknown)}; choose from {', '.join(names)}")
+    providers = [p.strip() for p in args.providers.split(",") if p.strip()] or list(PROVIDERS)
+    bad = set(providers) - set(PROVIDERS)
+    if bad:
+        parser.error(f"unknown providers {sorted(bad)}; choose from {', '.join(PROVIDERS)}")
+
+    started = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "mode": "smoke" if args.smoke else "full",
+        "started": started.isoformat(),
+        "machine": machine(),
+        "host_settings": _wfe_cases.HOST_SETTINGS,
+        "cases": {},
+    }
+    failed = 0
+    versions: set[str] = {results["machine"]["wfe_commit"]}
+
+    def log(message: str) -> None:
+        print(f"benchmarks: {message}", file=sys.stderr, flush=True)
+
+    def record(name: str, key: str, result: dict[str, Any]) -> None:
+        nonlocal failed
+        results["cases"].setdefault(name, {})[key] = result
+        if result.get("status") == "failed":
+            failed += 1
+            log(f"{name} [{key}] FAILED: {result.get('error')}")
+        elif result.get("status") == "skipped":
+            log(f"{name} [{key}] skipped: {result.get('reason')}")
+
+    for entry in entries:
+        if only and entry.name not in only:
+            continue
+        targets = [(p, PROVIDERS[p]) for p in providers]
+        targets += [(p, EXTRA_PROVIDERS[p]) for p in entry.extra if "sqlite" in providers]
+        for provider, url_for in targets:
+            log(f"{entry.name} [{provider}] ...")
+            version = engine_version()
+            result = run_wfe(entry, provider, url_for, args.smoke)
+            result["wfe_commit"] = version
+            versions.add(version)
+            record(entry.name, provider, result)
+    if not only or "raw_commits" in only:
+        log("raw_commits ...")
+        for level, result in run_raw(args.smoke).items():
+            record("raw_commits", level, result)
+    if not only or "dbos_chain" in only:
+        log("dbos_chain ...")
+        for target, result in run_dbos(args.smoke, not args.no_dbos).items():
+            record("dbos_chain", target, result)
+
+    rows = figures(results, providers)
+    if args.smoke:
+        for row in rows:  # tiny sizes say nothing about the targets
+            row.verdict = ""
+    results["figures"] = [r.as_dict() for r in rows]
+    results["finished"] = datetime.now(UTC).isoformat()
+    results["failed_entries"] = failed
+    versions.add(engine_version())
+    results["engine_versions"] = sorted(versions)
+
+    out = args.out
+    if out is None:
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}{'-smoke' if args.smoke else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    m = results["machine"]
+    print(f"wfe benchmarks ({results['mode']}) on {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), "
+          f"Python {m['python']}, SQLite {m['sqlite']}, wfe {m.get('wfe_commit', '?')}")
+    print(f"host settings: {json.dumps(results['host_settings'])} (others default)")
+    if len(versions) > 1:
+        print(f"WARNING: the engine changed during the run ({', '.join(sorted(versions))}); "
+              "each entry's wfe_commit in the JSON says which it ran on")
+    print()
+    print(render(rows))
+    misses = [r for r in rows if r.verdict == "MISS"]
+    print()
+    if args.smoke:
+        print("smoke mode: tiny sizes, so no verdicts; run without --smoke for the figures")
+    print(f"{sum(r.verdict == 'PASS' for r in rows)} PASS, {len(misses)} MISS, "
+          f"{failed} failed entr{'y' if failed == 1 else 'ies'}; JSON: {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
