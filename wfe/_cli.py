@@ -1,0 +1,118 @@
+"""The ``wfe`` command: look at installed providers and at workflows in a store.
+
+    wfe providers                         which URL schemes are installed, and what they offer
+    wfe show --db sqlite:///app.db ID     one workflow: status, data, pointers, errors
+    wfe search --db sqlite:///app.db [TERMS] [--status complete]
+    wfe suspend|resume|terminate --db URL ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
+from wfe_core.errors import WfeError
+from wfe_core.hookspecs import CAPABILITIES
+from wfe_core.serialization import decode_data
+
+
+@contextlib.asynccontextmanager
+async def _store(url: str) -> AsyncIterator[WorkflowHost]:
+    """A host whose providers are open but which runs nothing: the CLI only looks and edits."""
+    host = WorkflowHost(url)
+    providers = (host.persistence, host.queue, host.search_index)
+    for provider in providers:
+        await provider.start()
+    try:
+        yield host
+    finally:
+        for provider in providers:
+            await provider.close()
+
+
+def _providers(_: argparse.Namespace) -> int:
+    specs = PluginHost().specs()
+    for scheme in sorted(specs):
+        spec = specs[scheme]
+        offers = ", ".join(c for c in CAPABILITIES if c in spec.factories)
+        extra = f'  (pip install "wfe[{spec.extra}]")' if spec.extra else ""
+        print(f"{scheme}://  {offers} — {spec.description}{extra}")
+    return 0
+
+
+async def _show(args: argparse.Namespace) -> int:
+    async with _store(args.db) as host:
+        instance = await host.persistence.get_workflow(args.id)
+        data = decode_data(instance.data)
+        print(f"workflow   {instance.id}")
+        print(f"definition {instance.definition_id} v{instance.version}")
+        print(f"status     {instance.status.value}")
+        print(f"reference  {instance.reference or '-'}")
+        print(f"created    {instance.create_time.isoformat()}")
+        print(f"completed  {instance.complete_time.isoformat() if instance.complete_time else '-'}")
+        print(f"next run   {instance.next_execution.isoformat() if instance.next_execution else '-'}")
+        print(f"data       {data!r}")
+        print("pointers:")
+        for p in instance.execution_pointers:
+            name = p.step_name or f"step {p.step_id}"
+            extra = f" retries={p.retry_count}" if p.retry_count else ""
+            print(f"  {p.id[:8]}  {p.status.value:<20} {name}{extra}")
+        errors = await host.get_execution_errors(args.id)
+        if errors:
+            print("errors:")
+            for e in errors:
+                print(f"  {e.error_time.isoformat()}  {e.message}")
+    return 0
+
+
+async def _search(args: argparse.Namespace) -> int:
+    async with _store(args.db) as host:
+        status = WorkflowStatus(args.status) if args.status else None
+        page = await host.search(" ".join(args.terms), status=status, take=args.take)
+        for item in page.items:
+            print(f"{item.id}  {item.status.value:<10} {item.definition_id} v{item.version}  "
+                  f"{item.reference or ''}")
+        print(f"{len(page.items)} of {page.total}")
+    return 0
+
+
+async def _control(args: argparse.Namespace) -> int:
+    async with _store(args.db) as host:
+        changed = await getattr(host, f"{args.command}_workflow")(args.id)
+        if changed and args.command == "resume":
+            await host.queue.enqueue(QueueKind.WORKFLOW, args.id)  # for a running host to pick up
+        print(f"{args.id}: {'done' if changed else 'nothing to change'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wfe", description="wfe workflow engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("providers", help="list installed providers")
+    show = sub.add_parser("show", help="show one workflow")
+    show.add_argument("id")
+    search = sub.add_parser("search", help="search workflows")
+    search.add_argument("terms", nargs="*")
+    search.add_argument("--status", choices=[s.value for s in WorkflowStatus])
+    search.add_argument("--take", type=int, default=20)
+    for name in ("suspend", "resume", "terminate"):
+        sub.add_parser(name, help=f"{name} a workflow").add_argument("id")
+    for p in (show, search, *(sub.choices[n] for n in ("suspend", "resume", "terminate"))):
+        p.add_argument("--db", required=True, help="provider URL, e.g. sqlite:///app.db")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "providers":
+            return _providers(args)
+        runner = {"show": _show, "search": _search}.get(args.command, _control)
+        return asyncio.run(runner(args))
+    except WfeError as exc:
+        print(f"wfe: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
