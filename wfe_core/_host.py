@@ -220,14 +220,16 @@ class WorkflowHost:
         # Run it here at once when there is room: take its lease before it exists, so no
         # other host can start it too, and skip the queue round trip.
         here = runtime is not None and runtime.try_run_here(instance.id)
-        if here and not await self.lock.acquire(f"wf:{instance.id}", runtime.owner, self.lease_ttl):
-            runtime.done_here(instance.id)
-            here = False
+        key = f"wf:{instance.id}"
+        if here and runtime is not None:
+            if not await self.lock.acquire(key, runtime.owner, self.lease_ttl):
+                runtime.done_here(instance.id)
+                here = False
         try:
             await self.persistence.create_workflow(instance)
         except BaseException:
-            if here:
-                await self.lock.release(f"wf:{instance.id}", runtime.owner)
+            if here and runtime is not None:
+                await self.lock.release(key, runtime.owner)
                 runtime.done_here(instance.id)
             raise
         await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)

@@ -51,7 +51,8 @@ class PluginHost:
             specs: dict[str, ProviderSpec] = {}
             owners: dict[str, str] = {}
             for impl in self._pm.hook.wfe_providers.get_hookimpls():
-                for spec in impl.function() or ():
+                declared: list[ProviderSpec] = impl.function() or []  # type: ignore[assignment]
+                for spec in declared:
                     if spec.scheme in specs:
                         raise ConfigurationError(
                             f"two plugins claim the {spec.scheme}:// scheme: "

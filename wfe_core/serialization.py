@@ -120,7 +120,7 @@ def from_json_value(value: Any) -> Any:
     tag = value.get(_TAG)
     if tag is None:
         return {k: from_json_value(v) for k, v in value.items()}
-    v = value.get("v")
+    v: Any = value["v"]
     match tag:
         case "decimal":
             return Decimal(v)
