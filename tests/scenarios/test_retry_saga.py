@@ -1,5 +1,6 @@
-"""2.28 RetrySagaScenario: an error inside a saga bubbles up to the saga's ``retry``: the saga is
-compensated, then run again as a whole (1 s between attempts, skipped by the FakeClock)."""
+"""2.28 RetrySagaScenario and NestedRetrySagaScenario: an error inside a saga (directly, or
+nested in an ``if`` inside it) bubbles up to the saga's ``retry``: the saga is compensated,
+then run again as a whole (1 s between attempts, skipped by the FakeClock)."""
 
 from __future__ import annotations
 
@@ -71,10 +72,30 @@ retry_saga_workflow = (
 )
 
 
-async def test_retry_saga(host, error_count):
-    host.register(retry_saga_workflow)
+nested_retry_saga_workflow = (
+    WorkflowBuilder(MyDataClass)
+    .start_with(noop)
+    .compensate_with(tick("c1"))
+    .saga(
+        lambda x: x.start_with(noop)
+        .compensate_with(tick("c2"))
+        .if_do(lambda data: True, lambda i: i.start_with(event1).compensate_with(tick("c3")))
+        .then(tick("event3"))
+        .compensate_with(tick("c4"))
+    )
+    .on_error(ErrorBehavior.retry(timedelta(seconds=1)))
+    .then(tick("tail"))
+    .build("NestedRetrySagaWorkflow", 1)
+)
 
-    wid = await host.start_workflow("RetrySagaWorkflow", MyDataClass())
+
+@pytest.mark.parametrize(
+    "definition", [retry_saga_workflow, nested_retry_saga_workflow], ids=["flat", "nested"]
+)
+async def test_retry_saga(host, error_count, definition):
+    host.register(definition)
+
+    wid = await host.start_workflow(definition.id, MyDataClass())
     instance = await host.wait_for_workflow(wid, timeout=30)
 
     assert instance.status is WorkflowStatus.COMPLETE
