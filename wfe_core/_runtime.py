@@ -281,8 +281,14 @@ class Runtime:
         if hub.active:
             for event in result.events:
                 await hub.publish(event)
-        for sub in result.subscriptions:
-            await self.seed_earlier_events(sub)
+        if result.subscriptions:
+            received = {
+                p.extension_attributes.get("event_id")
+                for p in instance.execution_pointers
+                if p.event_published
+            }
+            for sub in result.subscriptions:
+                await self.seed_earlier_events(sub, received)
         if instance.status is not WorkflowStatus.RUNNABLE:
             await self.workflow_settled(instance, text)
         return True
@@ -362,9 +368,16 @@ class Runtime:
         else:
             await self.queue.enqueue(QueueKind.EVENT, event.id)
 
-    async def seed_earlier_events(self, sub: EventSubscription) -> None:
-        """Events published before this wait began are still delivered to it."""
+    async def seed_earlier_events(self, sub: EventSubscription, received: set[str | None]) -> None:
+        """Events published before this wait began are still delivered to it.
+
+        Events this workflow already received at an earlier wait are skipped here, from the
+        instance in hand: re-queuing them would cost a delivery (and a full load) each, every
+        time a loop waits again on the same name and key.
+        """
         for eid in await self.persistence.get_events(sub.event_name, sub.event_key, sub.subscribe_as_of):
+            if eid in received:
+                continue
             await self.persistence.mark_event_unprocessed(eid)
             await self.queue.enqueue(QueueKind.EVENT, eid)
 
