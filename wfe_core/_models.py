@@ -104,15 +104,18 @@ class ExecutionPointers:
     a workflow with 10,000 finished steps costs a pass no more than one with ten.
     """
 
-    __slots__ = ("_all", "_open")
+    __slots__ = ("_all", "_open", "_place")
 
     def __init__(self, pointers: Iterable[ExecutionPointer] = ()) -> None:
         self._all: dict[str, ExecutionPointer] = {}
         self._open: dict[str, ExecutionPointer] = {}
+        self._place: dict[str, int] = {}
         for p in pointers:
             self.add(p)
 
     def add(self, pointer: ExecutionPointer) -> ExecutionPointer:
+        if pointer.id not in self._all:
+            self._place[pointer.id] = len(self._all)
         self._all[pointer.id] = pointer
         if pointer.end_time is None:
             self._open[pointer.id] = pointer
@@ -129,6 +132,14 @@ class ExecutionPointers:
         """Note that a pointer's end time was cleared."""
         if pointer.end_time is None:
             self._open[pointer.id] = pointer
+
+    def position(self, pointer_id: str) -> int:
+        """The pointer's place in creation order, from 0 (pointers are never removed).
+
+        Raises:
+            KeyError: no pointer has this id.
+        """
+        return self._place[pointer_id]
 
     def get(self, pointer_id: str) -> ExecutionPointer | None:
         return self._all.get(pointer_id)

@@ -133,11 +133,14 @@ class SqlitePersistence(DatabaseUser):
         row = instance_row(instance, revision=expected)
         update = (*row[1:10], row[11], wid, expected)
         every = changed_pointers is None
-        if changed_pointers is None:
-            names = [p.id for p in instance.execution_pointers]
-        else:
-            names = list(changed_pointers)
-        bodies = [dump_pointer(instance.execution_pointers[pid]) for pid in names]
+        pointers = instance.execution_pointers
+        names = [p.id for p in pointers] if changed_pointers is None else changed_pointers
+        # A pointer's seq is its place in the instance: pointers are only ever appended, so
+        # a stored one keeps the seq it was written with, and no query is needed to number
+        # new ones.
+        pointer_rows = [
+            (wid, pid, pointers.position(pid), dump_pointer(pointers[pid])) for pid in names
+        ]
         sub_rows = [subscription_row(s) for s in subscriptions]
         error_rows = [error_row(e) for e in errors]
 
@@ -150,19 +153,7 @@ class SqlitePersistence(DatabaseUser):
                 raise ConcurrencyError(wid, expected, stored[0])
             if every:
                 conn.execute("DELETE FROM execution_pointers WHERE workflow_id = ?", (wid,))
-                first = 0
-            else:
-                # One indexed lookup, so a pass costs the same at pointer 10 and 10,000.
-                sql = "SELECT MAX(seq) FROM execution_pointers WHERE workflow_id = ?"
-                (top,) = conn.execute(sql, (wid,)).fetchone()
-                first = 0 if top is None else top + 1
-            conn.executemany(
-                _UPSERT_POINTER,
-                [
-                    (wid, pid, first + i, body)
-                    for i, (pid, body) in enumerate(zip(names, bodies, strict=True))
-                ],
-            )
+            conn.executemany(_UPSERT_POINTER, pointer_rows)
             if sub_rows:
                 conn.executemany(_UPSERT_SUBSCRIPTION, sub_rows)
             if error_rows:

@@ -48,7 +48,7 @@ _WORKFLOWS = [
         body TEXT NOT NULL,
         PRIMARY KEY (workflow_id, id)
     ) WITHOUT ROWID""",
-    # Serves loading an instance's pointers in creation order and MAX(seq) for new pointers.
+    # Serves loading an instance's pointers in creation order.
     "CREATE INDEX execution_pointers_seq ON execution_pointers (workflow_id, seq)",
 ]
 
