@@ -217,9 +217,10 @@ class WorkflowHost:
             parent_workflow_id=parent_id,
         )
         runtime = self._runtime
-        # Run it here at once when there is room: take its lease before it exists, so no
-        # other host can start it too, and skip the queue round trip.
-        here = runtime is not None and runtime.try_run_here(instance.id)
+        # Run it here at once when there is room, or hold it here until a slot frees: take
+        # its lease before it exists, so no other host can start it too, and skip the queue
+        # round trip and the reload.
+        here = runtime is not None and runtime.try_run_here(instance.id, or_wait=True)
         key = f"wf:{instance.id}"
         if here and runtime is not None:
             if not await self.lock.acquire(key, runtime.owner, self.lease_ttl):

@@ -49,6 +49,8 @@ INDEX_BATCH_SECONDS = 0.5
 #: A workflow that stays runnable yields the event loop this often. It keeps its instance in
 #: memory and its lease: reloading a long history to be fair would make it cost more per pass.
 YIELD_EVERY_PASSES = 50
+#: Workflows held in hand per slot while they wait for one (see ``Runtime.waiting``).
+WAITING_PER_SLOT = 4
 
 
 class _Slots:
@@ -88,6 +90,12 @@ class Runtime:
         self.pool = StepThreads(host.thread_pool_size)
         self.executor = WorkflowExecutor(self.clock, host, self.pool)
         self.slots = _Slots(host.max_concurrent_workflows)
+        # Workflows this host holds (lease taken, instance in hand) but has no slot for yet:
+        # they take the next slot that frees, ahead of the queue, without a queue round trip
+        # or a reload. Bounded, so that beyond it work still goes to the shared queue.
+        self.waiting: dict[str, WorkflowInstance] = {}
+        self.waiting_places = WAITING_PER_SLOT * host.max_concurrent_workflows
+        self.reserved_waiting: set[str] = set()
         self.event_slots = asyncio.Semaphore(16)
         self.active: set[str] = set()
         self.rerun: set[str] = set()
@@ -128,6 +136,7 @@ class Runtime:
         for task in self.loops:
             task.cancel()
         await asyncio.gather(*self.loops, return_exceptions=True)
+        await self.hand_back_waiting()
         if self.work:
             done, pending = await asyncio.wait(set(self.work), timeout=self.host.stop_timeout)
             for task in pending:
@@ -136,6 +145,7 @@ class Runtime:
                 log.warning("stop: %d workflow task(s) still running after %.0f s were cancelled",
                             len(pending), self.host.stop_timeout)
                 await asyncio.gather(*pending, return_exceptions=True)
+        await self.hand_back_waiting()  # any a start still in progress handed over
         try:
             await self.flush_index()
         except Exception:
@@ -178,23 +188,56 @@ class Runtime:
             self.active.add(wid)
             self.spawn(self.process(wid))
 
-    def try_run_here(self, wid: str) -> bool:
-        """Reserve a slot to run ``wid`` in this host now, skipping the queue."""
-        if self.stopping or wid in self.active or not self.slots.try_take():
+    def try_run_here(self, wid: str, *, or_wait: bool = False) -> bool:
+        """Reserve a slot to run ``wid`` in this host now, skipping the queue.
+
+        With ``or_wait``, when every slot is taken, reserve a place among the workflows
+        waiting here for one instead; the caller must then hand ``run_here`` the instance
+        with its lease held.
+        """
+        if self.stopping or wid in self.active:
             return False
-        self.active.add(wid)
-        return True
+        if self.slots.try_take():
+            self.active.add(wid)
+            return True
+        if or_wait and self.waiting_places > 0:
+            self.waiting_places -= 1
+            self.reserved_waiting.add(wid)
+            self.active.add(wid)
+            return True
+        return False
 
     def done_here(self, wid: str) -> None:
         """Give back a reservation made with ``try_run_here`` that will not be used."""
         self.active.discard(wid)
-        self.slots.give()
+        if wid in self.reserved_waiting:
+            self.reserved_waiting.discard(wid)
+            self.waiting_places += 1
+        else:
+            self.free_slot()
 
     def run_here(self, wid: str, instance: WorkflowInstance | None = None) -> None:
         """Run a workflow reserved with ``try_run_here``; with ``instance``, its lease is held."""
         if instance is not None:
             self.held.add(f"wf:{wid}")
+        if wid in self.reserved_waiting:
+            self.reserved_waiting.discard(wid)
+            if instance is None or not self.slots.try_take():
+                assert instance is not None, "a waiting place needs the instance in hand"
+                self.waiting[wid] = instance
+                return
+            self.waiting_places += 1
         self.spawn(self.process(wid, instance))
+
+    def free_slot(self) -> None:
+        """A slot is free: the longest-waiting held workflow gets it, else anyone may."""
+        if self.waiting and not self.stopping:
+            wid = next(iter(self.waiting))
+            instance = self.waiting.pop(wid)
+            self.waiting_places += 1
+            self.spawn(self.process(wid, instance))
+        else:
+            self.slots.give()
 
     async def process(self, wid: str, instance: WorkflowInstance | None = None) -> None:
         try:
@@ -210,10 +253,23 @@ class Runtime:
                 break
         finally:
             self.active.discard(wid)
-            self.slots.give()
             released = self.released.pop(wid, None)
             if released is not None:
                 released.set()
+            self.free_slot()
+
+    async def hand_back_waiting(self) -> None:
+        """At stop: release the workflows still waiting here and queue them for any host."""
+        while self.waiting:
+            wid = next(iter(self.waiting))
+            del self.waiting[wid]
+            self.waiting_places += 1
+            self.active.discard(wid)
+            try:
+                await self.release_workflow(wid)
+                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            except Exception:
+                log.exception("stop: could not hand back workflow %s; the poller will find it", wid)
 
     async def run_workflow(self, wid: str, loaded: WorkflowInstance | None = None) -> None:
         """Run passes while the workflow is due. ``loaded``: fresh from the store, lease held."""
@@ -491,7 +547,7 @@ class Runtime:
                 return False
             await self.persistence.terminate_subscription(sub.id)
             # Go straight on with the instance in hand, lease and all, when there is room.
-            if instance.status is WorkflowStatus.RUNNABLE and self.try_run_here(wid):
+            if instance.status is WorkflowStatus.RUNNABLE and self.try_run_here(wid, or_wait=True):
                 handed_over = True
                 self.run_here(wid, instance)
                 return True
