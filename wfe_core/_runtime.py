@@ -68,6 +68,11 @@ class _Slots:
 
     async def take(self) -> None:
         while not self.try_take():
+            await self.until_free()
+
+    async def until_free(self) -> None:
+        """Return once a slot is free, without taking it."""
+        while self.free <= 0:
             self.freed.clear()
             await self.freed.wait()
 
@@ -93,9 +98,8 @@ class Runtime:
         # Workflows this host holds (lease taken, instance in hand) but has no slot for yet:
         # they take the next slot that frees, ahead of the queue, without a queue round trip
         # or a reload. Bounded, so that beyond it work still goes to the shared queue.
-        self.waiting: dict[str, WorkflowInstance] = {}
+        self.waiting: dict[str, WorkflowInstance | None] = {}
         self.waiting_places = WAITING_PER_SLOT * host.max_concurrent_workflows
-        self.reserved_waiting: set[str] = set()
         self.event_slots = asyncio.Semaphore(16)
         self.active: set[str] = set()
         self.rerun: set[str] = set()
@@ -166,24 +170,24 @@ class Runtime:
     # -- workflows ---------------------------------------------------------------------------
 
     async def workflow_loop(self) -> None:
+        # Waits for the queue without holding a slot, so that every slot stays free for
+        # workflows started or woken here, and takes one only for an item it got.
         while not self.stopping:
-            await self.slots.take()
+            await self.slots.until_free()
             try:
                 wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
-            except asyncio.CancelledError:
-                self.slots.give()
-                raise
             except Exception:
-                self.slots.give()
                 log.exception("dequeue from the workflow queue failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
             if wid is None:
-                self.slots.give()
                 continue
+            # Usually free at once. Cancelled (only at stop) while holding the item: it stays
+            # runnable in the store, where the poller of the next host finds it.
+            await self.slots.take()
             if wid in self.active:
                 self.rerun.add(wid)
-                self.slots.give()
+                self.free_slot()
                 continue
             self.active.add(wid)
             self.spawn(self.process(wid))
@@ -191,18 +195,18 @@ class Runtime:
     def try_run_here(self, wid: str, *, or_wait: bool = False) -> bool:
         """Reserve a slot to run ``wid`` in this host now, skipping the queue.
 
-        With ``or_wait``, when every slot is taken, reserve a place among the workflows
-        waiting here for one instead; the caller must then hand ``run_here`` the instance
-        with its lease held.
+        With ``or_wait``, the caller takes its turn behind the workflows already waiting here,
+        or, when every slot is taken, gets a place among them; it must then hand
+        ``run_here`` the instance with its lease held.
         """
         if self.stopping or wid in self.active:
             return False
-        if self.slots.try_take():
+        if (not or_wait or not self.waiting) and self.slots.try_take():
             self.active.add(wid)
             return True
         if or_wait and self.waiting_places > 0:
             self.waiting_places -= 1
-            self.reserved_waiting.add(wid)
+            self.waiting[wid] = None  # its place in line; the instance comes with run_here
             self.active.add(wid)
             return True
         return False
@@ -210,9 +214,10 @@ class Runtime:
     def done_here(self, wid: str) -> None:
         """Give back a reservation made with ``try_run_here`` that will not be used."""
         self.active.discard(wid)
-        if wid in self.reserved_waiting:
-            self.reserved_waiting.discard(wid)
+        if wid in self.waiting:
+            del self.waiting[wid]
             self.waiting_places += 1
+            self.run_waiting()
         else:
             self.free_slot()
 
@@ -220,24 +225,27 @@ class Runtime:
         """Run a workflow reserved with ``try_run_here``; with ``instance``, its lease is held."""
         if instance is not None:
             self.held.add(f"wf:{wid}")
-        if wid in self.reserved_waiting:
-            self.reserved_waiting.discard(wid)
-            if instance is None or not self.slots.try_take():
-                assert instance is not None, "a waiting place needs the instance in hand"
-                self.waiting[wid] = instance
-                return
-            self.waiting_places += 1
+        if wid in self.waiting:
+            assert instance is not None, "a place in line needs the instance in hand"
+            self.waiting[wid] = instance
+            self.run_waiting()
+            return
         self.spawn(self.process(wid, instance))
 
     def free_slot(self) -> None:
-        """A slot is free: the longest-waiting held workflow gets it, else anyone may."""
-        if self.waiting and not self.stopping:
-            wid = next(iter(self.waiting))
-            instance = self.waiting.pop(wid)
+        """A slot is free: the workflows waiting here get it first, else anyone may."""
+        self.slots.give()
+        self.run_waiting()
+
+    def run_waiting(self) -> None:
+        """Start waiting workflows, oldest first, while slots are free and they are ready."""
+        while self.waiting and not self.stopping:
+            wid, instance = next(iter(self.waiting.items()))
+            if instance is None or not self.slots.try_take():
+                return  # the oldest is still being created; it starts when run_here comes
+            del self.waiting[wid]
             self.waiting_places += 1
             self.spawn(self.process(wid, instance))
-        else:
-            self.slots.give()
 
     async def process(self, wid: str, instance: WorkflowInstance | None = None) -> None:
         try:
@@ -260,8 +268,9 @@ class Runtime:
 
     async def hand_back_waiting(self) -> None:
         """At stop: release the workflows still waiting here and queue them for any host."""
-        while self.waiting:
-            wid = next(iter(self.waiting))
+        for wid, instance in list(self.waiting.items()):
+            if instance is None:
+                continue  # still being created; the hand-back after the last work takes it
             del self.waiting[wid]
             self.waiting_places += 1
             self.active.discard(wid)

@@ -1,0 +1,81 @@
+"""More workflows than ``max_concurrent_workflows``: the extra ones wait their turn in the host
+that started them, and a host that stops hands the ones still waiting to the next host."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from wfe import StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
+
+running = 0
+most_running = 0
+first_steps: list[str] = []
+gate = asyncio.Event()
+
+
+class Busy(StepBody):
+    async def run(self, ctx):
+        global running, most_running
+        first_steps.append(ctx.workflow.id)
+        running += 1
+        most_running = max(most_running, running)
+        try:
+            await asyncio.sleep(0.005)
+        finally:
+            running -= 1
+
+
+class Gated(StepBody):
+    async def run(self, ctx):
+        await gate.wait()
+
+
+busy = WorkflowBuilder(dict).start_with(Busy).then(lambda ctx: None).build("Busy", 1)
+gated = WorkflowBuilder(dict).start_with(Gated).then(lambda ctx: None).build("Gated", 1)
+
+
+async def run_busy(url: str, count: int) -> list[str]:
+    global most_running
+    first_steps.clear()
+    most_running = 0
+    host = WorkflowHost(url, max_concurrent_workflows=2)
+    host.register(busy)
+    async with host:
+        wids = [await host.start_workflow("Busy") for _ in range(count)]
+        for wid in wids:
+            assert (await host.wait_for_workflow(wid, timeout=30)).status is WorkflowStatus.COMPLETE
+    return wids
+
+
+async def test_starts_beyond_the_limit_wait_in_line_in_start_order(provider_url):
+    # Two slots hold up to 2 x 4 workflows in line: all six wait here, first come first run.
+    wids = await run_busy(provider_url, 6)
+    assert first_steps == wids
+    assert most_running == 2
+
+
+async def test_starts_beyond_the_line_go_to_the_queue_and_all_complete(provider_url):
+    wids = await run_busy(provider_url, 40)
+    assert sorted(first_steps) == sorted(wids)
+    assert most_running == 2
+
+
+async def test_a_stopping_host_hands_its_waiting_workflows_to_the_next(tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/wf.db"
+    gate.clear()
+    # One slot: the first workflow holds it at the gate, the other three wait behind it.
+    first = WorkflowHost(url, max_concurrent_workflows=1, poll_interval=600)
+    first.register(gated)
+    await first.start()
+    wids = [await first.start_workflow("Gated") for _ in range(4)]
+    gate.set()
+    await first.stop()
+
+    # A long poll interval and lease: only a hand-back (lease released, queued) lets the next
+    # host run them within the timeout.
+    second = WorkflowHost(url, poll_interval=600, lease_ttl=600)
+    second.register(gated)
+    async with second:
+        for wid in wids:
+            assert (await second.wait_for_workflow(wid, timeout=10)).status is WorkflowStatus.COMPLETE
