@@ -2,11 +2,11 @@
 
 The same file settings as wfe's SQLite provider (WAL, ``busy_timeout``, an autocommit
 connection that issues its own ``BEGIN IMMEDIATE`` / ``COMMIT``), with ``synchronous`` set to
-NORMAL (wfe's default) or FULL. Each transaction inserts one row the size of a small workflow
+FULL (wfe's default) or NORMAL. Each transaction inserts one row the size of a small workflow
 row, so the figure is the ceiling for anything that commits once per step without batching.
 ``benchmarks.run`` calls :func:`measure` in its own process; the module also runs alone::
 
-    python -m benchmarks._raw_commits /tmp/raw.db NORMAL 3
+    python -m benchmarks._raw_commits /tmp/raw.db FULL 3
 """
 
 from __future__ import annotations

@@ -46,12 +46,12 @@ DBOS_REQUIREMENT = "dbos==3.4.0"
 #: each of these; adding a provider is one line here.
 PROVIDERS: dict[str, Callable[[Path], str]] = {
     "memory": lambda work: "memory://",
-    "sqlite": lambda work: f"sqlite:///{work}/wfe.db",  # a file; WAL, synchronous=NORMAL
+    "sqlite": lambda work: f"sqlite:///{work}/wfe.db",  # a file; WAL, synchronous=FULL
 }
 
 #: Extra URLs some entries also run on (``Entry.extra``).
 EXTRA_PROVIDERS: dict[str, Callable[[Path], str]] = {
-    "sqlite_full": lambda work: f"sqlite:///{work}/wfe.db?synchronous=FULL",
+    "sqlite_normal": lambda work: f"sqlite:///{work}/wfe.db?synchronous=NORMAL",
 }
 
 
@@ -88,7 +88,7 @@ def pick_median(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
 def wfe_entries(sleepers: int) -> list[Entry]:
     return [
         Entry("chain", "chain", {"workflows": 1000, "steps": 10}, {"workflows": 20, "steps": 10},
-              extra=("sqlite_full",), what="1000 workflows x 10 sync no-op steps, started at once",
+              extra=("sqlite_normal",), what="1000 workflows x 10 sync no-op steps, started at once",
               **CHAIN_REPEAT),
         Entry("chain_async", "chain", {"workflows": 1000, "steps": 10, "async_steps": True},
               {"workflows": 20, "steps": 10, "async_steps": True},
@@ -305,7 +305,7 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
     dbos_pg = _ok(cases, "dbos_chain", "postgres")
 
     for name, kind in (("chain", "sync"), ("chain_async", "async"), ("chain_200", "sync")):
-        for provider in [*providers, "sqlite_full"]:
+        for provider in [*providers, "sqlite_normal"]:
             r = _ok(cases, name, provider)
             if r is None:
                 continue
@@ -329,14 +329,15 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
             if provider == "sqlite" and dbos_pg and name in ("chain", "chain_200"):
                 out.append(Figure(label, "x DBOS on PostgreSQL", provider,
                                   sps / dbos_pg["steps_per_s"], "x"))
-            if provider == "sqlite" and raw_normal and name in ("chain", "chain_200"):
-                frac = sps / raw_normal["commits_per_s"]
+            # The target compares wfe's default (synchronous=FULL) with raw commits at FULL.
+            if provider == "sqlite" and raw_full and name in ("chain", "chain_200"):
+                frac = sps / raw_full["commits_per_s"]
                 ok = frac >= 0.5 if name == "chain" else None
-                out.append(Figure(label, "x raw commits (NORMAL)", provider, frac, "x",
+                out.append(Figure(label, "x raw commits (FULL)", provider, frac, "x",
                                   ">= 0.5x" if ok is not None else "", _verdict(ok)))
-            if provider == "sqlite_full" and raw_full:
-                out.append(Figure(label, "x raw commits (FULL)", provider,
-                                  sps / raw_full["commits_per_s"], "x"))
+            if provider == "sqlite_normal" and raw_normal:
+                out.append(Figure(label, "x raw commits (NORMAL)", provider,
+                                  sps / raw_normal["commits_per_s"], "x"))
 
     for name, label in (("wakeup_event", "wake-up: event, paced"),
                         ("wakeup_event_burst", "wake-up: event, burst")):
@@ -564,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     m = results["machine"]
     print(f"wfe benchmarks ({results['mode']}) on {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), "
           f"Python {m['python']}, SQLite {m['sqlite']}, wfe {m.get('wfe_commit', '?')}")
-    print(f"host settings: {json.dumps(results['host_settings'])} (others default)")
+    settings = results["host_settings"]
+    print("host settings: " + (f"{json.dumps(settings)} (others default)" if settings else "the defaults"))
     if len(versions) > 1:
         print(f"WARNING: the engine changed during the run ({', '.join(sorted(versions))}); "
               "each entry's wfe_commit in the JSON says which it ran on")

@@ -6,7 +6,7 @@ may share one file. Hosts open it by URL, through the ``wfe`` entry point this p
     WorkflowHost(persistence="sqlite:///wfe.db")          # lock, queue and search follow
 
 URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``
-(private to the host), with options ``?synchronous=NORMAL|FULL|EXTRA`` and
+(private to the host), with options ``?synchronous=FULL|NORMAL|EXTRA`` (FULL, the default, survives power loss) and
 ``?busy_timeout=<milliseconds>``. The directory must exist. See :mod:`wfe_sqlite._database`
 for what the settings mean for durability.
 

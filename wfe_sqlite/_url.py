@@ -38,7 +38,7 @@ class SqliteOptions:
     """
 
     path: str
-    synchronous: str = "NORMAL"
+    synchronous: str = "FULL"
     busy_timeout: float = 5.0
 
     def __attrs_post_init__(self) -> None:
@@ -72,7 +72,7 @@ def parse_url(url: str) -> SqliteOptions:
         raise ConfigurationError(
             f"{url!r} has no database path; write sqlite:///wfe.db or sqlite:///:memory:"
         )
-    synchronous = "NORMAL"
+    synchronous = "FULL"
     busy_timeout = 5.0
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name == "synchronous":

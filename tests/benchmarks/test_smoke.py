@@ -50,7 +50,7 @@ def test_smoke_mode_runs_every_entry(tmp_path: Path) -> None:
     for entry in WFE_ENTRIES:
         for provider in ("memory", "sqlite"):
             assert cases[entry][provider]["status"] == "ok", (entry, provider, cases[entry][provider])
-    assert cases["chain"]["sqlite_full"]["status"] == "ok"
+    assert cases["chain"]["sqlite_normal"]["status"] == "ok"
     for level in ("NORMAL", "FULL"):
         assert cases["raw_commits"][level]["status"] == "ok"
     for target in ("sqlite", "postgres"):
