@@ -375,6 +375,10 @@ class Runtime:
     async def after_control(self, instance: WorkflowInstance) -> None:
         """After a suspend, resume or terminate (``instance.data`` is still JSON text)."""
         text = instance.data
+        if self.waiting.get(instance.id) is not None:
+            # It waits here for a slot with the state it had: hand it the new state, so that
+            # it does not run a pass the change made void.
+            self.waiting[instance.id] = attrs.evolve(instance)
         if instance.status is WorkflowStatus.RUNNABLE:
             await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
             self.index_soon(instance.id, text, instance)

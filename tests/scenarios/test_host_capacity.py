@@ -11,7 +11,7 @@ from wfe import StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
 running = 0
 most_running = 0
 first_steps: list[str] = []
-gate = asyncio.Event()
+gate: asyncio.Event  # made anew by each test that uses it: an Event belongs to one loop
 
 
 class Busy(StepBody):
@@ -62,8 +62,9 @@ async def test_starts_beyond_the_line_go_to_the_queue_and_all_complete(provider_
 
 
 async def test_a_stopping_host_hands_its_waiting_workflows_to_the_next(tmp_path: Path):
+    global gate
     url = f"sqlite:///{tmp_path}/wf.db"
-    gate.clear()
+    gate = asyncio.Event()
     # One slot: the first workflow holds it at the gate, the other three wait behind it.
     first = WorkflowHost(url, max_concurrent_workflows=1, poll_interval=600)
     first.register(gated)
@@ -79,3 +80,30 @@ async def test_a_stopping_host_hands_its_waiting_workflows_to_the_next(tmp_path:
     async with second:
         for wid in wids:
             assert (await second.wait_for_workflow(wid, timeout=10)).status is WorkflowStatus.COMPLETE
+
+
+counted: list[str] = []
+counted_workflow = (
+    WorkflowBuilder(dict).start_with(lambda ctx: counted.append(ctx.workflow.id)).build("Counted", 1)
+)
+
+
+async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provider_url):
+    global gate
+    gate = asyncio.Event()
+    counted.clear()
+    host = WorkflowHost(provider_url, max_concurrent_workflows=1)
+    host.register(gated)
+    host.register(counted_workflow)
+    async with host:
+        holder = await host.start_workflow("Gated")
+        waiter = await host.start_workflow("Counted")
+        assert await host.suspend_workflow(waiter) is True
+        gate.set()
+        assert (await host.wait_for_workflow(holder, timeout=10)).status is WorkflowStatus.COMPLETE
+        assert (await host.get_workflow(waiter)).status is WorkflowStatus.SUSPENDED
+        assert counted == []
+
+        assert await host.resume_workflow(waiter) is True
+        assert (await host.wait_for_workflow(waiter, timeout=10)).status is WorkflowStatus.COMPLETE
+        assert counted == [waiter]
