@@ -58,7 +58,9 @@ class WorkflowHost:
             where it has them, else in-process ones.
         clock: where time comes from (``wfe_core.testing.FakeClock`` in tests).
         tracer_provider, meter_provider: OpenTelemetry providers (default: the globals).
-        max_concurrent_workflows: workflows in flight at once in this host.
+        max_concurrent_workflows: workflows in flight at once in this host. Workflows
+            started here beyond it wait in line in this host, oldest first (up to four per
+            slot); beyond that they go to the shared queue, for any host.
         poll_interval: how often the safety-net poller looks for due work the pushes missed.
         lease_ttl: seconds a host holds a workflow's lease without renewing it; after a crash,
             another host can take over a workflow this long after the last renewal.
