@@ -224,24 +224,27 @@ class WorkflowHost:
         # round trip and the reload.
         here = runtime is not None and runtime.try_run_here(instance.id, or_wait=True)
         key = f"wf:{instance.id}"
-        if here and runtime is not None:
-            if not await self.lock.acquire(key, runtime.owner, self.lease_ttl):
-                runtime.done_here(instance.id)
-                here = False
         try:
-            await self.persistence.create_workflow(instance)
-        except BaseException:
             if here and runtime is not None:
+                if not await self.lock.acquire(key, runtime.owner, self.lease_ttl):
+                    runtime.done_here(instance.id)
+                    here = False
+            await self.persistence.create_workflow(instance)
+        except BaseException:  # a failure or a cancelled caller: give the reservation back
+            if here and runtime is not None:
+                runtime.done_here(instance.id)  # first: a place in line must never be left held
                 await self.lock.release(key, runtime.owner)
-                runtime.done_here(instance.id)
             raise
-        await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)
-        if runtime is not None:
-            runtime.index_soon(instance.id, text, instance)
-            if here:
-                runtime.run_here(instance.id, instance)
-            else:
-                await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+        try:
+            await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)
+        finally:
+            # The workflow is stored: it runs even if the caller is cancelled from here on.
+            if runtime is not None:
+                runtime.index_soon(instance.id, text, instance)
+                if here:
+                    runtime.run_here(instance.id, instance)
+                else:
+                    await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
         return instance.id
 
     async def _start_child(

@@ -107,3 +107,22 @@ async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provid
         assert await host.resume_workflow(waiter) is True
         assert (await host.wait_for_workflow(waiter, timeout=10)).status is WorkflowStatus.COMPLETE
         assert counted == [waiter]
+
+
+async def test_a_start_cancelled_while_in_line_does_not_block_the_line(provider_url):
+    global gate
+    gate = asyncio.Event()
+    counted.clear()
+    host = WorkflowHost(provider_url, max_concurrent_workflows=1)
+    host.register(gated)
+    host.register(counted_workflow)
+    async with host:
+        holder = await host.start_workflow("Gated")
+        cancelled = asyncio.create_task(host.start_workflow("Counted"))
+        await asyncio.sleep(0)  # the start takes its place in line and begins storing
+        cancelled.cancel()
+        later = await host.start_workflow("Counted")
+        gate.set()
+        assert (await host.wait_for_workflow(holder, timeout=10)).status is WorkflowStatus.COMPLETE
+        assert (await host.wait_for_workflow(later, timeout=10)).status is WorkflowStatus.COMPLETE
+        assert later in counted
