@@ -225,10 +225,13 @@ class WorkflowHost:
         here = runtime is not None and runtime.try_run_here(instance.id, or_wait=True)
         key = f"wf:{instance.id}"
         try:
-            if here and runtime is not None:
-                if not await self.lock.acquire(key, runtime.owner, self.lease_ttl):
-                    runtime.done_here(instance.id)
-                    here = False
+            if (
+                here
+                and runtime is not None
+                and not await self.lock.acquire(key, runtime.owner, self.lease_ttl)
+            ):
+                runtime.done_here(instance.id)
+                here = False
             await self.persistence.create_workflow(instance)
         except BaseException:  # a failure or a cancelled caller: give the reservation back
             if here and runtime is not None:

@@ -205,7 +205,8 @@ class ConnectionWorker:
                 queued = backlog[0]
                 if not isinstance(queued, _Job) or queued.mode is not Mode.WRITE:
                     break  # keeps its place: it runs right after this group
-                group.append(backlog.popleft())
+                group.append(queued)
+                backlog.popleft()
             live = [j for j in group if j.future.set_running_or_notify_cancel()]
             if len(live) == 1:
                 self._run_one(live[0], claimed=True)
