@@ -4,6 +4,8 @@ that started them, and a host that stops hands the ones still waiting to the nex
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from wfe import StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
@@ -88,15 +90,21 @@ counted_workflow = (
 )
 
 
-async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provider_url):
+@contextlib.asynccontextmanager
+async def one_slot_held(url: str) -> AsyncIterator[tuple[WorkflowHost, str]]:
+    """A started host with one slot, taken by a Gated workflow until ``gate`` is set."""
     global gate
     gate = asyncio.Event()
     counted.clear()
-    host = WorkflowHost(provider_url, max_concurrent_workflows=1)
+    host = WorkflowHost(url, max_concurrent_workflows=1)
     host.register(gated)
     host.register(counted_workflow)
     async with host:
-        holder = await host.start_workflow("Gated")
+        yield host, await host.start_workflow("Gated")
+
+
+async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provider_url):
+    async with one_slot_held(provider_url) as (host, holder):
         waiter = await host.start_workflow("Counted")
         assert await host.suspend_workflow(waiter) is True
         gate.set()
@@ -110,14 +118,7 @@ async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provid
 
 
 async def test_a_start_cancelled_while_in_line_does_not_block_the_line(provider_url):
-    global gate
-    gate = asyncio.Event()
-    counted.clear()
-    host = WorkflowHost(provider_url, max_concurrent_workflows=1)
-    host.register(gated)
-    host.register(counted_workflow)
-    async with host:
-        holder = await host.start_workflow("Gated")
+    async with one_slot_held(provider_url) as (host, holder):
         cancelled = asyncio.create_task(host.start_workflow("Counted"))
         await asyncio.sleep(0)  # the start takes its place in line and begins storing
         cancelled.cancel()
