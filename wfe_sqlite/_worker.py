@@ -8,8 +8,8 @@ that makes concurrent writers cheap: write jobs that are *already queued togethe
 transaction, each inside its own SAVEPOINT, with a single COMMIT for all of them (group
 commit). Jobs submitted from an event loop are handed over once per loop iteration, as one
 batch: a burst of writes from many tasks costs one thread wake-up and lands in one group,
-instead of waking an idle worker per write and committing each alone. A job that raises is rolled back to its savepoint alone and gets its exception; the
-others commit. If the group's transaction fails as a whole (an I/O error, a full disk, a failed
+instead of waking an idle worker per write and committing each alone. A job that raises is
+rolled back to its savepoint alone and gets its exception; the others commit. If the group's transaction fails as a whole (an I/O error, a full disk, a failed
 COMMIT), every job runs again alone. No job's future resolves before the COMMIT that makes it
 durable, so callers see exactly what they would with one transaction each, at the cost of one
 fsync per group instead of one per write. A lone write pays nothing extra.
@@ -125,21 +125,14 @@ class ConnectionWorker:
         """
         loop = asyncio.get_running_loop()
         outcome = _LoopOutcome(loop, self._outbox)
-        with self._lock:
-            if self._closed is not None:
-                raise RuntimeError("the SQLite worker is stopped")
-            batch = self._batches.get(loop)
-            if batch is None:
-                batch = self._batches[loop] = []
-                loop.call_soon(self._send, loop)
-            batch.append(_Job(mode, fn, outcome))
+        self._enqueue(_Job(mode, fn, outcome), loop)
         return outcome.future
 
     def submit(self, mode: Mode, fn: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
         """Queue ``fn(connection)``; its future holds the result or the exception.
 
         Called on an event loop, the job joins that loop's batch, behind the jobs the loop
-        submitted before it.
+        submitted before it; so a caller on the loop thread must not block on the future.
 
         Raises:
             RuntimeError: the worker was stopped.
@@ -149,15 +142,22 @@ class ConnectionWorker:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        self._enqueue(job, loop)
+        return job.future
+
+    def _enqueue(self, job: _Job, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Add ``job`` to ``loop``'s batch (sent at the end of its iteration), or queue it."""
         with self._lock:
             if self._closed is not None:
                 raise RuntimeError("the SQLite worker is stopped")
-            batch = self._batches.get(loop) if loop is not None else None
-            if batch is not None:
-                batch.append(job)
-            else:
+            if loop is None:
                 self._jobs.put(job)
-        return job.future
+                return
+            batch = self._batches.get(loop)
+            if batch is None:
+                batch = self._batches[loop] = []
+                loop.call_soon(self._send, loop)
+            batch.append(job)
 
     def _send(self, loop: asyncio.AbstractEventLoop) -> None:
         """End of the loop iteration: hand its batch to the thread in one piece."""
