@@ -6,10 +6,13 @@ Run it::
     python examples/pizza.py --fail-payment       # the card is declined: the saga compensates
     python examples/pizza.py --db memory://       # any provider URL
 
-Every builder feature does real work here: a saga with compensation, parallel prep, a
+Every builder feature does real work here: a saga whose payment is undone by a compensation
+sequence, parallel prep beside an oven that a recurring check watches until it is hot, a
 sequential for_each over the pizzas with a quality check that fails once and is retried, an
-external event (the oven timer), a while loop, outcome routing, and a delay. The script exits 0
-when the order is complete.
+external event (the oven timer), a scheduled text to the customer, a while loop, outcome
+routing, a delay, and a delivery run that is a workflow of its own (started with sub_workflow,
+ringing the doorbell again with attach) while a tip offer waits until a cancel condition closes
+it. The script exits 0 when the order is complete.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ _START = time.monotonic()
 
 
 def say(who: str, message: str) -> None:
-    print(f"[{time.monotonic() - _START:6.2f}s] {who:<18} {message}", flush=True)
+    # One write per line: steps of parallel branches print from several threads at once.
+    print(f"[{time.monotonic() - _START:6.2f}s] {who:<18} {message}\n", end="", flush=True)
 
 
 @attrs.define
@@ -60,12 +64,15 @@ class PizzaOrder:
     fail_payment: bool = False
     ingredients_reserved: bool = False
     payment_id: str | None = None
-    refunded: bool = False
+    payment_voided: bool = False
     prep_done: list[str] = attrs.Factory(list)
-    assembled: list[str] = attrs.Factory(list)
     oven_temperature: int = 0
+    assembled: list[str] = attrs.Factory(list)
+    pizza_temperature: int = 0
     cooling_checks: int = 0
     delivered_by: str | None = None
+    doorbell_rings: int = 0
+    tip: Decimal | None = None
     status_note: str = ""
 
     @property
@@ -75,6 +82,17 @@ class PizzaOrder:
     @property
     def is_delivery(self) -> bool:
         return self.address is not None
+
+
+@attrs.define
+class DeliveryRun:
+    """The data of the delivery sub-workflow."""
+
+    order_id: str = ""
+    address: str = ""
+    driver: str = ""
+    rings: int = 0
+    handed_over: bool = False
 
 
 class PaymentDeclined(Exception):
@@ -115,11 +133,16 @@ class ChargePayment(StepBody):
         say("Charge", f"charged ${order.total} ({order.payment_id})")
 
 
-class RefundPayment(StepBody):
+class VoidPayment(StepBody):
     def run(self, ctx: StepExecutionContext) -> None:
         order: PizzaOrder = ctx.data
-        order.refunded = True
+        order.payment_voided = True
         say("Compensate", f"payment voided for {order.order_id}; nothing is owed")
+
+
+class TextPaymentVoided(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("Compensate", f"SMS to {ctx.data.customer}: card declined, nothing was charged")
 
 
 def prep(item: str):
@@ -133,6 +156,19 @@ def prep(item: str):
 
 
 MakeSauce, GrateCheese, ChopVegetables = prep("sauce"), prep("cheese"), prep("vegetables")
+
+
+class LightOven(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("Oven", "lit; preheating to 450°F")
+
+
+class CheckOven(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        order: PizzaOrder = ctx.data
+        order.oven_temperature = min(order.oven_temperature + 150, 450)
+        ready = "hot, ready to bake" if order.oven_temperature >= 450 else "still heating"
+        say("Oven", f"thermometer reads {order.oven_temperature}°F: {ready}")
 
 
 class StretchDough(StepBody):
@@ -158,21 +194,21 @@ class QualityCheck(StepBody):
 
 class FireOven(StepBody):
     def run(self, ctx: StepExecutionContext) -> None:
-        say("Oven", f"{len(ctx.data.assembled)} pizza(s) in; waiting for the timer")
+        say("Oven", f"{len(ctx.data.assembled)} pizza(s) in at {ctx.data.oven_temperature}°F; "
+            "waiting for the timer")
+
+
+class TextPizzasInOven(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        say("SMS", f"to {ctx.data.customer}: your pizzas are in the oven")
 
 
 class CheckTemperature(StepBody):
     def run(self, ctx: StepExecutionContext) -> None:
         order: PizzaOrder = ctx.data
         order.cooling_checks += 1
-        order.oven_temperature -= 90
-        say("Cooling", f"check {order.cooling_checks}: {order.oven_temperature}°F")
-
-
-class DispatchDriver(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
-        ctx.data.delivered_by = "Marco"
-        say("Delivery", f"Marco is driving to {ctx.data.address}")
+        order.pizza_temperature -= 90
+        say("Cooling", f"check {order.cooling_checks}: {order.pizza_temperature}°F")
 
 
 class RingBell(StepBody):
@@ -184,13 +220,65 @@ class CompleteOrder(StepBody):
     def run(self, ctx: StepExecutionContext) -> ExecutionResult | None:
         order: PizzaOrder = ctx.data
         order.status_note = "complete"
-        say("Done", f"order {order.order_id} complete: {len(order.assembled)} happy pizza(s)")
+        how = (f"delivered by {order.delivered_by} after {order.doorbell_rings} ring(s)"
+               if order.delivered_by else "picked up")
+        say("Done", f"order {order.order_id} complete: {len(order.assembled)} happy pizza(s), "
+            f"{how}")
         return None
 
 
 def cancel_order(ctx: StepExecutionContext) -> None:
     ctx.data.status_note = "cancelled"
     say("Cancelled", f"order {ctx.data.order_id} cancelled; the saga undid its work")
+
+
+# -- the delivery run, a workflow of its own ----------------------------------------------------
+
+
+class DriveToCustomer(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        ctx.data.driver = "Marco"
+        say("Delivery", f"Marco is driving to {ctx.data.address}")
+
+
+class RingDoorbell(StepBody):
+    def run(self, ctx: StepExecutionContext) -> None:
+        trip: DeliveryRun = ctx.data
+        trip.rings += 1
+        trip.handed_over = trip.rings > 1  # nobody hears the first ring
+        say("Doorbell", f"ring {trip.rings}: "
+            + ("the door opens, pizzas handed over" if trip.handed_over else "no answer"))
+
+
+def build_delivery_workflow():
+    """The driver's run: drive there, ring until someone opens the door."""
+    return (
+        WorkflowBuilder(DeliveryRun, description="pizza delivery")
+        .start_with(DriveToCustomer).name("Drive")
+        .then(RingDoorbell).name("Ring doorbell").id("doorbell")
+        # No answer: wait on the porch a moment, then jump back to the doorbell.
+        .if_do(lambda d: not d.handed_over, lambda b: b
+               .delay(timedelta(milliseconds=100)).name("Wait on the porch")
+               .attach("doorbell"))
+        .end_workflow()
+        .build("pizza-delivery", 1)
+    )
+
+
+def deliver(b):
+    """Start the delivery sub-workflow and wait for it; its final data is ``step.result``."""
+    return (b.sub_workflow("pizza-delivery", data=lambda o: DeliveryRun(o.order_id, o.address))
+            .name("Deliver")
+            .output(delivered_by=lambda step: step.result.driver,
+                    doorbell_rings=lambda step: step.result.rings))
+
+
+def offer_tip(b):
+    """Wait for a tip from the app; the offer is cancelled once the pizzas are delivered."""
+    return (b.wait_for("customer.tip", lambda o: o.order_id, effective_date=lambda o: o.placed_at)
+            .name("Tip offer")
+            .cancel_condition(lambda o: o.delivered_by is not None)
+            .output(tip=lambda step: Decimal(str(step.event_data))))
 
 
 def build_pizza_workflow():
@@ -202,12 +290,19 @@ def build_pizza_workflow():
               .start_with(ReserveIngredients).name("Reserve ingredients")
               .compensate_with(ReleaseIngredients)
               .then(ChargePayment).name("Charge payment")
-              .compensate_with(RefundPayment))
+              # Undoing a payment takes two steps: void it, then tell the customer.
+              .compensate_with_sequence(lambda c: c
+                                        .start_with(VoidPayment).then(TextPaymentVoided)))
         .if_do(lambda d: d.payment_id is None, lambda b: b.start_with(cancel_order).end())
+        # Prep while the oven preheats; the parallel step also waits for the oven to be hot.
         .parallel(lambda p: p
                   .branch(lambda b: b.start_with(MakeSauce))
                   .branch(lambda b: b.start_with(GrateCheese))
-                  .branch(lambda b: b.start_with(ChopVegetables)))
+                  .branch(lambda b: b.start_with(ChopVegetables))
+                  .branch(lambda b: b
+                          .start_with(LightOven).name("Light oven")
+                          .recur(timedelta(milliseconds=100), lambda d: d.oven_temperature >= 450,
+                                 lambda r: r.start_with(CheckOven).name("Check oven"))))
         .for_each(lambda d: d.pizzas, lambda b: b
                   .start_with(StretchDough).name("Stretch dough")
                   .then(AddToppings).name("Add toppings")
@@ -215,14 +310,18 @@ def build_pizza_workflow():
                   .on_error(ErrorBehavior.retry(interval=timedelta(milliseconds=100), max_retries=3)),
                   parallel=False)
         .then(FireOven).name("Fire oven")
+        # A text to the customer shortly after, beside the rest of the workflow.
+        .schedule(timedelta(milliseconds=200),
+                  lambda b: b.start_with(TextPizzasInOven).name("Text customer"))
         # Only a timer that rings after the order was placed counts, not one from an old order.
         .wait_for("oven.timer", lambda d: d.order_id, effective_date=lambda d: d.placed_at)
-        .output(oven_temperature=lambda step: step.event_data["temperature"])
-        .while_do(lambda d: d.oven_temperature > 200, lambda b: b.start_with(CheckTemperature))
-        .decide(lambda d: d.is_delivery)
-        .when(True, lambda b: b.start_with(DispatchDriver))
-        .when(False, lambda b: b.start_with(RingBell))
+        .output(pizza_temperature=lambda step: step.event_data["temperature"])
+        .while_do(lambda d: d.pizza_temperature > 200, lambda b: b.start_with(CheckTemperature))
         .delay(timedelta(milliseconds=300)).name("Rest before boxing")
+        .decide(lambda d: d.is_delivery)
+        # The driver's run and, beside it, a tip offer in the app.
+        .when(True, lambda b: b.parallel(lambda p: p.branch(deliver).branch(offer_tip)))
+        .when(False, lambda b: b.start_with(RingBell))
         .then(CompleteOrder).name("Complete order")
         .end_workflow()
         .build("pizza", 1)
@@ -250,6 +349,7 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     async with WorkflowHost(persistence=args.db) as host:
+        host.register(build_delivery_workflow())
         host.register(build_pizza_workflow())
 
         # The oven's timer is an external system: it rings a moment after the oven is fired.
@@ -274,6 +374,9 @@ async def main(argv: list[str] | None = None) -> int:
         done = sum(1 for p in instance.execution_pointers if p.end_time is not None)
         say("Shop", f"workflow {instance.status.value}: {done} of {len(instance.execution_pointers)} "
             f"steps finished, order {order.status_note or 'unfinished'}")
+        for pointer in instance.execution_pointers:
+            if pointer.step_name == "Tip offer":  # nobody tipped before the door opened
+                say("Shop", f"tip offer {pointer.status.value}, tip {order.tip or 'none'}")
         errors = await host.get_execution_errors(wid)
         for error in errors:
             say("Shop", f"recorded error: {error.message}")

@@ -27,6 +27,20 @@ def test_pizza_completes_the_order(tmp_path: Path, db: str) -> None:
                  "Marco is driving", "order ORD-42 complete: 2 happy pizza(s)"):
         assert line in out
     assert out.index("DING!") < out.index("Cooling")  # the oven timer event came first
+    # recur: the oven is checked until hot, and the parallel prep waits for it.
+    assert out.count("thermometer reads") == 3
+    assert out.index("450°F: hot") < out.index("stretching a large base")
+    # schedule: the text goes out once, after the pizzas went in.
+    assert out.count("your pizzas are in the oven") == 1
+    assert out.index("pizza(s) in at 450°F") < out.index("your pizzas are in the oven")
+    # sub_workflow + attach: the delivery run rings twice, and its result reaches the order.
+    assert out.index("ring 1: no answer") < out.index("ring 2: the door opens")
+    assert "delivered by Marco after 2 ring(s)" in out
+    # cancel_condition: nobody tipped, so the offer closed when the pizzas arrived.
+    assert "tip offer cancelled, tip none" in out
+    if db == "sqlite":
+        found = run("-m", "wfe._cli", "search", "--db", url, "--status", "complete")
+        assert "pizza-delivery v1" in found.stdout and "pizza v1" in found.stdout, found.stdout
 
 
 def test_pizza_with_a_declined_card_compensates(tmp_path: Path) -> None:
@@ -34,9 +48,19 @@ def test_pizza_with_a_declined_card_compensates(tmp_path: Path) -> None:
                "--fail-payment")
     assert done.returncode == 3, done.stdout + done.stderr
     out = done.stdout
-    # The failed step's compensation first, then the completed sibling's, and no pizza.
-    assert out.index("payment voided") < out.index("ingredients released")
+    # The failed step's compensation sequence first (void, then text), then the completed
+    # sibling's, and no pizza.
+    assert (out.index("payment voided") < out.index("card declined, nothing was charged")
+            < out.index("ingredients released"))
     assert "Prep" not in out and "order ORD-42 cancelled" in out
+
+
+def test_pizza_runs_again_on_the_same_file(tmp_path: Path) -> None:
+    for _ in range(2):  # the default pizza.db is reused: old orders must not get in the way
+        done = run(str(ROOT / "examples" / "pizza.py"), cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "order ORD-42 complete" in done.stdout
+    assert (tmp_path / "pizza.db").exists()
 
 
 def test_the_cli_lists_providers_and_shows_a_workflow(tmp_path: Path) -> None:
