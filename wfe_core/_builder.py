@@ -17,7 +17,7 @@ import attrs
 
 from . import _primitives as p
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
-from ._step import ErrorBehavior, StepBody
+from ._step import ErrorBehavior, StepBody, check_period
 from .errors import DefinitionError
 
 __all__ = ["ParallelBuilder", "StepBuilder", "WorkflowBuilder"]
@@ -337,15 +337,25 @@ class StepBuilder(Generic[D]):
         nxt = self._then(p.WaitFor, f"wait for {event_name}")
         nxt.step.inputs.extend([("event_name", event_name), ("event_key", key)])
         if effective_date is not None:
+            if isinstance(effective_date, datetime) and effective_date.tzinfo is None:
+                self._graph.problems.append(
+                    f"the effective_date of wait_for {event_name!r} after step {self.step.id} "
+                    "must be timezone-aware (use UTC), as publish_event requires"
+                )
+            elif not (isinstance(effective_date, datetime) or callable(effective_date)):
+                self._graph.problems.append(
+                    f"the effective_date of wait_for {event_name!r} after step {self.step.id} "
+                    f"must be a datetime or a function of the data, not {effective_date!r}"
+                )
             nxt.step.inputs.append(("effective_date", effective_date))
         return nxt
 
     def delay(self, period: timedelta | Callable[..., timedelta]) -> StepBuilder[D]:
-        """Pause for ``period`` (or ``period(data)``)."""
-        if not (isinstance(period, timedelta) or callable(period)):
-            self._graph.problems.append(
-                f"delay after step {self.step.id} needs a timedelta or a function, not {period!r}"
-            )
+        """Pause for ``period`` (or ``period(data)``), at most ``MAX_DELAY``."""
+        if not callable(period):
+            problem = check_period(period, f"the delay after step {self.step.id}")
+            if problem is not None:
+                self._graph.problems.append(f"{problem}; give a timedelta or a function of the data")
         nxt = self._then(p.Delay, "delay")
         nxt.step.inputs.append(("period", period))
         return nxt
@@ -367,14 +377,21 @@ class StepBuilder(Generic[D]):
 
     def schedule(self, interval: timedelta, body: Body) -> StepBuilder[D]:
         """Run ``body`` once after ``interval``, beside the rest of the workflow."""
+        self._check_interval(interval, "schedule")
         self._container(p.Schedule, "schedule", body, interval=interval)
         return self
 
     def recur(self, interval: timedelta, until: Callable[..., bool], body: Body) -> StepBuilder[D]:
         """Run ``body`` every ``interval`` until ``until(data)`` holds, beside the workflow."""
+        self._check_interval(interval, "recur")
         nxt = self._container(p.Recur, "recur", body, interval=interval, stop_condition=until)
         nxt.step.cancel_condition = until
         return self
+
+    def _check_interval(self, interval: Any, what: str) -> None:
+        problem = check_period(interval, f"the interval of {what} after step {self.step.id}")
+        if problem is not None:
+            self._graph.problems.append(problem)
 
     def sub_workflow(
         self,

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -28,14 +28,25 @@ from ._models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from ._step import DEFAULT_ERROR_BEHAVIOR, ErrorBehavior, ExecutionResult, StepExecutionContext
+from ._step import (
+    DEFAULT_ERROR_BEHAVIOR,
+    MAX_DELAY,
+    ErrorBehavior,
+    ExecutionResult,
+    StepExecutionContext,
+)
 from ._threads import StepThreads
 from .clock import Clock
+from .errors import SerializationError
+from .serialization import decode_data, encode_data
 
-__all__ = ["PassResult", "WorkflowExecutor"]
+__all__ = ["MAX_PARALLEL_STEPS", "PassResult", "WorkflowExecutor"]
 
 log = logging.getLogger("wfe.executor")
 _Kind = ErrorBehavior.Kind
+
+#: Step bodies of one pass that run at once, by default (``WorkflowHost(max_parallel_steps=)``).
+MAX_PARALLEL_STEPS = 64
 
 
 @attrs.define
@@ -47,6 +58,21 @@ class PassResult:
     errors: list[ExecutionError] = attrs.field(factory=list)
     events: list[LifecycleEvent] = attrs.field(factory=list)
     steps_run: int = 0
+    #: The data as stored after the pass's last change, when the pass encoded it already.
+    data_text: str | None = None
+
+
+@attrs.define(slots=True)
+class _StepRun:
+    """One step body run within a pass: what it returned or raised."""
+
+    pointer: ExecutionPointer
+    step: WorkflowStep
+    ctx: StepExecutionContext
+    was_new: bool
+    result: ExecutionResult | None = None
+    error: BaseException | None = None
+    sleep_until: datetime | None = None
 
 
 class _Pass:
@@ -59,8 +85,12 @@ class _Pass:
         now: datetime,
         host: Any,
         thread_pool: StepThreads | None,
+        data_text: str | None,
+        max_parallel: int,
     ) -> None:
         self.wf = instance
+        self.data_text = data_text  # the data as last stored: what a failed step leaves
+        self.max_parallel = max_parallel
         self.defn = definition
         self.steps = definition.steps
         self.pointers = instance.execution_pointers
@@ -127,31 +157,73 @@ class _Pass:
             if p.active and (p.sleep_until is None or p.sleep_until <= self.now)
         ]
         self.process_cancellations()
+        # User steps that are due together (parallel branches, parallel foreach items) run
+        # at the same time; their results are applied one by one, in pointer order, so the
+        # pass's state change is the same as if they had run in that order. Primitives follow,
+        # in order: a container then sees the body steps that ended in this pass.
+        users = [p for p in due if not self.steps[p.step_id].is_primitive]
+        if users and self.wf.status is WorkflowStatus.RUNNABLE:
+            await self.run_user_steps(users)
         for pointer in due:
             if self.wf.status is not WorkflowStatus.RUNNABLE:
                 break
             if not pointer.active or pointer.end_time is not None:
                 continue
-            await self.execute_pointer(pointer)
+            if not self.steps[pointer.step_id].is_primitive:
+                continue
+            await self.execute_primitive(pointer)
             self.process_cancellations()
         self.determine_next_execution()
         return self.result
 
-    async def execute_pointer(self, pointer: ExecutionPointer) -> None:
+    async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
+        runs = [self.prepare(p) for p in pointers]
+        if len(runs) == 1:
+            await self.invoke(runs[0])
+        else:
+            bound = asyncio.Semaphore(self.max_parallel)
+
+            async def bounded(run: _StepRun) -> None:
+                async with bound:
+                    await self.invoke(run)
+
+            tasks = [asyncio.create_task(bounded(run)) for run in runs]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        self.check_data(runs)
+        for run in runs:
+            if run.pointer.end_time is not None:
+                continue  # cancelled while its body ran: the cancellation wins
+            self.finish(run)
+            self.process_cancellations()
+
+    async def execute_primitive(self, pointer: ExecutionPointer) -> None:
         step = self.steps[pointer.step_id]
         if step.is_end:
             self.close(pointer, PointerStatus.COMPLETE)
             self.complete_workflow()
             return
+        run = self.prepare(pointer)
+        await self.invoke(run)
+        if step.outputs and run.error is None:
+            self.check_data([run])
+        self.finish(run)
+
+    def prepare(self, pointer: ExecutionPointer) -> _StepRun:
+        step = self.steps[pointer.step_id]
         was_new = pointer.status is not PointerStatus.RUNNING
         pointer.status = PointerStatus.RUNNING
         if pointer.start_time is None:
             pointer.start_time = self.now
             self.event(LifecycleEventType.STEP_STARTED, pointer)
         self.result.steps_run += 1
-        data = self.wf.data
         ctx = StepExecutionContext(
-            data=data,
+            data=self.wf.data,
             workflow=self.wf,
             step=step,
             pointer=pointer,
@@ -159,6 +231,12 @@ class _Pass:
             persistence_data=pointer.persistence_data,
             host=self.host,
         )
+        return _StepRun(pointer, step, ctx, was_new)
+
+    async def invoke(self, run: _StepRun) -> None:
+        """Run one step body. Whatever it raises becomes ``run.error``, never the pass's."""
+        step, ctx = run.step, run.ctx
+        data = ctx.data
         try:
             body = step.make_body()
             for attr, source in step.inputs:
@@ -176,14 +254,65 @@ class _Pass:
                     f"step {step.display_name!r} returned {type(result).__qualname__}; "
                     "return an ExecutionResult or None"
                 )
+            run.sleep_until = self.sleep_until(step, result)
+            if ctx.data is not data:
+                # The step assigned ctx.data instead of changing it: the new value is the data.
+                self.wf.data = data = ctx.data
             if result.proceed:
                 self.apply_outputs(step, body, data)
-        except Exception as exc:
+            run.result = result
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the host is stopping this pass, not the step failing
+            run.error = exc
+        except BaseException as exc:  # noqa: BLE001 - a step body must never stop the host
+            run.error = exc
+
+    def sleep_until(self, step: WorkflowStep, result: ExecutionResult) -> datetime | None:
+        period = result.sleep_for
+        if period is None:
+            return None
+        if not isinstance(period, timedelta):
+            raise TypeError(
+                f"step {step.display_name!r} asked to sleep for {period!r} "
+                f"({type(period).__qualname__}); give a timedelta"
+            )
+        if period > MAX_DELAY:
+            raise ValueError(
+                f"step {step.display_name!r} asked to sleep for {period}, longer than the "
+                f"longest delay wfe keeps ({MAX_DELAY.days} days); give a shorter timedelta"
+            )
+        return self.now + max(period, timedelta(0))
+
+    def check_data(self, runs: list[_StepRun]) -> None:
+        """Make sure the data can be stored; if not, the steps that just ran failed.
+
+        Steps that ran together share one data object, so when their combined changes cannot
+        be stored, each of them fails (and goes through its error behaviour) and the data
+        goes back to what it was before them.
+        """
+        try:
+            self.result.data_text = encode_data(self.wf.data, self.defn.data_type)
+        except SerializationError as exc:
+            if self.data_text is not None:
+                self.wf.data = decode_data(self.data_text, self.defn.data_type)
+            for run in runs:
+                if run.error is None:
+                    run.error = exc
+                    run.result = None
+        else:
+            self.data_text = self.result.data_text
+
+    def finish(self, run: _StepRun) -> None:
+        """Apply one step's outcome to the pointers."""
+        pointer, step = run.pointer, run.step
+        if run.error is not None or run.result is None:
             self.result.changed.add(pointer.id)
-            self.handle_exception(pointer, step, exc)
+            self.handle_exception(pointer, step, run.error or RuntimeError("step did not run"))
             return
-        before = _state(pointer) if step.is_primitive and not was_new else None
-        self.process_result(pointer, step, result)
+        before = _state(pointer) if step.is_primitive and not run.was_new else None
+        self.process_result(pointer, step, run.result, run.sleep_until)
         # A container re-checking its busy body changes nothing: don't rewrite it. (Only for
         # primitives: a user step may have changed its persistence data in place.)
         if before is None or _state(pointer) != before:
@@ -220,12 +349,16 @@ class _Pass:
                 setattr(data, target, value)
 
     def process_result(
-        self, pointer: ExecutionPointer, step: WorkflowStep, result: ExecutionResult
+        self,
+        pointer: ExecutionPointer,
+        step: WorkflowStep,
+        result: ExecutionResult,
+        sleep_until: datetime | None,
     ) -> None:
         pointer.persistence_data = result.persistence_data
         pointer.outcome = result.outcome_value
-        if result.sleep_for is not None:
-            pointer.sleep_until = self.now + result.sleep_for
+        if sleep_until is not None:
+            pointer.sleep_until = sleep_until
             pointer.status = PointerStatus.SLEEPING
         else:
             pointer.sleep_until = None
@@ -301,8 +434,10 @@ class _Pass:
 
     # -- errors ------------------------------------------------------------------------------
 
-    def handle_exception(self, pointer: ExecutionPointer, step: WorkflowStep, exc: Exception) -> None:
-        message = f"{type(exc).__name__}: {exc}"
+    def handle_exception(
+        self, pointer: ExecutionPointer, step: WorkflowStep, exc: BaseException
+    ) -> None:
+        message = _describe(exc)
         log.info("step %s of workflow %s failed: %s", step.display_name, self.wf.id, message)
         self.result.errors.append(
             ExecutionError(
@@ -316,6 +451,9 @@ class _Pass:
         )
         self.event(LifecycleEventType.WORKFLOW_ERROR, pointer, message=message)
         pointer.status = PointerStatus.FAILED
+        if self.wf.status is not WorkflowStatus.RUNNABLE:
+            # A step that ran beside the one that ended the workflow: recorded, nothing more.
+            return
         queue: deque[ExecutionPointer] = deque([pointer])
         while queue:
             failed = queue.popleft()
@@ -347,7 +485,11 @@ class _Pass:
         return False
 
     def retry(
-        self, pointer: ExecutionPointer, step: WorkflowStep, behavior: ErrorBehavior, exc: Exception
+        self,
+        pointer: ExecutionPointer,
+        step: WorkflowStep,
+        behavior: ErrorBehavior,
+        exc: BaseException,
     ) -> None:
         exhausted = behavior.max_retries is not None and pointer.retry_count >= behavior.max_retries
         if exhausted or isinstance(exc, behavior.non_retryable):
@@ -370,7 +512,7 @@ class _Pass:
             self.suspend(pointer)
             return
         pointer.retry_count += 1
-        pointer.sleep_until = self.now + behavior.delay_for(pointer.retry_count)
+        pointer.sleep_until = self.now + min(behavior.delay_for(pointer.retry_count), MAX_DELAY)
         self.prime_for_retry(pointer)
         self.result.changed.add(pointer.id)
 
@@ -418,7 +560,8 @@ class _Pass:
             if resume and (step.compensation_step_id is not None or step.revert_children):
                 for edge in step.outcomes:
                     if edge.matches(None):
-                        self.next_pointer(scoped, edge.next_step)
+                        after = self.next_pointer(scoped, edge.next_step)
+                        self.after_compensation(after, last_compensation)
             if revert:
                 # Newest first; creation order breaks ties between steps ended in one pass.
                 siblings = [
@@ -436,6 +579,17 @@ class _Pass:
                         sib.status = PointerStatus.COMPENSATED
                         self.result.changed.add(sib.id)
         self.last_compensation = last_compensation
+
+    def after_compensation(
+        self, pointer: ExecutionPointer, compensation: ExecutionPointer | None
+    ) -> None:
+        """``pointer`` starts only once ``compensation`` (the last of its chain) has ended."""
+        if compensation is None or compensation.end_time is not None:
+            return
+        pointer.predecessor_id = compensation.id
+        pointer.status = PointerStatus.PENDING_PREDECESSOR
+        pointer.active = False
+        self.waiting_on.setdefault(compensation.id, []).append(pointer)
 
     def compensation_pointer(
         self, of: ExecutionPointer, step: WorkflowStep, previous: ExecutionPointer | None
@@ -486,6 +640,17 @@ class _Pass:
             self.complete_workflow()
 
 
+def _describe(exc: BaseException) -> str:
+    """The message recorded for a failed step: the type, the text and, for an exit, a hint."""
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, (SystemExit, KeyboardInterrupt, GeneratorExit)):
+        message += " (a step body must not stop the process; raise an exception instead)"
+    elif isinstance(exc, asyncio.CancelledError):
+        message += " (the step body was cancelled from within)"
+    return message
+
+
 def _state(p: ExecutionPointer) -> tuple[Any, ...]:
     return (
         p.status,
@@ -505,13 +670,35 @@ class WorkflowExecutor:
     """Runs passes. One per host; stateless between passes."""
 
     def __init__(
-        self, clock: Clock, host: Any = None, thread_pool: StepThreads | None = None
+        self,
+        clock: Clock,
+        host: Any = None,
+        thread_pool: StepThreads | None = None,
+        max_parallel_steps: int = MAX_PARALLEL_STEPS,
     ) -> None:
         self.clock = clock
         self.host = host
         self.thread_pool = thread_pool
+        self.max_parallel_steps = max(1, max_parallel_steps)
 
-    async def execute(self, instance: WorkflowInstance, definition: WorkflowDefinition) -> PassResult:
-        """Run one pass over ``instance``; mutates it and returns what to persist."""
-        return await _Pass(instance, definition, self.clock.now(), self.host, self.thread_pool).run()
+    async def execute(
+        self,
+        instance: WorkflowInstance,
+        definition: WorkflowDefinition,
+        data_text: str | None = None,
+    ) -> PassResult:
+        """Run one pass over ``instance``; mutates it and returns what to persist.
+
+        ``data_text`` is the data as last stored: when the steps leave data that cannot be
+        stored, they fail and the data goes back to it.
+        """
+        return await _Pass(
+            instance,
+            definition,
+            self.clock.now(),
+            self.host,
+            self.thread_pool,
+            data_text,
+            self.max_parallel_steps,
+        ).run()
 

@@ -27,12 +27,15 @@ from ._models import (
     new_id,
 )
 from ._definition import WorkflowDefinition
+from ._executor import MAX_PARALLEL_STEPS
 from ._plugins import PluginHost
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrencyError,
+    ConfigurationError,
+    HostStoppedError,
     InvalidEventError,
     WfeError,
     WorkflowNotFoundError,
@@ -66,6 +69,8 @@ class WorkflowHost:
             another host can take over a workflow this long after the last renewal.
         stop_timeout: seconds ``stop()`` waits for running steps.
         thread_pool_size: threads for sync step bodies.
+        max_parallel_steps: step bodies of one workflow that run at once when several are
+            ready together (parallel branches, parallel ``for_each`` items).
         plugins: a ``PluginHost`` to resolve URLs with (default: installed entry points).
     """
 
@@ -84,6 +89,7 @@ class WorkflowHost:
         lease_ttl: float | timedelta = 30.0,
         stop_timeout: float | timedelta = 30.0,
         thread_pool_size: int = 32,
+        max_parallel_steps: int = MAX_PARALLEL_STEPS,
         plugins: PluginHost | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -104,8 +110,14 @@ class WorkflowHost:
         self.lease_ttl = _seconds(lease_ttl)
         self.stop_timeout = _seconds(stop_timeout)
         self.thread_pool_size = thread_pool_size
+        if not isinstance(max_parallel_steps, int) or max_parallel_steps < 1:
+            raise ConfigurationError(
+                f"max_parallel_steps must be an integer >= 1, not {max_parallel_steps!r}"
+            )
+        self.max_parallel_steps = max_parallel_steps
         self._runtime: Runtime | None = None
         self._started = False
+        self._stopped = False
 
     def _open(self, capability: str, given: str | Any | None, base_url: str | None) -> Any:
         if given is None:
@@ -133,6 +145,10 @@ class WorkflowHost:
         """Open the providers and start the background work."""
         if self._started:
             return
+        if self._stopped:
+            raise HostStoppedError(
+                "this host was stopped and its providers closed; create a new WorkflowHost"
+            )
         for provider in (self.persistence, self.lock, self.queue, self.search_index):
             await provider.start()
         self._runtime = Runtime(self)
@@ -144,6 +160,7 @@ class WorkflowHost:
         if not self._started:
             return
         self._started = False
+        self._stopped = True
         if self._runtime is not None:
             await self._runtime.stop()
         for provider in reversed(self._owned):
@@ -151,6 +168,13 @@ class WorkflowHost:
                 await provider.close()
             except Exception:  # closing must not hide the reason we are stopping
                 log.exception("closing %r failed", provider)
+
+    def _check_not_stopped(self, what: str) -> None:
+        if self._stopped:
+            raise HostStoppedError(
+                f"cannot {what}: this host was stopped and its providers closed; "
+                "call it inside the `async with WorkflowHost(...)` block, or create a new host"
+            )
 
     @property
     def running(self) -> bool:
@@ -182,7 +206,9 @@ class WorkflowHost:
         Raises:
             WorkflowNotRegisteredError: unknown definition id or version.
             SerializationError: the data cannot be stored.
+            HostStoppedError: the host was stopped.
         """
+        self._check_not_stopped("start a workflow")
         with self._tracer.start_as_current_span(tracing.SPAN_START_WORKFLOW) as span:
             span.set_attribute(tracing.ATTR_DEFINITION_ID, definition_id)
             wid = await self._start(definition_id, data, version, reference, description)
@@ -276,7 +302,9 @@ class WorkflowHost:
             InvalidEventError: empty name, or a key that is neither a string nor an int
                 (ints are turned into strings).
             SerializationError: the data cannot be stored.
+            HostStoppedError: the host was stopped.
         """
+        self._check_not_stopped("publish an event")
         if not isinstance(event_name, str) or not event_name.strip():
             raise InvalidEventError("an event needs a non-empty name")
         if isinstance(event_key, bool) or not isinstance(event_key, (str, int)):

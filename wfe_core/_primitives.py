@@ -177,6 +177,11 @@ class WaitFor(Primitive):
     def run(self, ctx: StepExecutionContext) -> ExecutionResult:
         if not ctx.pointer.event_published:
             as_of = self.effective_date or EPOCH
+            if not isinstance(as_of, datetime) or as_of.tzinfo is None:
+                raise ValueError(
+                    f"the effective_date of wait_for {self.event_name!r} is {as_of!r}; "
+                    "give a timezone-aware datetime (use UTC), as publish_event requires"
+                )
             return ExecutionResult.wait_for_event(self.event_name, str(self.event_key), as_of)
         self.event_data = ctx.pointer.event_data
         return ExecutionResult.next()

@@ -97,7 +97,7 @@ class Runtime:
         self.registry = host.registry
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self.pool = StepThreads(host.thread_pool_size)
-        self.executor = WorkflowExecutor(self.clock, host, self.pool)
+        self.executor = WorkflowExecutor(self.clock, host, self.pool, host.max_parallel_steps)
         self.slots = _Slots(host.max_concurrent_workflows)
         # Workflows this host holds (lease taken, instance in hand) but has no slot for yet:
         # they take the next slot that frees, ahead of the queue, without a queue round trip
@@ -310,7 +310,8 @@ class Runtime:
                     instance.version,
                 )
                 return
-            instance.data = decode_data(instance.data, definition.data_type)
+            text = instance.data  # as stored: what a step that leaves bad data goes back to
+            instance.data = decode_data(text, definition.data_type)
             passes = 0
             while (
                 not self.stopping
@@ -321,11 +322,15 @@ class Runtime:
                 passes += 1
                 if passes % YIELD_EVERY_PASSES == 0:
                     await asyncio.sleep(0)  # let other workflows in; keep the instance and lease
-                result = await self.executor.execute(instance, definition)
-                if not await self.persist_pass(instance, definition, result):
+                result = await self.executor.execute(instance, definition, text)
+                stored = await self.persist_pass(instance, definition, result)
+                if stored is None:
                     # Someone changed it under us (suspend, terminate, an event): start over.
                     instance = await self.persistence.get_workflow(wid)
-                    instance.data = decode_data(instance.data, definition.data_type)
+                    text = instance.data
+                    instance.data = decode_data(text, definition.data_type)
+                else:
+                    text = stored
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
                 self.schedule(instance.next_execution, "wf", wid)
         finally:
@@ -334,9 +339,13 @@ class Runtime:
 
     async def persist_pass(
         self, instance: WorkflowInstance, definition: WorkflowDefinition, result: PassResult
-    ) -> bool:
+    ) -> str | None:
+        """Store a pass; returns the data as stored, or None when the instance changed under it."""
         data = instance.data
-        text = instance.data = encode_data(data, definition.data_type)
+        text = result.data_text
+        if text is None:
+            text = encode_data(data, definition.data_type)
+        instance.data = text
         try:
             await self.persistence.persist_workflow(
                 instance,
@@ -346,7 +355,7 @@ class Runtime:
             )
         except ConcurrencyError:
             log.info("workflow %s changed during a pass; the pass is discarded and rerun", instance.id)
-            return False
+            return None
         finally:
             instance.data = data
         hub = self.host.lifecycle
@@ -363,7 +372,7 @@ class Runtime:
                 await self.seed_earlier_events(sub, received)
         if instance.status is not WorkflowStatus.RUNNABLE:
             await self.workflow_settled(instance, text)
-        return True
+        return text
 
     async def workflow_settled(self, instance: WorkflowInstance, data_text: str | None) -> None:
         """The workflow stopped being runnable: wake waiters, index it, tell its parent."""

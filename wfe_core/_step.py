@@ -17,7 +17,22 @@ if TYPE_CHECKING:
     from ._definition import WorkflowStep
     from ._models import ExecutionPointer, WorkflowInstance
 
-__all__ = ["ErrorBehavior", "ExecutionResult", "StepBody", "StepExecutionContext"]
+__all__ = ["MAX_DELAY", "ErrorBehavior", "ExecutionResult", "StepBody", "StepExecutionContext"]
+
+#: The longest a step may sleep, a delay last or a retry wait (1,000 years): far enough for
+#: any real schedule, near enough that "now + delay" never overflows a datetime.
+MAX_DELAY = timedelta(days=365_000)
+
+
+def check_period(value: object, what: str) -> str | None:
+    """What is wrong with ``value`` as a delay, or None when it is a usable one."""
+    if not isinstance(value, timedelta):
+        return f"{what} must be a timedelta, not {value!r}"
+    if value < timedelta(0):
+        return f"{what} must not be negative ({value})"
+    if value > MAX_DELAY:
+        return f"{what} is {value}, longer than the longest delay wfe keeps ({MAX_DELAY.days} days)"
+    return None
 
 
 @attrs.define
@@ -142,8 +157,11 @@ class ErrorBehavior:
         max_interval: timedelta | None = None,
         non_retryable: Sequence[type[BaseException]] = (),
     ) -> ErrorBehavior:
-        if not isinstance(interval, timedelta) or interval < timedelta(0):
-            raise ValueError("retry interval must be a non-negative timedelta")
+        problem = check_period(interval, "the retry interval")
+        if problem is None and max_interval is not None:
+            problem = check_period(max_interval, "the retry max_interval")
+        if problem is not None:
+            raise ValueError(problem)
         if max_retries is not None and max_retries < 0:
             raise ValueError("max_retries must be None (no limit) or >= 0")
         if backoff < 1.0:
@@ -165,7 +183,11 @@ class ErrorBehavior:
     def delay_for(self, attempt: int) -> timedelta:
         """The wait before retry number ``attempt`` (1 for the first retry)."""
         base = self.interval or timedelta(seconds=1)
-        delay = base * (self.backoff ** max(attempt - 1, 0))
+        try:
+            delay = base * (self.backoff ** max(attempt - 1, 0))
+        except OverflowError:  # a long run of retries with backoff and no max_interval
+            delay = MAX_DELAY
+        delay = min(delay, MAX_DELAY)
         if self.max_interval is not None and delay > self.max_interval:
             return self.max_interval
         return delay

@@ -11,6 +11,7 @@ The hierarchy::
     ├── SerializationError           data the converter cannot (de)serialize
     ├── ConfigurationError           bad host or provider configuration
     │   └── MissingDependencyError   a provider's optional driver is not installed
+    ├── HostStoppedError             a call that needs a running host after stop()
     ├── ConcurrencyError             a persist based on a stale instance version
     ├── ProviderError                a provider's backend failed (wraps the driver error)
     └── StepFailedError              base for failures the engine raises inside a step
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigurationError",
     "DefinitionError",
     "DuplicateDefinitionError",
+    "HostStoppedError",
     "InvalidEventError",
     "MissingDependencyError",
     "ProviderError",
@@ -108,6 +110,10 @@ class MissingDependencyError(ConfigurationError):
             f"the {scheme}:// provider needs the {module!r} package, which is not installed; "
             f'install it with: pip install "wfe[{extra}]"'
         )
+
+
+class HostStoppedError(WfeError):
+    """The host was stopped: it starts no workflow and takes no event any more."""
 
 
 class ConcurrencyError(WfeError):

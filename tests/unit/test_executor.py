@@ -828,9 +828,11 @@ async def test_a_pass_at_step_10000_of_a_while_loop_looks_only_at_open_pointers(
 
     assert iterations == 0, "a normal pass must not walk the whole history"
     assert instance.data["i"] == n + 1
-    # The loop re-checked its busy body and changed nothing, so only the body is written.
-    assert result.changed == {body.id}
+    # The body ran first; the loop then saw it end in the same pass and reset for its next
+    # iteration: those two pointers are written, and nothing of the history.
+    assert result.changed == {body.id, loop.id}
     assert body.status is PointerStatus.COMPLETE
+    assert loop.persistence_data is None
 
     # the loop re-checks its condition and runs its body again; the history is untouched
     for _ in range(3):

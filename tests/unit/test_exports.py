@@ -88,6 +88,7 @@ ERRORS_ALL = [
     "ConfigurationError",
     "DefinitionError",
     "DuplicateDefinitionError",
+    "HostStoppedError",
     "InvalidEventError",
     "MissingDependencyError",
     "ProviderError",
