@@ -70,6 +70,19 @@ class AsyncNoop(StepBody):
         STAMPS.append((ctx.workflow.id, ctx.step.id, start, time.perf_counter()))
 
 
+#: Seconds each ``AsyncWait`` step awaits (set by the fan-out case).
+WAIT_S = 0.0
+
+
+class AsyncWait(StepBody):
+    """An async step that awaits ``WAIT_S``, as a step calling a slow service would."""
+
+    async def run(self, ctx: Any) -> None:
+        start = time.perf_counter()
+        await asyncio.sleep(WAIT_S)
+        STAMPS.append((ctx.workflow.id, ctx.step.id, start, time.perf_counter()))
+
+
 class Woken(StepBody):
     """The step after a wait: notes when it ran (async, so no thread hop is measured)."""
 
@@ -245,6 +258,7 @@ async def chain(url: str, params: dict[str, Any]) -> dict[str, Any]:
         "workflows": n,
         "steps": steps,
         "step_kind": "async def run" if params.get("async_steps") else "def run (thread pool)",
+        "wait_ms": params.get("wait_ms", 0),
         "elapsed_s": elapsed,
         "start_calls_s": started - t0,
         "steps_per_s": n * steps / elapsed,
@@ -483,9 +497,17 @@ async def sleepers(url: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def fanout(url: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One workflow: ``for_each`` over ``items`` in parallel, a no-op step per item."""
+    """One workflow: ``for_each`` over ``items`` in parallel, a no-op step per item.
+
+    With ``wait_ms``, each item's step awaits that long instead: run together, the items
+    take about one wait, not ``items`` waits.
+    """
+    global WAIT_S
     n = params.get("items", 1000)
+    WAIT_S = params.get("wait_ms", 0) / 1000
     body = AsyncNoop if params.get("async_steps") else Noop
+    if WAIT_S:
+        body = AsyncWait
     definition = (
         WorkflowBuilder(dict)
         .start_with(AsyncNoop)
@@ -509,6 +531,7 @@ async def fanout(url: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "items": n,
         "step_kind": "async def run" if params.get("async_steps") else "def run (thread pool)",
+        "wait_ms": params.get("wait_ms", 0),
         "elapsed_s": elapsed,
         "items_per_s": n / elapsed,
         # From the first step's start to the last step's start: the engine's share of the run.

@@ -118,6 +118,9 @@ def wfe_entries(sleepers: int) -> list[Entry]:
               what="for_each over 1000 items in parallel, sync no-op steps"),
         Entry("fanout_async", "fanout", {"items": 1000, "async_steps": True},
               {"items": 50, "async_steps": True}, what="the same with async steps"),
+        Entry("fanout_wait", "fanout", {"items": 100, "async_steps": True, "wait_ms": 10},
+              {"items": 10, "async_steps": True, "wait_ms": 10},
+              what="for_each over 100 items in parallel, each step awaiting 10 ms"),
     ]
 
 
@@ -393,6 +396,15 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
             label = f"fan-out {r['items']} {kind}"
             out.append(Figure(label, "elapsed", provider, r["elapsed_s"] * 1000, "ms"))
             out.append(Figure(label, "items/s", provider, r["items_per_s"], "items/s"))
+    for provider in providers:
+        r = _ok(cases, "fanout_wait", provider)
+        if r is None:
+            continue
+        targeted = provider == "memory"
+        elapsed_ms = r["elapsed_s"] * 1000
+        out.append(Figure(f"fan-out {r['items']} x {r['wait_ms']} ms awaits", "elapsed", provider,
+                          elapsed_ms, "ms", "< 100 ms" if targeted else "",
+                          _verdict(elapsed_ms < 100) if targeted else ""))
 
     for level, r in (("NORMAL", raw_normal), ("FULL", raw_full)):
         if r is not None:
