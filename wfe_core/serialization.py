@@ -2,9 +2,14 @@
 
 Workflow data may be an attrs class, a dataclass or a dict, holding nested objects, lists,
 dicts, ``Decimal``, ``datetime``, ``date``, ``timedelta``, ``UUID``, enums and ``None``. Typed
-fields are converted by their annotation; values of unknown type (a plain dict's values, a
-pointer's persistence data, an event's data) are written with a small tag so that they come back
-as the same type. Nothing is ever pickled.
+fields are converted by their annotation; values of unknown type (a plain dict's values, a field
+typed ``Any``, ``object``, bare ``dict`` or ``list``, a pointer's persistence data, an event's
+data) are written with a small tag so that they come back as the same type. Nothing is ever
+pickled.
+
+What cannot come back exactly is refused when it is stored, with a :class:`SerializationError`
+that names its path, why, and what to do: a value of an unknown type, a reference cycle, more
+than :data:`MAX_DEPTH` levels of nesting, an integer too long for Python to read back.
 
 Providers call :func:`dump_pointer` / :func:`load_pointer` and :func:`dump_value` /
 :func:`load_value`; the host calls :func:`encode_data` / :func:`decode_data`.
@@ -16,13 +21,17 @@ import dataclasses
 import enum
 import importlib
 import json
+import sys
+import types
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
 import attrs
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as _make_json_converter
 
@@ -30,6 +39,7 @@ from .errors import SerializationError
 from ._models import ExecutionPointer, PointerStatus
 
 __all__ = [
+    "MAX_DEPTH",
     "decode_data",
     "dump_pointer",
     "dump_value",
@@ -48,6 +58,45 @@ _TAG = "$wfe"
 # JSONEncoder per call, which was a tenth of the event loop's time in a durable chain.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
+MAX_DEPTH = 128
+"""How many containers and objects wfe stores inside one another (serde_json's limit too).
+
+A list, tuple, set, dict or object is one level. Reading back costs a few stack frames per
+level, so this stays far below Python's recursion limit (1,000): whatever is stored loads
+back, in any process. Deeper data is refused when it is stored, with the path to where it
+goes too deep.
+"""
+
+# Python reads back no integer of more digits than this from JSON text (``int("1" * 4301)``
+# raises ValueError). A process may raise its own limit, but another one may not have: wfe
+# keeps to the default, so that every process can read what any one stored.
+_INT_DIGITS = sys.int_info.default_max_str_digits
+_INT_BOUND = 10**_INT_DIGITS
+_PLAIN = frozenset({str, float, bool, type(None)})
+
+_TOO_DEEP = (
+    f"is nested more than {MAX_DEPTH} levels deep (lists, tuples, sets, dicts and objects "
+    f"inside one another); wfe stores at most {MAX_DEPTH} levels so that it can always read "
+    "them back: flatten it, e.g. into a list of records that refer to each other by id"
+)
+_HUGE_INT = (
+    f"is an integer of more than {_INT_DIGITS} digits, which Python cannot read back from "
+    "JSON: store it as a Decimal (Decimal(n) is exact) or split it into smaller numbers"
+)
+_SUPPORTED = (
+    "use an attrs class, a dataclass, a dict, a list or a JSON scalar (Decimal, datetime, "
+    "date, time, timedelta, UUID, bytes, tuples, sets and enums are supported too)"
+)
+
+
+class _Refused(SerializationError):
+    """Raised where encoding meets a value it cannot store; the entry point adds the path."""
+
+    def __init__(self, value: Any, reason: str) -> None:
+        super().__init__(f"cannot store a value that {reason}")
+        self.value = value
+        self.reason = reason
+
 
 def _type_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
@@ -65,18 +114,51 @@ def _import_type(path: str) -> type | None:
     return obj if isinstance(obj, type) else None
 
 
-def to_json_value(value: Any) -> Any:
-    """Turn a value of unknown type into JSON-compatible form, tagging what JSON cannot hold."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        if isinstance(value, enum.Enum):
-            return {_TAG: "enum", "t": _type_path(type(value)), "v": value.value}
+def _is_object(value: Any) -> bool:
+    cls = type(value)
+    return (attrs.has(cls) or dataclasses.is_dataclass(cls)) and not isinstance(value, type)
+
+
+def _unknown(value: Any) -> str:
+    if isinstance(value, type):
+        return f"is the class {value.__qualname__}, which wfe cannot store: store its name instead"
+    return f"is a value of type {type(value).__qualname__}, which wfe cannot store: {_SUPPORTED}"
+
+
+def _encode(value: Any, depth: int) -> Any:
+    """:func:`to_json_value` at ``depth`` containers down; raises :class:`_Refused`."""
+    # Exact type checks first: they are the common case, and far cheaper than isinstance.
+    cls = type(value)
+    if cls in _PLAIN:
         return value
-    if isinstance(value, list):
-        return [to_json_value(v) for v in value]
-    if isinstance(value, dict):
-        if all(type(k) is str for k in value) and _TAG not in value:
-            return {k: to_json_value(v) for k, v in value.items()}
-        return {_TAG: "map", "v": [[to_json_value(k), to_json_value(v)] for k, v in value.items()]}
+    if cls is int:
+        if -_INT_BOUND < value < _INT_BOUND:
+            return value
+        raise _Refused(value, _HUGE_INT)
+    if cls is list:
+        if depth >= MAX_DEPTH:
+            raise _Refused(value, _TOO_DEEP)
+        depth += 1
+        return [_encode(v, depth) for v in value]
+    if cls is dict:
+        if depth >= MAX_DEPTH:
+            raise _Refused(value, _TOO_DEEP)
+        depth += 1
+        if _TAG not in value and all(type(k) is str for k in value):
+            return {k: _encode(v, depth) for k, v in value.items()}
+        return {_TAG: "map", "v": [[_encode(k, depth), _encode(v, depth)] for k, v in value.items()]}
+    return _encode_other(value, depth)
+
+
+def _encode_other(value: Any, depth: int) -> Any:
+    if isinstance(value, enum.Enum):
+        return {_TAG: "enum", "t": _type_path(type(value)), "v": _encode(value.value, depth)}
+    if isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        if -_INT_BOUND < value < _INT_BOUND:
+            return value
+        raise _Refused(value, _HUGE_INT)
     if isinstance(value, Decimal):
         return {_TAG: "decimal", "v": str(value)}
     if isinstance(value, datetime):
@@ -89,36 +171,203 @@ def to_json_value(value: Any) -> Any:
         return {_TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, uuid.UUID):
         return {_TAG: "uuid", "v": str(value)}
-    if isinstance(value, tuple):
-        return {_TAG: "tuple", "v": [to_json_value(v) for v in value]}
-    if isinstance(value, frozenset):
-        return {_TAG: "frozenset", "v": [to_json_value(v) for v in value]}
-    if isinstance(value, set):
-        return {_TAG: "set", "v": [to_json_value(v) for v in value]}
-    if isinstance(value, enum.Enum):
-        return {_TAG: "enum", "t": _type_path(type(value)), "v": to_json_value(value.value)}
     if isinstance(value, bytes):
         return {_TAG: "bytes", "v": value.hex()}
-    if attrs.has(type(value)) or dataclasses.is_dataclass(value):
-        path = _type_path(type(value))
-        if _import_type(path) is not type(value):
-            raise SerializationError(
-                f"cannot store a {type(value).__qualname__}: its class cannot be imported back "
-                f"as {path!r}; define it at module level"
+    is_object = _is_object(value)
+    if is_object or isinstance(value, (list, tuple, set, frozenset, dict)):
+        if depth >= MAX_DEPTH:
+            raise _Refused(value, _TOO_DEEP)
+        depth += 1
+    else:
+        raise _Refused(value, _unknown(value))
+    if isinstance(value, list):
+        return [_encode(v, depth) for v in value]
+    if isinstance(value, dict):
+        return _encode(dict(value), depth - 1)
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "v": [_encode(v, depth) for v in value]}
+    if isinstance(value, frozenset):
+        return {_TAG: "frozenset", "v": [_encode(v, depth) for v in value]}
+    if isinstance(value, set):
+        return {_TAG: "set", "v": [_encode(v, depth) for v in value]}
+    path = _type_path(type(value))
+    if _import_type(path) is not type(value):
+        raise _Refused(
+            value,
+            f"is a {type(value).__qualname__}, whose class cannot be imported back as "
+            f"{path!r}: define it at module level",
+        )
+    # Its typed fields go by their annotations; its untyped ones (Any, object, bare
+    # containers) start counting levels afresh, so a cycle through objects ends in a
+    # RecursionError, which the entry points turn into the same error as too deep.
+    return {_TAG: "obj", "t": path, "v": _converter.unstructure(value)}
+
+
+def _encode_root(value: Any) -> Any:
+    return _encode(value, 0)
+
+
+# -- saying what is wrong and where (only when something is) ----------------------------------
+
+_REFUSALS = (SerializationError, RecursionError, ValueError, TypeError, AttributeError)
+_NO_TARGET = object()
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # an int too long to print, a repr that fails, one nested too deep
+        return f"<{type(value).__qualname__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _children(value: Any) -> Iterator[tuple[str, Any]] | None:
+    """Path segments and values inside ``value``, or None for a leaf."""
+    if isinstance(value, (str, bytes, enum.Enum)):
+        return None
+    if isinstance(value, (list, tuple)):
+        return ((f"[{i}]", v) for i, v in enumerate(value))
+    if isinstance(value, dict):
+        return _items(value)
+    if isinstance(value, (set, frozenset)):
+        return (("{" + _short(v) + "}", v) for v in value)
+    if attrs.has(type(value)) and not isinstance(value, type):
+        return ((f".{a.name}", getattr(value, a.name, None)) for a in attrs.fields(type(value)))
+    if _is_object(value):
+        return ((f".{f.name}", getattr(value, f.name, None)) for f in dataclasses.fields(value))
+    return None
+
+
+def _items(value: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
+    for k, v in value.items():
+        if type(k) is not str:
+            yield f"[{_short(k)}] (the key)", k
+        yield f"[{_short(k)}]", v
+
+
+def _leaf_problem(value: Any) -> str | None:
+    """What is wrong with ``value`` itself wherever it is (not with what it holds)."""
+    if type(value) in _PLAIN:
+        return None
+    if isinstance(value, int) and not isinstance(value, enum.Enum):
+        return None if -_INT_BOUND < value < _INT_BOUND else _HUGE_INT
+    if isinstance(
+        value,
+        (str, float, Decimal, date, time, timedelta, uuid.UUID, bytes, enum.Enum,
+         list, tuple, set, frozenset, dict),
+    ) or _is_object(value):
+        return None
+    return _unknown(value)
+
+
+def _join(segments: list[str]) -> str:
+    if len(segments) <= 16:
+        return "".join(segments)
+    return "".join(segments[:9]) + f"...({len(segments) - 13} more)..." + "".join(segments[-4:])
+
+
+def _find_problem(
+    root: Any, name: str, target: Any = _NO_TARGET, reason: str = "", too_deep: bool = False
+) -> str | None:
+    """Walk ``root`` (without recursion: it may be very deep) to the first problem.
+
+    ``target`` is the value the encoder refused, for ``reason``. Problems that hold wherever
+    they are (a cycle, an unknown type, a huge int) are found too; a level deeper than
+    :data:`MAX_DEPTH` is one only when ``too_deep`` is set: objects' typed fields do not
+    count towards the encoder's levels, so the walk counts more than it does.
+    """
+    limit = MAX_DEPTH if too_deep else 4 * MAX_DEPTH
+    # A container may sit at several depths (shared, or in a cycle): a "too deep" one is
+    # the one found that deep.
+    deep_only = reason is _TOO_DEEP
+    found = reason if root is target and not deep_only else _leaf_problem(root)
+    kids = _children(root)
+    if found or kids is None:
+        return f"{name} {found}" if found else None
+    path, ids, stack = [name], [id(root)], [kids]
+    while stack:
+        for segment, child in stack[-1]:
+            break
+        else:
+            stack.pop()
+            path.pop()
+            ids.pop()
+            continue
+        kids = _children(child)
+        if kids is not None and id(child) in ids:
+            back = _join(path[: ids.index(id(child)) + 1])
+            return (
+                f"{_join([*path, segment])} is {back} again, which holds it: a reference cycle, "
+                "which JSON cannot hold; store a copy or an id that refers to it instead"
             )
-        return {_TAG: "obj", "t": path, "v": _converter.unstructure(value)}
-    raise SerializationError(
-        f"cannot store a value of type {type(value).__qualname__}: use an attrs class, a "
-        "dataclass, a dict, a list or a JSON scalar (Decimal, datetime, date, timedelta, UUID "
-        "and enums are supported too)"
-    )
+        if child is target and (not deep_only or len(stack) >= MAX_DEPTH):
+            found = reason
+        else:
+            found = _leaf_problem(child)
+        if found:
+            return f"{_join([*path, segment])} {found}"
+        if kids is None:
+            continue
+        if len(stack) >= limit:
+            if too_deep:
+                return f"{_join([*path, segment])} {_TOO_DEEP}"
+            continue
+        path.append(segment)
+        ids.append(id(child))
+        stack.append(kids)
+    return None
+
+
+def _explain(exc: BaseException, what: str, roots: Iterable[tuple[str, Any]]) -> SerializationError:
+    """The error for a failed encode of ``roots``: what, where, why and what to do."""
+    roots = list(roots)
+    if isinstance(exc, _Refused):
+        walks = [(exc.value, exc.reason, False)]
+    else:  # something failed, the encoder did not say what: look for what it could be
+        walks = [(_NO_TARGET, "", False), (_NO_TARGET, "", True)]
+    for target, reason, too_deep in walks:
+        for name, root in roots:
+            found = _find_problem(root, name, target, reason, too_deep)
+            if found:
+                return SerializationError(f"cannot store {what}: {found}")
+    if isinstance(exc, _Refused):
+        return SerializationError(f"cannot store {what}: a value in it {reason}")
+    if isinstance(exc, RecursionError):
+        return SerializationError(f"cannot store {what}: it {_TOO_DEEP}")
+    if isinstance(exc, SerializationError):
+        return exc
+    return SerializationError(f"cannot store {what}: {type(exc).__name__}: {exc}")
+
+
+def _raise(exc: BaseException, what: str, roots: Iterable[tuple[str, Any]]) -> NoReturn:
+    # The explanation says all that the encoder's own refusal did, and more; a
+    # RecursionError's traceback is a thousand frames of no interest.
+    cause = None if isinstance(exc, (_Refused, RecursionError)) else exc
+    raise _explain(exc, what, roots) from cause
+
+
+# -- values of unknown type ---------------------------------------------------------------------
+
+
+def to_json_value(value: Any) -> Any:
+    """Turn a value of unknown type into JSON-compatible form, tagging what JSON cannot hold.
+
+    Raises:
+        SerializationError: the value (or something in it) cannot be stored; the message
+            gives its path, why, and what to do.
+    """
+    try:
+        return _encode(value, 0)
+    except _REFUSALS as exc:
+        _raise(exc, "the value", [("value", value)])
 
 
 def from_json_value(value: Any) -> Any:
     """Reverse :func:`to_json_value`."""
-    if isinstance(value, list):
+    cls = type(value)
+    if cls is list:
         return [from_json_value(v) for v in value]
-    if not isinstance(value, dict):
+    if cls is not dict:
         return value
     tag = value.get(_TAG)
     if tag is None:
@@ -156,6 +405,145 @@ def from_json_value(value: Any) -> Any:
     return {k: from_json_value(x) for k, x in value.items()}
 
 
+# -- the converter ------------------------------------------------------------------------------
+
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+_ANY = (Any, object)
+_ANY_FORMS: dict[Any, Any] = {
+    dict: dict[Any, Any],
+    list: list[Any],
+    tuple: tuple[Any, ...],
+    set: set[Any],
+    frozenset: frozenset[Any],
+}
+
+
+def _untyped_container(hint: Any) -> type | None:
+    """``dict``, ``list[Any]``, ``dict[str, object]``, ``typing.Tuple``...: the container
+    whose items say nothing of their type, or None for any other hint."""
+    origin = get_origin(hint) or hint
+    if origin not in _CONTAINERS:
+        return None
+    args = get_args(hint)
+    if origin is dict and len(args) == 2 and args[0] is str:
+        args = args[1:]
+    return origin if all(a in _ANY or a is Ellipsis for a in args) else None
+
+
+def _is_untyped_form(hint: Any) -> bool:
+    # Never the bare classes: cattrs also unstructures by the value's class (a union, a field
+    # of a recursive class), and a list of attrs objects found that way must stay as it was.
+    # Fields typed with a bare class get the explicit form instead (_exact_hint).
+    return hint not in _CONTAINERS and _untyped_container(hint) is not None
+
+
+def _holds_untyped(hint: Any) -> bool:
+    if hint in _ANY or _untyped_container(hint) is not None:
+        return True
+    if get_origin(hint) in (Annotated, Literal):
+        return False
+    return any(_holds_untyped(a) for a in get_args(hint) if a is not Ellipsis)
+
+
+def _exact_hint(hint: Any) -> Any:
+    """``hint`` with each bare container in it made explicit: ``dict`` is ``dict[Any, Any]``,
+    ``list[dict] | None`` is ``list[dict[Any, Any]] | None``. A union of more than one type
+    with an untyped part is ``Any``: cattrs would convert it by the value's class, and lose
+    what the untyped part holds."""
+    try:
+        if hint in _ANY_FORMS:
+            return _ANY_FORMS[hint]
+    except TypeError:  # an unhashable hint: nothing of ours
+        return hint
+    args = get_args(hint)
+    origin = get_origin(hint)
+    if not args or origin in (Annotated, Literal):
+        return hint
+    exact = tuple(_exact_hint(a) for a in args)
+    if origin in (Union, types.UnionType):
+        members = [e for e in exact if e is not type(None)]
+        if len(members) > 1 and any(_holds_untyped(m) for m in members):
+            return Any
+    if all(e is a for e, a in zip(exact, args)):
+        return hint
+    try:
+        if origin in (Union, types.UnionType):
+            return Union[exact]  # noqa: UP007
+        if isinstance(hint, types.GenericAlias):
+            return types.GenericAlias(origin, exact)
+        return hint.copy_with(exact)
+    except (TypeError, AttributeError):
+        return hint
+
+
+def _is_loose_union(hint: Any) -> bool:
+    return get_origin(hint) in (Union, types.UnionType) and _exact_hint(hint) is Any
+
+
+@lru_cache(maxsize=None)
+def _exact_fields(cls: type) -> dict[str, Any]:
+    """The fields of an attrs class or dataclass whose types hold a bare container, with the
+    explicit form of their type (cached: cattrs asks once per class)."""
+    try:
+        if attrs.has(cls):
+            attrs.resolve_types(cls)
+            hints = {a.name: a.type for a in attrs.fields(cls)}
+        else:
+            names = {f.name for f in dataclasses.fields(cls)}
+            hints = {k: v for k, v in get_type_hints(cls).items() if k in names}
+    except Exception:  # unresolvable annotations: cattrs decides, as before
+        return {}
+    exact = {name: _exact_hint(hint) for name, hint in hints.items()}
+    return {name: e for name, e in exact.items() if e is not hints[name]}
+
+
+def _has_exact_fields(cls: Any) -> bool:
+    return isinstance(cls, type) and (attrs.has(cls) or dataclasses.is_dataclass(cls)) and bool(
+        _exact_fields(cls)
+    )
+
+
+def _unstructure_untyped(hint: Any) -> Callable[[Any], Any]:
+    kind = _untyped_container(hint)
+    if kind is dict:
+        return _encode_root
+
+    def unstructure(value: Any) -> Any:
+        # A JSON array of tagged items, as before for plain items; anything else is tagged
+        # whole (a tuple in a list field comes back a tuple, None comes back None).
+        if type(value) is kind:
+            return [_encode(v, 1) for v in value]
+        return _encode(value, 0)
+
+    return unstructure
+
+
+def _structure_untyped(hint: Any) -> Callable[[Any, Any], Any]:
+    kind = _untyped_container(hint)
+    assert kind is not None
+
+    def structure(raw: Any, _: Any) -> Any:
+        if type(raw) is not list or kind is dict:
+            return from_json_value(raw)
+        items = [from_json_value(v) for v in raw]
+        return items if kind is list else kind(items)
+
+    return structure
+
+
+def _unstructure_exact_fields(c: JsonConverter) -> Callable[[type], Callable[[Any], Any]]:
+    def factory(cls: type) -> Callable[[Any], Any]:
+        overrides = {
+            name: override(unstruct_hook=c.get_unstructure_hook(hint))
+            for name, hint in _exact_fields(cls).items()
+        }
+        return make_dict_unstructure_fn(
+            cls, c, _cattrs_omit_if_default=c.omit_if_default, **overrides
+        )
+
+    return factory
+
+
 def _structure_timedelta(value: Any, _: Any) -> timedelta:
     if isinstance(value, list):
         return timedelta(days=value[0], seconds=value[1], microseconds=value[2])
@@ -163,7 +551,13 @@ def _structure_timedelta(value: Any, _: Any) -> timedelta:
 
 
 def make_converter() -> JsonConverter:
-    """The cattrs converter wfe uses for everything it stores."""
+    """The cattrs converter wfe uses for everything it stores.
+
+    Typed fields go by their annotations (``list[Decimal]`` is a JSON array of strings).
+    Fields that say nothing of their items' types (``Any``, ``object``, bare ``dict``,
+    ``list``, ``tuple``, ``set``, ``frozenset``, and those with ``Any`` or ``object`` items)
+    tag what JSON cannot hold, as :func:`to_json_value` does, so they come back exactly too.
+    """
     c = _make_json_converter()
     c.register_unstructure_hook(Decimal, str)
     c.register_structure_hook(Decimal, lambda v, _: Decimal(v) if not isinstance(v, float) else Decimal(str(v)))
@@ -174,8 +568,13 @@ def make_converter() -> JsonConverter:
     c.register_structure_hook(time, lambda v, _: time.fromisoformat(v))
     c.register_unstructure_hook(uuid.UUID, str)
     c.register_structure_hook(uuid.UUID, lambda v, _: uuid.UUID(v))
-    c.register_unstructure_hook_func(lambda t: t is Any, to_json_value)
-    c.register_structure_hook_func(lambda t: t is Any, lambda v, _: from_json_value(v))
+    # cattrs picks a hook once per type and caches it: these predicates cost nothing per call.
+    c.register_unstructure_hook_factory(_is_untyped_form, _unstructure_untyped)
+    c.register_structure_hook_factory(lambda t: _untyped_container(t) is not None, _structure_untyped)
+    c.register_unstructure_hook_factory(_has_exact_fields, _unstructure_exact_fields(c))
+    c.register_structure_hook_func(_is_loose_union, lambda v, _: from_json_value(v))
+    c.register_unstructure_hook_func(lambda t: t in _ANY, _encode_root)
+    c.register_structure_hook_func(lambda t: t in _ANY, lambda v, _: from_json_value(v))
     return c
 
 
@@ -190,20 +589,18 @@ def encode_data(data: Any, data_type: Any = None) -> str:
     """Workflow data as a JSON string.
 
     Raises:
-        SerializationError: the data holds something that cannot be stored.
+        SerializationError: the data holds something that cannot be stored (a value of an
+            unknown type, a reference cycle, more than :data:`MAX_DEPTH` levels, an integer
+            too long to read back); the message gives its path, why, and what to do.
     """
     try:
         if data is None:
             return "null"
         if _is_untyped(data_type) or not (attrs.has(type(data)) or dataclasses.is_dataclass(data)):
-            return _dumps(to_json_value(data))
+            return _dumps(_encode(data, 0))
         return _dumps(_converter.unstructure(data, data_type or type(data)))
-    except SerializationError:
-        raise
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise SerializationError(
-            f"cannot serialize workflow data of type {type(data).__qualname__}: {exc}"
-        ) from exc
+    except _REFUSALS as exc:
+        _raise(exc, "the workflow data", [("data", data)])
 
 
 def decode_data(text: str | None, data_type: Any = None) -> Any:
@@ -217,6 +614,11 @@ def decode_data(text: str | None, data_type: Any = None) -> Any:
         if _is_untyped(data_type) or (isinstance(raw, dict) and _TAG in raw):
             return from_json_value(raw)
         return _converter.structure(raw, data_type)
+    except RecursionError:
+        raise SerializationError(
+            f"cannot rebuild workflow data as {getattr(data_type, '__qualname__', data_type)}: "
+            "it is nested deeper than Python's recursion limit lets it be read back here"
+        ) from None
     except Exception as exc:  # cattrs raises several unrelated types
         raise SerializationError(
             f"cannot rebuild workflow data as {getattr(data_type, '__qualname__', data_type)}: {exc}"
@@ -230,44 +632,53 @@ def pointer_to_dict(pointer: ExecutionPointer) -> dict[str, Any]:
     fields at their default are left out, which halves the stored size too.
     """
     p = pointer
-    out: dict[str, Any] = {"id": p.id, "step_id": p.step_id}
-    if not p.active:
-        out["active"] = False
-    if p.status is not PointerStatus.PENDING:
-        out["status"] = p.status.value
-    if p.sleep_until is not None:
-        out["sleep_until"] = p.sleep_until.isoformat()
-    if p.persistence_data is not None:
-        out["persistence_data"] = to_json_value(p.persistence_data)
-    if p.start_time is not None:
-        out["start_time"] = p.start_time.isoformat()
-    if p.end_time is not None:
-        out["end_time"] = p.end_time.isoformat()
-    if p.event_name is not None:
-        out["event_name"] = p.event_name
-    if p.event_key is not None:
-        out["event_key"] = p.event_key
-    if p.event_published:
-        out["event_published"] = True
-    if p.event_data is not None:
-        out["event_data"] = to_json_value(p.event_data)
-    if p.step_name is not None:
-        out["step_name"] = p.step_name
-    if p.retry_count:
-        out["retry_count"] = p.retry_count
-    if p.children:
-        out["children"] = list(p.children)
-    if p.context_item is not None:
-        out["context_item"] = to_json_value(p.context_item)
-    if p.predecessor_id is not None:
-        out["predecessor_id"] = p.predecessor_id
-    if p.outcome is not None:
-        out["outcome"] = to_json_value(p.outcome)
-    if p.scope:
-        out["scope"] = list(p.scope)
-    if p.extension_attributes:
-        out["extension_attributes"] = to_json_value(p.extension_attributes)
-    return out
+    try:
+        out: dict[str, Any] = {"id": p.id, "step_id": p.step_id}
+        if not p.active:
+            out["active"] = False
+        if p.status is not PointerStatus.PENDING:
+            out["status"] = p.status.value
+        if p.sleep_until is not None:
+            out["sleep_until"] = p.sleep_until.isoformat()
+        if p.persistence_data is not None:
+            out["persistence_data"] = _encode_root(p.persistence_data)
+        if p.start_time is not None:
+            out["start_time"] = p.start_time.isoformat()
+        if p.end_time is not None:
+            out["end_time"] = p.end_time.isoformat()
+        if p.event_name is not None:
+            out["event_name"] = p.event_name
+        if p.event_key is not None:
+            out["event_key"] = p.event_key
+        if p.event_published:
+            out["event_published"] = True
+        if p.event_data is not None:
+            out["event_data"] = _encode_root(p.event_data)
+        if p.step_name is not None:
+            out["step_name"] = p.step_name
+        if p.retry_count:
+            out["retry_count"] = p.retry_count
+        if p.children:
+            out["children"] = list(p.children)
+        if p.context_item is not None:
+            out["context_item"] = _encode_root(p.context_item)
+        if p.predecessor_id is not None:
+            out["predecessor_id"] = p.predecessor_id
+        if p.outcome is not None:
+            out["outcome"] = _encode_root(p.outcome)
+        if p.scope:
+            out["scope"] = list(p.scope)
+        if p.extension_attributes:
+            out["extension_attributes"] = _encode_root(p.extension_attributes)
+        return out
+    except _REFUSALS as exc:
+        _raise(exc, f"the data of step {p.step_name or p.step_id!r} (pointer {p.id})", [
+            ("persistence_data", p.persistence_data),
+            ("event_data", p.event_data),
+            ("context_item", p.context_item),
+            ("outcome", p.outcome),
+            ("extension_attributes", p.extension_attributes),
+        ])
 
 
 def _time(value: str | None) -> datetime | None:
@@ -307,15 +718,39 @@ def dump_pointer(pointer: ExecutionPointer) -> str:
 
 
 def load_pointer(text: str) -> ExecutionPointer:
-    """Rebuild an execution pointer from :func:`dump_pointer`'s JSON."""
-    return pointer_from_dict(json.loads(text))
+    """Rebuild an execution pointer from :func:`dump_pointer`'s JSON.
+
+    Raises:
+        SerializationError: the text is not a stored pointer.
+    """
+    try:
+        return pointer_from_dict(json.loads(text))
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise SerializationError(f"cannot read a stored execution pointer: {exc!r}") from exc
 
 
 def dump_value(value: Any) -> str:
-    """Any storable value as a JSON string (event data, subscription data)."""
-    return _dumps(to_json_value(value))
+    """Any storable value as a JSON string (event data, subscription data).
+
+    Raises:
+        SerializationError: the value (or something in it) cannot be stored; the message
+            gives its path, why, and what to do.
+    """
+    try:
+        return _dumps(_encode(value, 0))
+    except _REFUSALS as exc:
+        _raise(exc, "the data", [("data", value)])
 
 
 def load_value(text: str | None) -> Any:
-    """Reverse :func:`dump_value`."""
-    return None if text is None else from_json_value(json.loads(text))
+    """Reverse :func:`dump_value`.
+
+    Raises:
+        SerializationError: the text is not a stored value.
+    """
+    if text is None:
+        return None
+    try:
+        return from_json_value(json.loads(text))
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise SerializationError(f"cannot read a stored value: {exc!r}") from exc

@@ -6,6 +6,8 @@ import dataclasses
 import enum
 import json
 import socket
+import sys
+import typing
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -18,6 +20,7 @@ import pytest
 from wfe.errors import SerializationError
 from wfe_core import ExecutionPointer, PointerStatus
 from wfe_core.serialization import (
+    MAX_DEPTH,
     decode_data,
     dump_pointer,
     dump_value,
@@ -28,6 +31,7 @@ from wfe_core.serialization import (
 )
 
 EXACT = Decimal("1.235465673450897890")
+_DIGITS = sys.int_info.default_max_str_digits
 IST = timezone(timedelta(hours=5, minutes=30))
 
 
@@ -449,3 +453,486 @@ def test_make_converter_returns_independent_converters() -> None:
     one, two = make_converter(), make_converter()
     assert one is not two
     assert one.structure(one.unstructure(EXACT), Decimal) == EXACT
+
+
+# -- untyped fields come back exactly ---------------------------------------------------------
+
+
+@attrs.define
+class Untyped:
+    """One field of each kind that says nothing of its items' types."""
+
+    bare_dict: dict  # type: ignore[type-arg]
+    bare_list: list  # type: ignore[type-arg]
+    bare_tuple: tuple  # type: ignore[type-arg]
+    bare_set: set  # type: ignore[type-arg]
+    bare_frozenset: frozenset  # type: ignore[type-arg]
+    str_any: dict[str, Any]
+    any_any: dict[Any, Any]
+    str_object: dict[str, object]
+    list_any: list[Any]
+    list_object: list[object]
+    tuple_any: tuple[Any, ...]
+    set_any: set[Any]
+    typing_dict: typing.Dict  # type: ignore[type-arg]  # noqa: UP006
+    typing_list: typing.List  # type: ignore[type-arg]  # noqa: UP006
+    obj: object
+    any: Any
+    maybe_dict: dict | None = None  # type: ignore[type-arg]
+
+
+def _exotic() -> list[Any]:
+    return [
+        EXACT,
+        Color.GREEN,
+        Size.LARGE,
+        timedelta(days=-1, microseconds=3),
+        datetime(2024, 6, 1, 12, 0, tzinfo=IST),
+        date(2024, 6, 1),
+        uuid.UUID(int=42),
+        (1, (2, "x")),
+        frozenset({1}),
+        {1: "int key"},
+        Topping("olives", Decimal("0.75")),
+        b"\x00\xff",
+    ]
+
+
+def _untyped() -> Untyped:
+    items = _exotic()
+    return Untyped(
+        bare_dict={"items": items, "price": EXACT},
+        bare_list=list(items),
+        bare_tuple=tuple(items),
+        bare_set={EXACT, Color.RED, (1, 2), uuid.UUID(int=1)},
+        bare_frozenset=frozenset({date(2024, 1, 1), Decimal("0.10")}),
+        str_any={"span": timedelta(hours=1), "items": items},
+        any_any={1: EXACT, (2, 3): Color.RED},
+        str_object={"when": datetime(2030, 1, 1, tzinfo=UTC)},
+        list_any=list(items),
+        list_object=[Decimal("1.0"), Size.SMALL],
+        tuple_any=tuple(items),
+        set_any={Decimal("2.50"), Flavour.SWEET},
+        typing_dict={"id": uuid.UUID(int=3)},
+        typing_list=[timedelta(seconds=1)],
+        obj=Decimal("-0.00"),
+        any={"deep": [EXACT]},
+        maybe_dict={"price": Decimal("3.30")},
+    )
+
+
+def _assert_exact(back: Any, value: Any, where: str = "data") -> None:
+    """Equal, and of the same type all the way down (1 == True == Decimal(1) otherwise)."""
+    assert type(back) is type(value), where
+    assert back == value, where
+    if isinstance(value, Decimal):
+        assert str(back) == str(value), where
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _assert_exact(back[key], item, f"{where}[{key!r}]")
+    if isinstance(value, (list, tuple)):
+        for i, (b, v) in enumerate(zip(back, value, strict=True)):
+            _assert_exact(b, v, f"{where}[{i}]")
+    if attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            _assert_exact(getattr(back, field.name), getattr(value, field.name), f"{where}.{field.name}")
+
+
+def test_untyped_fields_of_attrs_data_come_back_exactly() -> None:
+    data = _untyped()
+    _assert_exact(_roundtrip(data, Untyped), data)
+
+
+@dataclasses.dataclass
+class UntypedDataclass:
+    bare_dict: dict  # type: ignore[type-arg]
+    bare_list: list  # type: ignore[type-arg]
+    obj: object = None
+
+
+def test_untyped_fields_of_dataclass_data_come_back_exactly() -> None:
+    data = UntypedDataclass({"price": EXACT, 1: Color.RED}, [timedelta(1), uuid.UUID(int=5)], EXACT)
+    _assert_exact(_roundtrip(data, UntypedDataclass), data)
+
+
+def test_an_object_field_is_treated_like_any() -> None:
+    for value in [None, 1, "x", EXACT, Color.RED, [date(2020, 1, 1)], {"a": (1, 2)}, Topping("x", EXACT)]:
+        _assert_exact(_roundtrip(_ObjectField(value), _ObjectField), _ObjectField(value))
+
+
+def test_a_bare_list_field_holding_a_tuple_or_none_comes_back_as_it_was() -> None:
+    @attrs.define
+    class Holder:
+        items: list  # type: ignore[type-arg]
+
+    for value in [(1, EXACT), None, {"a": 1}]:
+        assert _roundtrip(Holder(value), Holder).items == value
+        assert type(_roundtrip(Holder(value), Holder).items) is type(value)
+
+
+def test_a_bare_list_as_the_data_type_comes_back_exactly() -> None:
+    data = [EXACT, Color.RED, (1, 2)]
+    _assert_exact(_roundtrip(data, list), data)
+
+
+# JSON texts as the previous version stored them: they must load, and typed data is still
+# stored the same way. (That version read the list[Any] field below back as tagged dicts.)
+
+STORED_TYPED = (
+    '{"order_id":"00000000-0000-0000-0000-000000000007","placed":"2024-05-01T12:30:00+00:00",'
+    '"bake_for":[0,720,5],"color":"red","prices":["1.10","2"],"counts":{"a":1},'
+    '"toppings":[{"name":"basil","price":"0.50","extra":false}],"pair":[1,"x"],"labels":["hot"],'
+    '"maybe_toppings":[{"name":"ham","price":"2","extra":true}],'
+    '"tree":{"name":"root","children":[{"name":"leaf","children":[],"extra":null}],"extra":null},'
+    '"notes":{"k":[1,"two",null,true,1.5,{"n":{}}]},"items":[1,"a",[2]],'
+    '"anything":{"price":{"$wfe":"decimal","v":"9.99"},"when":{"$wfe":"date","v":"2024-01-02"}},'
+    '"list_any":[{"$wfe":"decimal","v":"1.10"},{"$wfe":"uuid","v":"00000000-0000-0000-0000-000000000001"}],'
+    '"maybe":null}'
+)
+
+
+class Shade(enum.Enum):
+    RED = "red"
+
+
+@attrs.define(eq=False)
+class Node:
+    name: str
+    children: list[Node] = attrs.Factory(list)
+    extra: Any = None
+
+    def __eq__(self, other: object) -> bool:  # not attrs' own: that recurses on a cycle
+        return isinstance(other, Node) and (self.name, self.children, self.extra) == (
+            other.name,
+            other.children,
+            other.extra,
+        )
+
+
+@dataclasses.dataclass
+class Stored:
+    order_id: uuid.UUID
+    placed: datetime
+    bake_for: timedelta
+    color: Shade
+    prices: list[Decimal]
+    counts: dict[str, int]
+    toppings: list[Topping]
+    pair: tuple[int, str]
+    labels: set[str]
+    maybe_toppings: list[Topping] | None
+    tree: Node
+    notes: dict  # type: ignore[type-arg]
+    items: list  # type: ignore[type-arg]
+    anything: Any
+    list_any: list[Any]
+    maybe: str | None = None
+
+
+def _stored() -> Stored:
+    return Stored(
+        order_id=uuid.UUID(int=7),
+        placed=datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+        bake_for=timedelta(minutes=12, microseconds=5),
+        color=Shade.RED,
+        prices=[Decimal("1.10"), Decimal("2")],
+        counts={"a": 1},
+        toppings=[Topping("basil", Decimal("0.50"))],
+        pair=(1, "x"),
+        labels={"hot"},
+        maybe_toppings=[Topping("ham", Decimal(2), extra=True)],
+        tree=Node("root", [Node("leaf")]),
+        notes={"k": [1, "two", None, True, 1.5, {"n": {}}]},
+        items=[1, "a", [2]],
+        anything={"price": Decimal("9.99"), "when": date(2024, 1, 2)},
+        list_any=[Decimal("1.10"), uuid.UUID(int=1)],
+    )
+
+
+def test_data_stored_by_the_previous_version_loads_and_typed_data_is_stored_the_same() -> None:
+    _assert_exact(decode_data(STORED_TYPED, Stored), _stored())
+    assert encode_data(_stored(), Stored) == STORED_TYPED
+
+
+@dataclasses.dataclass
+class Loose:
+    notes: dict  # type: ignore[type-arg]
+    items: list  # type: ignore[type-arg]
+    pair: tuple  # type: ignore[type-arg]
+    tags: set  # type: ignore[type-arg]
+
+
+def test_bare_fields_load_as_they_did_and_now_keep_their_values() -> None:
+    # What the previous version wrote for Loose({"price": Decimal("1.10"), 1: "one", "span":
+    # timedelta(1)}, [Shade.RED, UUID(int=1), (1, 2)], (Decimal(1), 2), {"a"}): it loads as it
+    # did then, and the same values stored now come back as they were.
+    text = (
+        '{"notes":{"price":"1.10","1":"one","span":[1,0,0]},'
+        '"items":["red","00000000-0000-0000-0000-000000000001",[1,2]],"pair":["1",2],"tags":["a"]}'
+    )
+    _assert_exact(
+        decode_data(text, Loose),
+        Loose(
+            notes={"price": "1.10", "1": "one", "span": [1, 0, 0]},
+            items=["red", "00000000-0000-0000-0000-000000000001", [1, 2]],
+            pair=("1", 2),
+            tags={"a"},
+        ),
+    )
+    data = Loose(
+        {"price": Decimal("1.10"), 1: "one", "span": timedelta(1)},
+        [Shade.RED, uuid.UUID(int=1), (1, 2)],
+        (Decimal(1), 2),
+        {"a"},
+    )
+    _assert_exact(_roundtrip(data, Loose), data)
+
+
+@attrs.define
+class Nested:
+    """Bare containers inside typed ones, in unions, and in a class that refers to itself."""
+
+    lines: list[dict]  # type: ignore[type-arg]
+    by_name: dict[str, list]  # type: ignore[type-arg]
+    maybe: dict | None  # type: ignore[type-arg]
+    either: int | dict  # type: ignore[type-arg]
+    loose: dict | list = attrs.Factory(list)  # type: ignore[type-arg]
+    mixed: list[int | dict] = attrs.Factory(list)  # type: ignore[type-arg]
+    kids: list[Nested] = attrs.Factory(list)
+    meta: dict = attrs.Factory(dict)  # type: ignore[type-arg]
+
+
+def test_bare_containers_nested_in_typed_fields_come_back_exactly() -> None:
+    inner = Nested([{"p": EXACT}], {"a": [Shade.RED]}, {"d": date(2024, 1, 1)}, 3, meta={1: EXACT})
+    data = Nested(
+        lines=[{"price": EXACT, "id": uuid.UUID(int=9)}, {}],
+        by_name={"x": [timedelta(1), (1, 2)]},
+        maybe={"when": datetime(2024, 1, 1, tzinfo=UTC)},
+        either={"price": EXACT},
+        loose={"id": uuid.UUID(int=2)},
+        mixed=[1, {"p": Decimal("0.10")}],
+        kids=[inner],
+        meta={"span": timedelta(seconds=5)},
+    )
+    _assert_exact(_roundtrip(data, Nested), data)
+    data.maybe = None
+    _assert_exact(_roundtrip(data, Nested), data)
+
+
+# -- cycles, depth and long integers --------------------------------------------------------------
+
+
+def _nested(kind: str, levels: int, leaf: Any = EXACT) -> Any:
+    """``levels`` containers of ``kind`` inside one another, ``leaf`` in the innermost."""
+    value = leaf
+    for _ in range(levels):
+        match kind:
+            case "list":
+                value = [value]
+            case "dict":
+                value = {"k": value}
+            case "tuple":
+                value = (value,)
+            case "int-keys":
+                value = {1: value}
+            case "object":
+                value = Topping("t", Decimal(0)) if value is leaf else _Wrapper(value)
+    return value
+
+
+KINDS = ["list", "dict", "tuple", "int-keys"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("data_type", [dict, None, Any])
+def test_data_nested_max_depth_levels_round_trips_and_one_more_is_refused(
+    kind: str, data_type: Any
+) -> None:
+    data = {"tree": _nested(kind, MAX_DEPTH - 1)}  # the outer dict is one level
+    _assert_exact(_roundtrip(data, data_type), data)
+
+    with pytest.raises(SerializationError) as info:
+        encode_data({"tree": _nested(kind, MAX_DEPTH)}, data_type)
+    message = str(info.value)
+    assert message.startswith("cannot store the workflow data: data['tree']")
+    assert f"nested more than {MAX_DEPTH} levels deep" in message
+    assert "flatten it" in message
+
+
+def test_values_nested_max_depth_levels_round_trip_and_one_more_is_refused() -> None:
+    value = _nested("list", MAX_DEPTH)
+    assert load_value(dump_value(value)) == value
+    with pytest.raises(SerializationError, match=f"more than {MAX_DEPTH} levels"):
+        dump_value([value])
+
+
+def test_the_deepest_data_stored_loads_back_with_much_of_the_stack_in_use() -> None:
+    # Stored in one process, read back in another whose stack may be deeper: there must be
+    # room to spare below the recursion limit. One level more is not stored at all.
+    data = {"tree": _nested("tuple", MAX_DEPTH - 1)}
+    text = encode_data(data, dict)
+
+    def at_depth(frames: int, fn: Any) -> Any:
+        return fn() if frames == 0 else at_depth(frames - 1, fn)
+
+    assert at_depth(400, lambda: decode_data(text, dict)) == data
+    with pytest.raises(SerializationError, match="levels deep"):
+        at_depth(400, lambda: encode_data({"tree": data}, dict))
+
+
+def test_a_reference_cycle_in_dict_data_is_refused_with_its_path() -> None:
+    inner: dict[str, Any] = {"name": "x"}
+    inner["self"] = inner
+    data = {"order": {"lines": [inner]}}
+    with pytest.raises(SerializationError) as info:
+        encode_data(data, dict)
+    assert str(info.value) == (
+        "cannot store the workflow data: data['order']['lines'][0]['self'] is "
+        "data['order']['lines'][0] again, which holds it: a reference cycle, which JSON cannot "
+        "hold; store a copy or an id that refers to it instead"
+    )
+
+
+def test_a_list_that_holds_itself_is_refused() -> None:
+    loop: list[Any] = [1]
+    loop.append(loop)
+    with pytest.raises(SerializationError, match=r"data\[1\] is data again"):
+        encode_data(loop, None)
+
+
+def test_a_reference_cycle_through_typed_fields_is_refused() -> None:
+    root = Node("root", [Node("a")])
+    root.children[0].children.append(root)
+    with pytest.raises(SerializationError) as info:
+        encode_data(root, Node)
+    assert "data.children[0].children[0] is data again" in str(info.value)
+    assert "reference cycle" in str(info.value)
+
+
+def test_a_reference_cycle_through_an_any_field_is_refused() -> None:
+    root = Node("root")
+    root.extra = {"back": [root]}
+    with pytest.raises(SerializationError, match=r"data\.extra\['back'\]\[0\] is data again"):
+        encode_data(root, Node)
+
+
+def test_a_reference_cycle_through_untyped_objects_is_refused() -> None:
+    node = Node("n")
+    node.extra = node
+    with pytest.raises(SerializationError, match=r"data\['n'\]\.extra is data\['n'\] again"):
+        encode_data({"n": node}, dict)
+
+
+def test_typed_data_nested_too_deep_is_refused_and_what_is_stored_loads_back() -> None:
+    shallow = Node("0")
+    node = shallow
+    for i in range(1, 60):
+        node.children.append(Node(str(i), extra={"at": Decimal(i)}))
+        node = node.children[0]
+    _assert_exact(_roundtrip(shallow, Node), shallow)
+
+    root = Node("0")
+    node = root
+    for i in range(1, 1000):
+        node.children.append(Node(str(i)))
+        node = node.children[0]
+    with pytest.raises(SerializationError) as info:
+        encode_data(root, Node)
+    message = str(info.value)
+    assert message.startswith("cannot store the workflow data: data.children[0].children[0]")
+    assert f"nested more than {MAX_DEPTH} levels deep" in message
+
+
+LONGEST = 10**_DIGITS - 1
+
+
+@pytest.mark.parametrize("data_type", [dict, _Wrapper])
+def test_an_integer_too_long_to_read_back_is_refused_with_its_path(data_type: Any) -> None:
+    data: Any = {"value": [1, 10**_DIGITS]}
+    if data_type is _Wrapper:
+        data = _Wrapper(data["value"])
+    with pytest.raises(SerializationError) as info:
+        encode_data(data, data_type)
+    path = "data['value'][1]" if data_type is dict else "data.value[1]"
+    assert str(info.value) == (
+        f"cannot store the workflow data: {path} is an integer of more than {_DIGITS} digits, "
+        "which Python cannot read back from JSON: store it as a Decimal (Decimal(n) is exact) "
+        "or split it into smaller numbers"
+    )
+
+
+@dataclasses.dataclass
+class IntField:
+    n: int
+
+
+def test_a_long_integer_in_a_typed_int_field_is_refused_with_its_path() -> None:
+    with pytest.raises(SerializationError, match=r"data\.n is an integer of more than"):
+        encode_data(IntField(-(10**_DIGITS)), IntField)
+
+
+def test_the_longest_integer_python_reads_back_round_trips_and_one_digit_more_is_refused() -> None:
+    for value in (LONGEST, -LONGEST):
+        assert _roundtrip({"n": value}, dict) == {"n": value}
+        assert _roundtrip(IntField(value), IntField) == IntField(value)
+        assert load_value(dump_value(value)) == value
+        with pytest.raises(SerializationError, match=f"more than {_DIGITS} digits"):
+            dump_value(value * 10)
+
+
+def test_a_long_integer_is_refused_and_stored_as_the_message_says_it_comes_back() -> None:
+    with pytest.raises(SerializationError, match=r"store it as a Decimal \(Decimal\(n\) is exact\)"):
+        encode_data({"n": 10**5000}, dict)
+    assert _roundtrip({"n": Decimal(10**5000)}, dict)["n"] == 10**5000
+
+
+def test_event_values_with_a_cycle_or_a_long_integer_are_refused() -> None:
+    loop: dict[str, Any] = {}
+    loop["again"] = loop
+    with pytest.raises(SerializationError, match=r"cannot store the data: data\['again'\] is data"):
+        dump_value(loop)
+    with pytest.raises(SerializationError, match=r"cannot store the data: data\[\(1, 2\)\] is an"):
+        dump_value({(1, 2): 10**5000})
+
+
+@pytest.mark.parametrize("field", ["persistence_data", "context_item", "outcome", "event_data"])
+def test_pointer_values_with_a_cycle_or_a_long_integer_are_refused(field: str) -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    for bad, says in [(loop, f"{field}[0] is {field} again"), ({"n": 10**5000}, "more than")]:
+        pointer = ExecutionPointer(step_name="Bake", **{field: bad})
+        with pytest.raises(SerializationError) as info:
+            dump_pointer(pointer)
+        assert str(info.value).startswith(f"cannot store the data of step 'Bake' (pointer {pointer.id}): ")
+        assert says in str(info.value)
+
+
+def test_an_unknown_type_is_refused_with_its_path() -> None:
+    with pytest.raises(SerializationError) as info:
+        encode_data({"order": {"lines": [1, PlainClass()]}}, dict)
+    assert str(info.value).startswith(
+        "cannot store the workflow data: data['order']['lines'][1] is a value of type PlainClass"
+    )
+
+
+def test_an_unimportable_class_is_refused_with_its_path() -> None:
+    with pytest.raises(SerializationError) as info:
+        dump_value({"x": [_local_dataclass_instance()]})
+    assert "data['x'][0] is a _local_dataclass_instance.<locals>.Local, whose class" in str(info.value)
+    assert "define it at module level" in str(info.value)
+
+
+def test_a_class_as_a_value_is_refused() -> None:
+    with pytest.raises(SerializationError, match=r"data\['cls'\] is the class Topping"):
+        encode_data({"cls": Topping}, dict)
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"$wfe": "decimal"}', "[" * 2000 + "]" * 2000])
+def test_stored_values_that_cannot_be_read_raise_serialization_error(text: str) -> None:
+    with pytest.raises(SerializationError):
+        load_value(text)
+
+
+def test_a_stored_pointer_that_cannot_be_read_raises_serialization_error() -> None:
+    with pytest.raises(SerializationError):
+        load_pointer('{"no_id": 1}')
