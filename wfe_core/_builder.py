@@ -69,6 +69,9 @@ class _Graph:
             self.problems.append(f"{what} of step {container.id} ({container.display_name}) is empty")
             return
         container.children.append(start)
+        for step in self.steps[start:]:
+            if step.parent is None and step is not container:  # inner bodies set theirs first
+                step.parent = container.id
 
 
 class WorkflowBuilder(Generic[D]):

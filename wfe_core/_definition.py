@@ -87,6 +87,7 @@ class WorkflowStep:
         children: ids of the first step of each body of a container.
         resume_children / revert_children: what compensation does inside this container
             (a saga reverts its completed children and does not resume after the failed one).
+        parent: the container whose body holds this step (None at the top level).
     """
 
     id: int
@@ -107,6 +108,7 @@ class WorkflowStep:
     is_primitive: bool = False
     blocking: bool = True
     is_async: bool = False
+    parent: int | None = None
 
     def make_body(self) -> StepBody:
         """A fresh body for one execution."""

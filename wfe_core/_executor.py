@@ -138,15 +138,42 @@ class _Pass:
         self.result.changed.add(pointer.id)
 
     def next_pointer(self, pred: ExecutionPointer, step_id: int) -> ExecutionPointer:
+        parent = self.steps[step_id].parent
+        scope = pred.scope
+        if parent != self.steps[pred.step_id].parent:
+            scope = self.leave_bodies(scope, parent)
         return self.add_pointer(
             ExecutionPointer(
                 step_id=step_id,
                 predecessor_id=pred.id,
                 context_item=pred.context_item,
-                scope=list(pred.scope),
+                scope=list(scope),
                 step_name=self.steps[step_id].name,
             )
         )
+
+    def leave_bodies(self, scope: list[str], parent: int | None) -> list[str]:
+        """An ``attach`` out of a container body: the scope of the step it jumps to.
+
+        The containers left behind end without following their own outcomes (the jump
+        replaces them), unless another branch of theirs is still running.
+        """
+        for index, pid in enumerate(scope):
+            container = self.pointers.get(pid)
+            if container is not None and container.step_id == parent:
+                break
+        else:
+            if parent is not None:
+                return scope  # a jump into another body: it stays where it was
+            index = len(scope)
+        for pid in scope[:index]:
+            container = self.pointers.get(pid)
+            if container is None or container.end_time is not None:
+                continue
+            if any(pid in p.scope for p in self.pointers.open_view()):
+                break  # another branch still runs inside: that container ends as usual
+            self.close(container, PointerStatus.COMPLETE)
+        return scope[index:]
 
     # -- running steps -----------------------------------------------------------------------
 
