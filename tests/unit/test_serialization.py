@@ -30,6 +30,8 @@ from wfe_core.serialization import (
     make_converter,
 )
 
+from ._exact import assert_exact
+
 EXACT = Decimal("1.235465673450897890")
 _DIGITS = sys.int_info.default_max_str_digits
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -521,26 +523,9 @@ def _untyped() -> Untyped:
     )
 
 
-def _assert_exact(back: Any, value: Any, where: str = "data") -> None:
-    """Equal, and of the same type all the way down (1 == True == Decimal(1) otherwise)."""
-    assert type(back) is type(value), where
-    assert back == value, where
-    if isinstance(value, Decimal):
-        assert str(back) == str(value), where
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _assert_exact(back[key], item, f"{where}[{key!r}]")
-    if isinstance(value, (list, tuple)):
-        for i, (b, v) in enumerate(zip(back, value, strict=True)):
-            _assert_exact(b, v, f"{where}[{i}]")
-    if attrs.has(type(value)):
-        for field in attrs.fields(type(value)):
-            _assert_exact(getattr(back, field.name), getattr(value, field.name), f"{where}.{field.name}")
-
-
 def test_untyped_fields_of_attrs_data_come_back_exactly() -> None:
     data = _untyped()
-    _assert_exact(_roundtrip(data, Untyped), data)
+    assert_exact(_roundtrip(data, Untyped), data)
 
 
 @dataclasses.dataclass
@@ -552,12 +537,12 @@ class UntypedDataclass:
 
 def test_untyped_fields_of_dataclass_data_come_back_exactly() -> None:
     data = UntypedDataclass({"price": EXACT, 1: Color.RED}, [timedelta(1), uuid.UUID(int=5)], EXACT)
-    _assert_exact(_roundtrip(data, UntypedDataclass), data)
+    assert_exact(_roundtrip(data, UntypedDataclass), data)
 
 
 def test_an_object_field_is_treated_like_any() -> None:
     for value in [None, 1, "x", EXACT, Color.RED, [date(2020, 1, 1)], {"a": (1, 2)}, Topping("x", EXACT)]:
-        _assert_exact(_roundtrip(_ObjectField(value), _ObjectField), _ObjectField(value))
+        assert_exact(_roundtrip(_ObjectField(value), _ObjectField), _ObjectField(value))
 
 
 def test_a_bare_list_field_holding_a_tuple_or_none_comes_back_as_it_was() -> None:
@@ -572,7 +557,7 @@ def test_a_bare_list_field_holding_a_tuple_or_none_comes_back_as_it_was() -> Non
 
 def test_a_bare_list_as_the_data_type_comes_back_exactly() -> None:
     data = [EXACT, Color.RED, (1, 2)]
-    _assert_exact(_roundtrip(data, list), data)
+    assert_exact(_roundtrip(data, list), data)
 
 
 # JSON texts as the previous version stored them: they must load, and typed data is still
@@ -650,7 +635,7 @@ def _stored() -> Stored:
 
 
 def test_data_stored_by_the_previous_version_loads_and_typed_data_is_stored_the_same() -> None:
-    _assert_exact(decode_data(STORED_TYPED, Stored), _stored())
+    assert_exact(decode_data(STORED_TYPED, Stored), _stored())
     assert encode_data(_stored(), Stored) == STORED_TYPED
 
 
@@ -670,7 +655,7 @@ def test_bare_fields_load_as_they_did_and_now_keep_their_values() -> None:
         '{"notes":{"price":"1.10","1":"one","span":[1,0,0]},'
         '"items":["red","00000000-0000-0000-0000-000000000001",[1,2]],"pair":["1",2],"tags":["a"]}'
     )
-    _assert_exact(
+    assert_exact(
         decode_data(text, Loose),
         Loose(
             notes={"price": "1.10", "1": "one", "span": [1, 0, 0]},
@@ -685,7 +670,7 @@ def test_bare_fields_load_as_they_did_and_now_keep_their_values() -> None:
         (Decimal(1), 2),
         {"a"},
     )
-    _assert_exact(_roundtrip(data, Loose), data)
+    assert_exact(_roundtrip(data, Loose), data)
 
 
 @attrs.define
@@ -714,9 +699,9 @@ def test_bare_containers_nested_in_typed_fields_come_back_exactly() -> None:
         kids=[inner],
         meta={"span": timedelta(seconds=5)},
     )
-    _assert_exact(_roundtrip(data, Nested), data)
+    assert_exact(_roundtrip(data, Nested), data)
     data.maybe = None
-    _assert_exact(_roundtrip(data, Nested), data)
+    assert_exact(_roundtrip(data, Nested), data)
 
 
 # -- cycles, depth and long integers --------------------------------------------------------------
@@ -749,7 +734,7 @@ def test_data_nested_max_depth_levels_round_trips_and_one_more_is_refused(
     kind: str, data_type: Any
 ) -> None:
     data = {"tree": _nested(kind, MAX_DEPTH - 1)}  # the outer dict is one level
-    _assert_exact(_roundtrip(data, data_type), data)
+    assert_exact(_roundtrip(data, data_type), data)
 
     with pytest.raises(SerializationError) as info:
         encode_data({"tree": _nested(kind, MAX_DEPTH)}, data_type)
@@ -829,7 +814,7 @@ def test_typed_data_nested_too_deep_is_refused_and_what_is_stored_loads_back() -
     for i in range(1, 60):
         node.children.append(Node(str(i), extra={"at": Decimal(i)}))
         node = node.children[0]
-    _assert_exact(_roundtrip(shallow, Node), shallow)
+    assert_exact(_roundtrip(shallow, Node), shallow)
 
     root = Node("0")
     node = root
