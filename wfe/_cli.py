@@ -4,6 +4,9 @@
     wfe show --db sqlite:///app.db ID     one workflow: status, data, pointers, errors
     wfe search --db sqlite:///app.db [TERMS] [--status complete]
     wfe suspend|resume|terminate --db URL ID
+
+No command creates a store: a SQLite database must exist (``show`` and ``search`` open it
+read-only), so a mistyped ``--db`` path is an error rather than a new, empty database.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Sequence
+from urllib.parse import parse_qsl, urlsplit
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
 from wfe_core.errors import WfeError
@@ -20,10 +24,29 @@ from wfe_core.hookspecs import CAPABILITIES
 from wfe_core.serialization import decode_data
 
 
+def _existing(url: str, mode: str) -> str:
+    """``url`` opened so that it never creates a store: SQLite's ``mode=ro`` or ``mode=rw``.
+
+    Other schemes are left as they are (their stores are servers, made by their operators).
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.scheme.lower() != "sqlite" or parts.path.endswith(":memory:"):
+        return url
+    if any(name == "mode" for name, _ in query):
+        return url
+    return f"{url}{'&' if parts.query else '?'}mode={mode}"
+
+
+def _store(url: str, *, read_only: bool) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
+    """A host on ``url`` whose providers are open but which runs nothing."""
+    return idle(WorkflowHost(_existing(url, "ro" if read_only else "rw")))
+
+
 @contextlib.asynccontextmanager
-async def _store(url: str) -> AsyncIterator[WorkflowHost]:
-    """A host whose providers are open but which runs nothing: the CLI only looks and edits."""
-    host = WorkflowHost(url)
+async def idle(host: WorkflowHost) -> AsyncIterator[WorkflowHost]:
+    """Open ``host``'s providers without starting it: the CLI only looks and edits.
+    """
     providers = (host.persistence, host.queue, host.search_index)
     for provider in providers:
         await provider.start()
@@ -45,7 +68,7 @@ def _providers(_: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> int:
-    async with _store(args.db) as host:
+    async with _store(args.db, read_only=True) as host:
         instance = await host.persistence.get_workflow(args.id)
         data = decode_data(instance.data)
         print(f"workflow   {instance.id}")
@@ -70,7 +93,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _search(args: argparse.Namespace) -> int:
-    async with _store(args.db) as host:
+    async with _store(args.db, read_only=True) as host:
         status = WorkflowStatus(args.status) if args.status else None
         page = await host.search(" ".join(args.terms), status=status, take=args.take)
         for item in page.items:
@@ -81,7 +104,7 @@ async def _search(args: argparse.Namespace) -> int:
 
 
 async def _control(args: argparse.Namespace) -> int:
-    async with _store(args.db) as host:
+    async with _store(args.db, read_only=False) as host:
         changed = await getattr(host, f"{args.command}_workflow")(args.id)
         if changed and args.command == "resume":
             await host.queue.enqueue(QueueKind.WORKFLOW, args.id)  # for a running host to pick up

@@ -22,6 +22,10 @@ Connection settings:
 * ``busy_timeout=5000`` ms (``?busy_timeout=`` to change it): how long a write waits for another
   process's write lock before failing.
 * ``foreign_keys=ON``: pointers cannot outlive their workflow.
+* ``?mode=ro`` / ``?mode=rw``: the file must exist (see ``_url``); ``ro`` changes nothing.
+
+Before it changes anything (the switch to WAL is a change), the connection checks that the file
+is wfe's or has none of wfe's tables: another program's ``workflows`` table is refused.
 
 An in-memory database (``:memory:``) lives as long as the connection: it is gone once the last
 provider using it closes.
@@ -46,7 +50,7 @@ from typing import Any, TypeVar
 from wfe_core.errors import ConfigurationError
 
 from ._errors import provider_error
-from ._schema import migrate
+from ._schema import check_readable, migrate, refuse_foreign
 from ._url import MEMORY, SqliteOptions, parse_url
 from ._worker import ConnectionWorker, Mode
 
@@ -67,10 +71,13 @@ class SqliteDatabase:
     Args:
         path: the database file, or ``":memory:"``.
         synchronous: ``PRAGMA synchronous``: ``"FULL"`` (default), ``"NORMAL"`` or ``"EXTRA"``.
-        busy_timeout: seconds a write waits for another process's write lock.
+        busy_timeout: seconds a write waits for another process's write lock (at least 1).
+        mode: ``"rwc"`` (default: create the file if missing), ``"rw"`` or ``"ro"`` (the file
+            must exist; ``ro`` opens it read-only).
 
     Raises:
-        ConfigurationError: the file's directory does not exist, or a bad option.
+        ConfigurationError: the file's directory does not exist, the file does not exist
+            under ``rw``/``ro``, or a bad option.
     """
 
     def __init__(
@@ -79,11 +86,15 @@ class SqliteDatabase:
         *,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
+        mode: str = "rwc",
     ) -> None:
         self.options = SqliteOptions(
-            path=os.fspath(path), synchronous=synchronous.upper(), busy_timeout=busy_timeout
+            path=os.fspath(path),
+            synchronous=synchronous.upper(),
+            busy_timeout=busy_timeout,
+            mode=mode,
         )
-        _check_directory(self.options.path)
+        _check_path(self.options)
         self._worker: ConnectionWorker | None = None
         self._worker_lock = threading.Lock()
         self._users = 0
@@ -97,7 +108,12 @@ class SqliteDatabase:
             ConfigurationError: a malformed URL or a missing directory.
         """
         options = parse_url(url)
-        return cls(options.path, synchronous=options.synchronous, busy_timeout=options.busy_timeout)
+        return cls(
+            options.path,
+            synchronous=options.synchronous,
+            busy_timeout=options.busy_timeout,
+            mode=options.mode,
+        )
 
     @property
     def path(self) -> str:
@@ -217,18 +233,29 @@ class SqliteDatabase:
 
 def _connect(options: SqliteOptions) -> sqlite3.Connection:
     """Open and prepare the connection; runs in the worker thread."""
-    _check_directory(options.path)
+    _check_path(options)
+    target, uri = options.path, False
+    if options.mode != "rwc":
+        target, uri = f"{Path(options.path).absolute().as_uri()}?mode={options.mode}", True
     # isolation_level=None: autocommit, so that the worker alone decides where transactions
     # start (BEGIN / BEGIN IMMEDIATE / SAVEPOINT) instead of the driver's implicit BEGINs.
     conn = sqlite3.connect(
-        options.path, timeout=options.busy_timeout, isolation_level=None, cached_statements=256
+        target,
+        timeout=options.busy_timeout,
+        isolation_level=None,
+        cached_statements=256,
+        uri=uri,
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
-        _enable_wal(conn, options.busy_timeout)
-        conn.execute(f"PRAGMA synchronous = {options.synchronous}")
+        refuse_foreign(conn, options.path)
         conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn)
+        if options.mode == "ro":
+            check_readable(conn, options.path)
+        else:
+            _enable_wal(conn, options.busy_timeout)
+            conn.execute(f"PRAGMA synchronous = {options.synchronous}")
+            migrate(conn)
     except BaseException:
         conn.close()
         raise
@@ -251,9 +278,16 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
             delay = min(delay * 2, 0.1)
 
 
-def _check_directory(path: str) -> None:
+def _check_path(options: SqliteOptions) -> None:
+    path = options.path
     if path == MEMORY:
         return
+    if options.mode != "rwc" and not Path(path).is_file():
+        raise ConfigurationError(
+            f"there is no SQLite database at {path!r}: check the path, or create the database "
+            f"by running a host on it (it is opened with mode={options.mode}, which never "
+            "creates one)"
+        )
     directory = Path(path).parent
     if not directory.is_dir():
         raise ConfigurationError(

@@ -37,14 +37,22 @@ def _database_for(url: str, shared: dict[str, Any]) -> SqliteDatabase:
     database = shared.get(key)
     if database is None:
         database = shared[key] = SqliteDatabase(
-            options.path, synchronous=options.synchronous, busy_timeout=options.busy_timeout
+            options.path,
+            synchronous=options.synchronous,
+            busy_timeout=options.busy_timeout,
+            mode=options.mode,
         )
     theirs = database.options
-    if (theirs.synchronous, theirs.busy_timeout) != (options.synchronous, options.busy_timeout):
+    if (theirs.synchronous, theirs.busy_timeout, theirs.mode) != (
+        options.synchronous,
+        options.busy_timeout,
+        options.mode,
+    ):
         raise ConfigurationError(
             f"{url!r} opens the SQLite database {options.path!r} with other options than "
             f"another URL of this host (synchronous={theirs.synchronous}, busy_timeout="
-            f"{theirs.busy_timeout:g} s); give every URL for one file the same options"
+            f"{theirs.busy_timeout:g} s, mode={theirs.mode}); give every URL for one file the "
+            "same options"
         )
     return database
 

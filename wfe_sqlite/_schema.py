@@ -16,9 +16,16 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from wfe_core.errors import ProviderError
+from wfe_core.errors import ConfigurationError, ProviderError
 
-__all__ = ["SCHEMA_VERSION", "has_fts5", "migrate"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TABLES",
+    "check_readable",
+    "has_fts5",
+    "migrate",
+    "refuse_foreign",
+]
 
 _WORKFLOWS = [
     """CREATE TABLE workflows (
@@ -130,7 +137,6 @@ _SEARCH_TEXT_PLAIN = """CREATE TABLE search_text (
     rowid INTEGER PRIMARY KEY, definition_id TEXT, reference TEXT, description TEXT, data TEXT
 )"""
 
-
 def _migration_1(conn: sqlite3.Connection) -> None:
     for statement in _WORKFLOWS + _EVENTS + _COORDINATION + _SEARCH_DOCS:
         conn.execute(statement)
@@ -138,6 +144,21 @@ def _migration_1(conn: sqlite3.Connection) -> None:
 
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+
+#: Every table wfe makes (besides ``wfe_migrations``).
+TABLES = frozenset(
+    {
+        "workflows",
+        "execution_pointers",
+        "events",
+        "subscriptions",
+        "execution_errors",
+        "locks",
+        "queue",
+        "search_docs",
+        "search_text",
+    }
+)
 
 #: The version a database has once :func:`migrate` has run.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -151,6 +172,49 @@ def has_fts5(conn: sqlite3.Connection) -> bool:
         return False
     conn.execute("DROP TABLE temp.wfe_fts5_probe")
     return True
+
+
+def refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse a file whose tables clash with wfe's but that wfe did not make; reads only.
+
+    Runs before anything changes the file (the switch to WAL included), so a refused file is
+    left exactly as it was.
+
+    Raises:
+        ConfigurationError: the file has a table named like one of wfe's, and no
+            ``wfe_migrations`` table.
+    """
+    names = {
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
+    if "wfe_migrations" in names:
+        return
+    clash = sorted(names & TABLES)
+    if clash:
+        raise ConfigurationError(
+            f"{path} was not made by wfe but already has table(s) {', '.join(clash)}; wfe "
+            "left it unchanged. Give wfe a database file of its own (a new path)"
+        )
+
+
+def check_readable(conn: sqlite3.Connection, path: str) -> None:
+    """For a read-only connection: the schema must be one this wfe can read, as it is.
+
+    Raises:
+        ConfigurationError: the file is not a wfe database (or is empty).
+        ProviderError: the file was made by a newer wfe.
+    """
+    current = _current_version(conn)
+    if current == 0:
+        raise ConfigurationError(
+            f"{path} is not a wfe database (it has no wfe tables); check the path"
+        )
+    if current > SCHEMA_VERSION:
+        raise ProviderError(
+            f"the database schema is at version {current}, newer than this wfe knows "
+            f"({SCHEMA_VERSION}); upgrade wfe to open it"
+        )
 
 
 def migrate(conn: sqlite3.Connection) -> None:

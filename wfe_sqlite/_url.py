@@ -8,6 +8,12 @@ Forms::
     sqlite:////var/lib/app/wfe.db       absolute path "/var/lib/app/wfe.db"
     sqlite:///:memory:                  one in-memory database, private to the host
     sqlite:///wfe.db?synchronous=FULL&busy_timeout=10000
+    sqlite:///wfe.db?mode=ro            read an existing database; never create or change it
+
+``mode`` is SQLite's own: ``rwc`` (the default) creates the file when it is missing, ``rw``
+opens an existing file for reading and writing, ``ro`` opens an existing file read-only (no
+WAL switch, no migration: its schema must be one this wfe can read). The ``wfe`` command
+opens stores with ``ro`` or ``rw``, so that a mistyped path is an error, not a new database.
 """
 
 from __future__ import annotations
@@ -26,6 +32,19 @@ MEMORY = ":memory:"
 #: because it can corrupt the file on power loss, which a workflow store must never do.
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 
+#: How a database is opened: SQLite's URI ``mode`` values.
+MODES = ("rwc", "rw", "ro")
+
+#: The shortest busy timeout accepted, in seconds. A shorter one does not make wfe faster, it
+#: makes it stall: SQLite's busy handler waits by polling (1, 2, 5, 10 ... then 100 ms
+#: apart) and is not first-come first-served, so with a few processes committing back to back
+#: (the write lock taken most of the time) a short wait fails, instead of getting its turn.
+#: wfe's own retries of a failed write are deliberately slow (a failed pass waits for the
+#: poller, a lease that could not be released for its expiry, a failed start is the caller's
+#: error), so at busy_timeout=5 four processes did not finish 1,200 workflows in 200 s that
+#: take 9 s at the default of 5,000 ms.
+MIN_BUSY_TIMEOUT = 1.0
+
 
 @attrs.frozen
 class SqliteOptions:
@@ -34,12 +53,16 @@ class SqliteOptions:
     Attributes:
         path: the file path as written in the URL, or ``":memory:"``.
         synchronous: ``PRAGMA synchronous`` level, one of NORMAL, FULL, EXTRA.
-        busy_timeout: seconds a write waits for another process's write lock.
+        busy_timeout: seconds a write waits for another process's write lock; at least
+            :data:`MIN_BUSY_TIMEOUT`.
+        mode: ``"rwc"`` (create if missing), ``"rw"`` (must exist) or ``"ro"`` (must exist,
+            read-only).
     """
 
     path: str
     synchronous: str = "FULL"
     busy_timeout: float = 5.0
+    mode: str = "rwc"
 
     def __attrs_post_init__(self) -> None:
         if self.synchronous not in SYNCHRONOUS_LEVELS:
@@ -47,8 +70,21 @@ class SqliteOptions:
                 f"synchronous={self.synchronous!r} is not supported; use one of "
                 f"{', '.join(SYNCHRONOUS_LEVELS)}"
             )
-        if self.busy_timeout < 0:
-            raise ConfigurationError("busy_timeout must not be negative")
+        if not self.busy_timeout >= MIN_BUSY_TIMEOUT:
+            raise ConfigurationError(
+                f"busy_timeout={self.busy_timeout * 1000:g} ms is below the minimum of "
+                f"{MIN_BUSY_TIMEOUT * 1000:g} ms: under contention a shorter wait fails writes "
+                "instead of slowing them down; leave it out (the default is 5000 ms) or give "
+                f"busy_timeout={MIN_BUSY_TIMEOUT * 1000:g} or more"
+            )
+        if self.mode not in MODES:
+            raise ConfigurationError(
+                f"mode={self.mode!r} is not supported; use one of {', '.join(MODES)}"
+            )
+        if self.mode != "rwc" and self.path == MEMORY:
+            raise ConfigurationError(
+                f"mode={self.mode} needs a database file; an in-memory database always starts empty"
+            )
 
 
 def parse_url(url: str) -> SqliteOptions:
@@ -74,9 +110,12 @@ def parse_url(url: str) -> SqliteOptions:
         )
     synchronous = "FULL"
     busy_timeout = 5.0
+    mode = "rwc"
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name == "synchronous":
             synchronous = value.upper()
+        elif name == "mode":
+            mode = value.lower()
         elif name == "busy_timeout":
             try:
                 busy_timeout = int(value) / 1000
@@ -86,7 +125,7 @@ def parse_url(url: str) -> SqliteOptions:
                 ) from None
         else:
             raise ConfigurationError(
-                f"unknown option {name!r} in {url!r}; sqlite:// understands synchronous and "
-                "busy_timeout (milliseconds)"
+                f"unknown option {name!r} in {url!r}; sqlite:// understands synchronous, "
+                "busy_timeout (milliseconds) and mode"
             )
-    return SqliteOptions(path=path, synchronous=synchronous, busy_timeout=busy_timeout)
+    return SqliteOptions(path=path, synchronous=synchronous, busy_timeout=busy_timeout, mode=mode)
