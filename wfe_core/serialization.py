@@ -93,7 +93,7 @@ class _Refused(SerializationError):
     """Raised where encoding meets a value it cannot store; the entry point adds the path."""
 
     def __init__(self, value: Any, reason: str) -> None:
-        super().__init__(f"cannot store a value that {reason}")
+        super().__init__(f"cannot store a value: it {reason}")
         self.value = value
         self.reason = reason
 
@@ -122,7 +122,7 @@ def _is_object(value: Any) -> bool:
 def _unknown(value: Any) -> str:
     if isinstance(value, type):
         return f"is the class {value.__qualname__}, which wfe cannot store: store its name instead"
-    return f"is a value of type {type(value).__qualname__}, which wfe cannot store: {_SUPPORTED}"
+    return f"is of type {type(value).__qualname__}, which wfe cannot store: {_SUPPORTED}"
 
 
 def _encode(value: Any, depth: int) -> Any:
@@ -531,10 +531,24 @@ def _structure_untyped(hint: Any) -> Callable[[Any, Any], Any]:
     return structure
 
 
+def _lazy_hook(c: JsonConverter, hint: Any) -> Callable[[Any], Any]:
+    # Looked up at the first call, not while cattrs builds the class's function: the hint may
+    # hold the class itself (a tree), whose function is not there yet.
+    hook: Callable[[Any], Any] | None = None
+
+    def unstructure(value: Any) -> Any:
+        nonlocal hook
+        if hook is None:
+            hook = c.get_unstructure_hook(hint)
+        return hook(value)
+
+    return unstructure
+
+
 def _unstructure_exact_fields(c: JsonConverter) -> Callable[[type], Callable[[Any], Any]]:
     def factory(cls: type) -> Callable[[Any], Any]:
         overrides = {
-            name: override(unstruct_hook=c.get_unstructure_hook(hint))
+            name: override(unstruct_hook=_lazy_hook(c, hint))
             for name, hint in _exact_fields(cls).items()
         }
         return make_dict_unstructure_fn(

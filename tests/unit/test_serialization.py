@@ -704,6 +704,17 @@ def test_bare_containers_nested_in_typed_fields_come_back_exactly() -> None:
     assert_exact(_roundtrip(data, Nested), data)
 
 
+@attrs.define
+class Tree:
+    name: str
+    named: dict[str, tuple[Tree, dict]] = attrs.Factory(dict)  # type: ignore[type-arg]
+
+
+def test_a_bare_container_next_to_its_own_class_comes_back_exactly() -> None:
+    data = Tree("root", {"kid": (Tree("kid"), {"at": date(2024, 2, 2), "n": EXACT})})
+    assert_exact(_roundtrip(data, Tree), data)
+
+
 # -- cycles, depth and long integers --------------------------------------------------------------
 
 
@@ -896,7 +907,7 @@ def test_an_unknown_type_is_refused_with_its_path() -> None:
     with pytest.raises(SerializationError) as info:
         encode_data({"order": {"lines": [1, PlainClass()]}}, dict)
     assert str(info.value).startswith(
-        "cannot store the workflow data: data['order']['lines'][1] is a value of type PlainClass"
+        "cannot store the workflow data: data['order']['lines'][1] is of type PlainClass, which wfe cannot store"
     )
 
 
