@@ -46,6 +46,9 @@ def _store(url: str, *, read_only: bool) -> contextlib.AbstractAsyncContextManag
 @contextlib.asynccontextmanager
 async def idle(host: WorkflowHost) -> AsyncIterator[WorkflowHost]:
     """Open ``host``'s providers without starting it: the CLI only looks and edits.
+
+    Its search index is kept current by the store itself where they share one (SQLite), or
+    through the store's index outbox that running hosts drain.
     """
     providers = (host.persistence, host.queue, host.search_index)
     for provider in providers:

@@ -3,6 +3,12 @@
 For tests and for workflows that need not survive the process. They keep the same contract as
 the durable providers (copies in and out, optimistic concurrency, lease expiry, de-duplicated
 queues), so code tested on them behaves the same on SQLite or PostgreSQL.
+
+The search index follows the stored state the way SQLite's does: a ``MemoryPersistence`` given
+its host's ``MemorySearchIndex`` (the plugin links the two of one host) writes each workflow's
+entry in the same call that stores it, with no await in between, so no one ever sees the
+state without its entry. Without one, it records written workflows in its index outbox for the
+host's indexer to drain (see ``PersistenceProvider.get_index_outbox``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from ._models import (
     WorkflowStatus,
 )
 from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
-from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary
+from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary, search_words
 from .serialization import pointer_from_dict as load_pointer
 from .serialization import pointer_to_dict as dump_pointer
 
@@ -52,6 +58,15 @@ class MemoryPersistence:
         self._events: dict[str, Event] = {}
         self._subscriptions: dict[str, EventSubscription] = {}
         self._errors: list[ExecutionError] = []
+        self._search: MemorySearchIndex | None = None
+        self._outbox: dict[str, int] = {}  # workflow id -> revision written
+
+    def keep_search_index(self, index: MemorySearchIndex) -> None:
+        """Write ``index``'s entry of each workflow in the same call that stores it, from now on.
+
+        Workflows written before stay in the outbox until the host's indexer drains them.
+        """
+        self._search = index
 
     async def start(self) -> None:
         pass
@@ -67,6 +82,10 @@ class MemoryPersistence:
             self._due[instance.id] = instance.next_execution
         else:
             self._due.pop(instance.id, None)
+        if self._search is not None:
+            self._search.put(instance)
+        else:
+            self._outbox[instance.id] = instance.revision
 
     async def create_workflow(self, instance: WorkflowInstance) -> str:
         if instance.id in self._instances:
@@ -185,6 +204,14 @@ class MemoryPersistence:
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
         return [copy.deepcopy(e) for e in self._errors if e.workflow_id == workflow_id]
 
+    async def get_index_outbox(self, limit: int = 1000) -> list[tuple[str, int]]:
+        return list(self._outbox.items())[:limit]
+
+    async def remove_index_outbox(self, entries: Sequence[tuple[str, int]]) -> None:
+        for wid, revision in entries:
+            if self._outbox.get(wid, revision + 1) <= revision:
+                del self._outbox[wid]
+
 
 class MemoryLock:
     """Leases in a dictionary, with expiry on the monotonic clock."""
@@ -263,9 +290,10 @@ class MemoryQueue:
 
 
 class MemorySearchIndex:
-    """A linear scan over indexed summaries and their text; fine for tests and small sets."""
+    """A linear scan over indexed summaries and their words; fine for tests and small sets."""
 
     def __init__(self) -> None:
+        # id -> (summary, " word word ..."): a term word matches where " " + word occurs.
         self._docs: dict[str, tuple[WorkflowSummary, str]] = {}
 
     async def start(self) -> None:
@@ -275,6 +303,10 @@ class MemorySearchIndex:
         pass
 
     async def index_workflow(self, instance: WorkflowInstance) -> None:
+        self.put(instance)
+
+    def put(self, instance: WorkflowInstance) -> None:
+        """Add or replace one instance's entry, at once (``instance.data`` is JSON text)."""
         summary = WorkflowSummary(
             id=instance.id,
             definition_id=instance.definition_id,
@@ -289,17 +321,17 @@ class MemorySearchIndex:
             str(x)
             for x in (instance.definition_id, instance.reference, instance.description, instance.data)
             if x
-        ).lower()
-        self._docs[instance.id] = (summary, text)
+        )
+        self._docs[instance.id] = (summary, " " + " ".join(search_words(text)))
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
     ) -> SearchPage:
-        words = terms.lower().split()
+        starts = [" " + w for w in search_words(terms)]
         hits = [
             s
-            for s, text in self._docs.values()
-            if all(w in text for w in words) and _matches(s, filters)
+            for s, words in self._docs.values()
+            if all(w in words for w in starts) and _matches(s, filters)
         ]
         hits.sort(key=lambda s: s.create_time, reverse=True)
         return SearchPage(items=hits[skip : skip + take], total=len(hits))

@@ -14,6 +14,11 @@ def _shared(kind: str):  # one object per host, so lock and queue are shared by 
         key = f"memory:{kind}:{url}"
         if key not in shared:
             shared[key] = getattr(_memory, kind)()
+            # One host's memory store keeps its memory index in step with every write.
+            store = shared.get(f"memory:MemoryPersistence:{url}")
+            index = shared.get(f"memory:MemorySearchIndex:{url}")
+            if store is not None and index is not None:
+                store.keep_search_index(index)
         return shared[key]
 
     return factory

@@ -45,12 +45,16 @@ log = logging.getLogger("wfe.runtime")
 
 #: How long index updates gather before they are written together.
 INDEX_BATCH_SECONDS = 0.5
+#: The lease one host holds while it drains the index outbox.
+INDEX_LEASE = "index-outbox"
 
 #: A workflow that stays runnable yields the event loop this often. It keeps its instance in
 #: memory and its lease: reloading a long history to be fair would make it cost more per pass.
 YIELD_EVERY_PASSES = 50
 #: Workflows indexed side by side in one flush.
 INDEX_CHUNK = 256
+#: Outbox entries one flush takes at most; a fuller outbox is drained by the next flush.
+INDEX_DRAIN = 4 * INDEX_CHUNK
 #: Tasks taking workflows from the queue at once.
 QUEUE_READERS = 8
 #: Workflows held in hand per slot while they wait for one (see ``Runtime.waiting``).
@@ -114,8 +118,9 @@ class Runtime:
         self.timer_due: dict[str, datetime] = {}
         self.timer_wake = asyncio.Event()
         self.poll_wake = asyncio.Event()
-        self.index_pending: dict[str, WorkflowInstance | None] = {}
+        self.index_pending: dict[str, WorkflowInstance] = {}
         self.index_wake = asyncio.Event()
+        self.index_lock = asyncio.Lock()
         self.stopping = False
         self.loops: list[asyncio.Task[None]] = []
         self.work: set[asyncio.Task[Any]] = set()
@@ -676,36 +681,86 @@ class Runtime:
                     log.exception("renewing the lease on %s failed", key)
 
     # -- search index ------------------------------------------------------------------------
+    #
+    # What to index is durable: the store records each written workflow in its index outbox
+    # in the transaction of the write (see PersistenceProvider.get_index_outbox), and the
+    # indexer here drains it: soon after a change in this host (in batches), every poll
+    # interval (other processes write too, the wfe command among them), and at start (what a
+    # host that crashed, or stopped with its index down, left behind). A store that keeps the
+    # search index in the same transaction leaves the outbox empty: nothing to do here.
 
-    def index_soon(self, wid: str, data_text: str | None = None, instance: WorkflowInstance | None = None) -> None:
-        """Index ``wid`` shortly. With ``instance`` and its data as JSON text, nothing is reloaded."""
-        snapshot = None
+    def index_soon(
+        self, wid: str, data_text: str | None = None, instance: WorkflowInstance | None = None
+    ) -> None:
+        """``wid`` was written: drain the outbox shortly.
+
+        With ``instance`` and its data as JSON text, the indexer need not reload it.
+        """
         if instance is not None and data_text is not None:
             # The index needs the fields and the data, not the pointers.
-            snapshot = attrs.evolve(instance, data=data_text, execution_pointers=ExecutionPointers())
-        self.index_pending[wid] = snapshot
+            self.index_pending[wid] = attrs.evolve(
+                instance, data=data_text, execution_pointers=ExecutionPointers()
+            )
         self.index_wake.set()
 
     async def index_loop(self) -> None:
+        self.index_wake.set()  # catch up at once with what earlier hosts left in the outbox
         while not self.stopping:
-            await self.index_wake.wait()
+            try:
+                await asyncio.wait_for(self.index_wake.wait(), self.host.poll_interval)
+                # Gather a batch: a short workflow's start and end then cost one write, not
+                # two. host.search() flushes first, so searches never see a stale index.
+                await asyncio.sleep(INDEX_BATCH_SECONDS)
+            except TimeoutError:
+                pass  # look anyway: another process may have written
             self.index_wake.clear()
-            # Gather a batch: a short workflow's start and end then cost one write, not two.
-            # host.search() flushes first, so searches never see a stale index.
-            await asyncio.sleep(INDEX_BATCH_SECONDS)
             try:
                 await self.flush_index()
             except Exception:
-                log.exception("search indexing failed; will retry with the next change")
+                log.exception("search indexing failed; the workflows stay in the outbox for later")
 
     async def flush_index(self) -> None:
-        batch, self.index_pending = self.index_pending, {}
-        if not batch:
-            return
-        missing = sorted(wid for wid, snapshot in batch.items() if snapshot is None)
-        ready = [s for s in batch.values() if s is not None]
+        """Index what the store's outbox holds, and take it out of the outbox.
+
+        One drain at a time, in this host (a lock) and across hosts (a lease): two drains of
+        one workflow could otherwise store an older state over a newer one.
+
+        Raises:
+            WfeError: some workflows could not be indexed; they stay in the outbox.
+        """
+        async with self.index_lock:
+            snapshots, self.index_pending = self.index_pending, {}
+            entries = await self.persistence.get_index_outbox(INDEX_DRAIN)
+            if not entries:
+                return
+            if not await self.lock.acquire(INDEX_LEASE, self.owner, self.host.lease_ttl):
+                return  # another host is draining it
+            self.held.add(INDEX_LEASE)
+            try:
+                await self.index_entries(entries, snapshots)
+            finally:
+                self.held.discard(INDEX_LEASE)
+                await self.lock.release(INDEX_LEASE, self.owner)
+            if len(entries) >= INDEX_DRAIN:
+                self.index_wake.set()  # there may be more
+
+    async def index_entries(
+        self, entries: list[tuple[str, int]], snapshots: dict[str, WorkflowInstance]
+    ) -> None:
+        """Index outbox entries, from ``snapshots`` where they are as new, else reloaded."""
+        ready: list[WorkflowInstance] = []
+        missing: list[str] = []
+        for wid, revision in entries:
+            snapshot = snapshots.get(wid)
+            if snapshot is not None and snapshot.revision >= revision:
+                ready.append(snapshot)
+            else:
+                missing.append(wid)
         if missing:
             ready.extend(await self.persistence.get_workflows(missing))
+        found = {instance.id for instance in ready}
+        # An entry of a workflow the store no longer has leaves nothing to index.
+        done = [(wid, revision) for wid, revision in entries if wid not in found]
         # Written side by side, so that a store with group commit writes a chunk in one
         # transaction rather than one commit (an fsync on SQLite) per workflow.
         index = self.host.search_index.index_workflow
@@ -716,8 +771,10 @@ class Runtime:
             for instance, outcome in zip(chunk, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     errors.append(outcome)
-                    self.index_pending.setdefault(instance.id, instance)  # tried again later
+                else:
+                    # Only up to the revision indexed: a later write keeps its entry.
+                    done.append((instance.id, instance.revision))
+        if done:
+            await self.persistence.remove_index_outbox(done)
         if errors:
-            self.index_wake.set()
             raise WfeError(f"search indexing failed for {len(errors)} workflow(s)") from errors[0]
-

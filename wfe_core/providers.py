@@ -14,6 +14,7 @@ stored. Objects handed in or out are copies: the caller mutating them changes no
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -37,6 +38,7 @@ __all__ = [
     "SearchIndex",
     "SearchPage",
     "WorkflowSummary",
+    "search_words",
 ]
 
 
@@ -136,6 +138,25 @@ class PersistenceProvider(Protocol):
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
         """Errors of one workflow, oldest (by ``error_time``) first."""
 
+    async def get_index_outbox(self, limit: int = 1000) -> list[tuple[str, int]]:
+        """Workflows whose search entry may be stale, as (id, revision last written).
+
+        The search index follows the durable state (design, semantics 11). A store that keeps
+        the host's search index itself, in the transaction of every workflow write (an index
+        in the same store), leaves this outbox empty. Otherwise ``create_workflow`` and
+        ``persist_workflow`` record the workflow here in the transaction of the write, and
+        the host's indexer drains it: it indexes what it finds, then calls
+        :meth:`remove_index_outbox`. So a crash, or an index that is down, delays the index
+        but never leaves it wrong.
+        """
+
+    async def remove_index_outbox(self, entries: Sequence[tuple[str, int]]) -> None:
+        """Forget outbox entries the indexer has indexed, given as (id, revision indexed).
+
+        An entry goes only if its recorded revision is at most the one given: a workflow
+        written again since it was read stays in the outbox. Unknown ids are ignored.
+        """
+
 
 @runtime_checkable
 class LockProvider(Protocol):
@@ -208,7 +229,11 @@ class SearchPage:
 
 @runtime_checkable
 class SearchIndex(Protocol):
-    """Full-text search over workflows."""
+    """Full-text search over workflows.
+
+    Every index splits terms with :func:`search_words`, so that one search gives the same
+    answer on every provider.
+    """
 
     async def start(self) -> None: ...
 
@@ -222,7 +247,26 @@ class SearchIndex(Protocol):
     ) -> SearchPage:
         """Instances matching every term (empty: all) and the filters, newest first.
 
-        Terms are case-insensitive words matched against the definition id, reference,
-        description and the data's values. ``created_after`` is inclusive, ``created_before``
-        exclusive. A search sees every ``index_workflow`` that returned before it.
+        ``terms`` is split into words by :func:`search_words`; each word must be the start
+        of a word (case-insensitively) of the definition id, reference, description or the
+        data's values. No words (empty terms, or only punctuation) match every instance.
+        ``created_after`` is inclusive, ``created_before`` exclusive. A search sees every
+        ``index_workflow`` that returned before it.
         """
+
+
+# A word character is a letter or a digit (str.isalnum): \w without the underscore. SQLite's
+# FTS5 unicode61 tokenizer draws the same line (letters and numbers are token characters;
+# punctuation, symbols, spaces, the underscore and NUL separate tokens).
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str) -> list[str]:
+    """The words of ``text`` as every search index sees them: the rule of search terms.
+
+    A word is a run of letters and digits, lower-cased; everything else (spaces,
+    punctuation, symbols, ``_``, NUL) only separates words and is otherwise ignored. So
+    ``"Quick-fox"`` is ``["quick", "fox"]``, and ``"--"``, ``"*"`` or ``'"'`` have no words.
+    Accents are kept: ``"café"`` does not match ``"cafe"``.
+    """
+    return _WORD.findall(text.lower())

@@ -27,6 +27,11 @@ Connection settings:
 Before it changes anything (the switch to WAL is a change), the connection checks that the file
 is wfe's or has none of wfe's tables: another program's ``workflows`` table is refused.
 
+The search index: a :class:`~wfe_sqlite.SqliteSearchIndex` made on a database attaches itself
+to it (:meth:`SqliteDatabase.attach_search`), and from then on ``SqlitePersistence`` writes each
+workflow's search entry in the transaction of the workflow write. Without one, it records the
+written workflows in the ``index_outbox`` table instead, for the host to index elsewhere.
+
 An in-memory database (``:memory:``) lives as long as the connection: it is gone once the last
 provider using it closes.
 """
@@ -45,7 +50,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfe_core.errors import ConfigurationError
 
@@ -53,6 +58,9 @@ from ._errors import provider_error
 from ._schema import check_readable, migrate, refuse_foreign
 from ._url import MEMORY, SqliteOptions, parse_url
 from ._worker import ConnectionWorker, Mode
+
+if TYPE_CHECKING:
+    from ._search import SqliteSearchIndex
 
 __all__ = ["DatabaseUser", "SqliteDatabase"]
 
@@ -95,6 +103,7 @@ class SqliteDatabase:
             mode=mode,
         )
         _check_path(self.options)
+        self.search_index: SqliteSearchIndex | None = None
         self._worker: ConnectionWorker | None = None
         self._worker_lock = threading.Lock()
         self._users = 0
@@ -119,6 +128,10 @@ class SqliteDatabase:
     def path(self) -> str:
         """The file path as given, or ``":memory:"``."""
         return self.options.path
+
+    def attach_search(self, index: SqliteSearchIndex) -> None:
+        """Have every workflow write on this database update ``index`` in its transaction."""
+        self.search_index = index
 
     @property
     def in_use(self) -> bool:

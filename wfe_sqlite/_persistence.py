@@ -5,12 +5,17 @@ Implements :class:`wfe_core.providers.PersistenceProvider`; the host calls it, t
 :class:`~wfe_sqlite.SqliteDatabase`. Models become rows (and pointers JSON) on the event loop,
 so that a write captures the instance as it was when the call was made; rows become models in
 the worker thread, so that loading a long history does not stall the loop.
+
+Every workflow write keeps search in step in its own transaction (no extra round trip, no extra
+fsync): with a :class:`~wfe_sqlite.SqliteSearchIndex` attached to the database it writes the
+workflow's search entry; without one it records the workflow in ``index_outbox``, which the
+host drains into its search index elsewhere (``get_index_outbox`` / ``remove_index_outbox``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +30,7 @@ from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundErr
 from wfe_core.serialization import dump_pointer
 
 from ._database import DatabaseUser
+from ._search import SearchEntry
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -74,6 +80,12 @@ _RUNNABLE = """
     WHERE status = 'runnable' AND next_execution IS NOT NULL AND next_execution <= ?
     ORDER BY next_execution LIMIT ?"""
 
+_UPSERT_OUTBOX = """
+    INSERT INTO index_outbox (workflow_id, revision) VALUES (?, ?)
+    ON CONFLICT (workflow_id) DO UPDATE SET revision = excluded.revision"""
+_OUTBOX = "SELECT workflow_id, revision FROM index_outbox LIMIT ?"
+_REMOVE_OUTBOX = "DELETE FROM index_outbox WHERE workflow_id = ? AND revision <= ?"
+
 # Stay well under SQLite's host-parameter limit in IN (...) lists.
 _CHUNK = 500
 
@@ -96,6 +108,7 @@ class SqlitePersistence(DatabaseUser):
             (instance.id, p.id, seq, dump_pointer(p))
             for seq, p in enumerate(instance.execution_pointers)
         ]
+        index = self._search_step(instance, 1)
 
         def create(conn: sqlite3.Connection) -> None:
             try:
@@ -106,6 +119,7 @@ class SqlitePersistence(DatabaseUser):
                     "a fresh id"
                 ) from exc
             conn.executemany(_UPSERT_POINTER, pointers)
+            index(conn)
 
         await self._db.write(create)
         instance.revision = 1
@@ -143,6 +157,7 @@ class SqlitePersistence(DatabaseUser):
         ]
         sub_rows = [subscription_row(s) for s in subscriptions]
         error_rows = [error_row(e) for e in errors]
+        index = self._search_step(instance, expected + 1)
 
         def persist(conn: sqlite3.Connection) -> None:
             if conn.execute(_UPDATE_INSTANCE, update).rowcount == 0:
@@ -158,6 +173,7 @@ class SqlitePersistence(DatabaseUser):
                 conn.executemany(_UPSERT_SUBSCRIPTION, sub_rows)
             if error_rows:
                 conn.executemany(_INSERT_ERROR, error_rows)
+            index(conn)
 
         await self._db.write(persist)
         instance.revision = expected + 1
@@ -264,6 +280,39 @@ class SqlitePersistence(DatabaseUser):
         sql = f"SELECT {ERROR_COLUMNS} FROM execution_errors WHERE workflow_id = ? ORDER BY id"
         rows = await self._db.read(lambda conn: conn.execute(sql, (workflow_id,)).fetchall())
         return [error_from_row(r) for r in rows]
+
+    async def get_index_outbox(self, limit: int = 1000) -> list[tuple[str, int]]:
+        """Workflows written since the search index elsewhere last took them, with revisions.
+
+        Always empty while a :class:`~wfe_sqlite.SqliteSearchIndex` on this database keeps
+        itself current (except for what was written before it was attached).
+        """
+        rows = await self._db.read(lambda conn: conn.execute(_OUTBOX, (limit,)).fetchall())
+        return [(wid, revision) for wid, revision in rows]
+
+    async def remove_index_outbox(self, entries: Sequence[tuple[str, int]]) -> None:
+        """Delete the entries still at or below the given revisions; re-dirtied ones stay."""
+        rows = list(entries)
+        if rows:
+            await self._db.write(lambda conn: conn.executemany(_REMOVE_OUTBOX, rows))
+
+    def _search_step(
+        self, instance: WorkflowInstance, revision: int
+    ) -> Callable[[sqlite3.Connection], None]:
+        """What a write of ``instance`` at ``revision`` does for search, inside its transaction.
+
+        Built on the loop, so that it captures the instance as it is now.
+        """
+        index = self._db.search_index
+        if index is not None:
+            entry = SearchEntry.of(instance)
+            return lambda conn: index.write_entry(conn, entry)
+        args = (instance.id, revision)
+
+        def record(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT_OUTBOX, args)
+
+        return record
 
     async def _set_processed(self, event_id: str, value: int) -> None:
         sql = "UPDATE events SET is_processed = ? WHERE id = ?"

@@ -25,6 +25,7 @@ __all__ = [
     "has_fts5",
     "migrate",
     "refuse_foreign",
+    "search_text_is_fts5",
 ]
 
 _WORKFLOWS = [
@@ -137,13 +138,47 @@ _SEARCH_TEXT_PLAIN = """CREATE TABLE search_text (
     rowid INTEGER PRIMARY KEY, definition_id TEXT, reference TEXT, description TEXT, data TEXT
 )"""
 
+# Version 2: the search index follows the durable state.
+_INDEX_OUTBOX = [
+    # Workflows whose entry in a search index kept elsewhere (not in this file) may be stale,
+    # written in the transaction of the workflow write; the host's indexer drains it. The
+    # revision lets it delete an entry only if no later write re-dirtied it.
+    """CREATE TABLE index_outbox (
+        workflow_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    # A digest of the text an entry was made from: a pass that changes no searchable text
+    # (most passes) rewrites no FTS row.
+    "ALTER TABLE search_docs ADD COLUMN text_hash INTEGER",
+    # Entries of version 1 were written after the state's commit, and lost by a crash between
+    # the two: index every workflow once more.
+    "INSERT INTO index_outbox (workflow_id, revision) SELECT id, revision FROM workflows",
+]
+# Accents are significant, as in every other index (see wfe_core.providers.search_words).
+_SEARCH_TEXT_FTS5_V2 = _SEARCH_TEXT_FTS5.replace("'unicode61'", "'unicode61 remove_diacritics 0'")
+
+
 def _migration_1(conn: sqlite3.Connection) -> None:
     for statement in _WORKFLOWS + _EVENTS + _COORDINATION + _SEARCH_DOCS:
         conn.execute(statement)
     conn.execute(_SEARCH_TEXT_FTS5 if has_fts5(conn) else _SEARCH_TEXT_PLAIN)
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+def _migration_2(conn: sqlite3.Connection) -> None:
+    for statement in _INDEX_OUTBOX:
+        conn.execute(statement)
+    if search_text_is_fts5(conn):
+        # FTS5 cannot change a table's tokenizer: make a new table with the same content.
+        conn.execute(_SEARCH_TEXT_FTS5_V2.replace("search_text", "search_text_v2", 1))
+        conn.execute(
+            "INSERT INTO search_text_v2 (rowid, definition_id, reference, description, data) "
+            "SELECT rowid, definition_id, reference, description, data FROM search_text"
+        )
+        conn.execute("DROP TABLE search_text")
+        conn.execute("ALTER TABLE search_text_v2 RENAME TO search_text")
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 
 #: Every table wfe makes (besides ``wfe_migrations``).
 TABLES = frozenset(
@@ -157,6 +192,7 @@ TABLES = frozenset(
         "queue",
         "search_docs",
         "search_text",
+        "index_outbox",
     }
 )
 
@@ -172,6 +208,12 @@ def has_fts5(conn: sqlite3.Connection) -> bool:
         return False
     conn.execute("DROP TABLE temp.wfe_fts5_probe")
     return True
+
+
+def search_text_is_fts5(conn: sqlite3.Connection) -> bool:
+    """Whether ``search_text`` is an FTS5 table (else the plain table of builds without FTS5)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'search_text'").fetchone()
+    return row is not None and "fts5" in row[0].lower()
 
 
 def refuse_foreign(conn: sqlite3.Connection, path: str) -> None:

@@ -1,69 +1,88 @@
 """``SqliteSearchIndex``: full-text search over workflows, in the shared SQLite database.
 
-Implements :class:`wfe_core.providers.SearchIndex`; the host indexes instances and serves
-``host.search`` with it, the plugin's ``search`` factory builds it.
+Implements :class:`wfe_core.providers.SearchIndex`; the host serves ``host.search`` with it,
+the plugin's ``search`` factory builds it.
 
 Two tables: ``search_docs`` holds one summary row per workflow (the columns the filters and the
 page need) and ``search_text`` its searchable text under the same rowid: the definition id, the
 reference, the description and the *values* of the JSON data (strings and numbers, not keys or
-punctuation). ``search_text`` is an FTS5 table when this SQLite has FTS5 (the usual case). Each
-search term must match, as a word or the start of one (``piz`` finds "pizza"), case-insensitively.
+punctuation). ``search_text`` is an FTS5 table when this SQLite has FTS5 (the usual case).
 
-Without FTS5 (some minimal SQLite builds), ``search_text`` is a plain table and each term must
-appear as a substring of one of the columns, found with ``LIKE``: the same results for whole
-words, but a scan of every document per search.
+Entries follow the durable state: made on a database, the index attaches itself to it, and
+``SqlitePersistence`` calls :meth:`SqliteSearchIndex.write_entry` in the transaction of every
+workflow write, so a committed state always has its entry and the host indexes nothing itself.
+An entry whose summary and text are unchanged (most passes) costs one indexed lookup.
+
+Terms are split into words by :func:`wfe_core.providers.search_words`, the rule every index
+follows; each word must match the start of a word (``piz`` finds "pizza"), case-insensitively
+and with accents significant (the FTS5 tokenizer keeps diacritics). Without FTS5 (some minimal
+SQLite builds), ``search_text`` is a plain table that a search scans, applying the same rule
+with a Python function: the same results, but a scan of every document per search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
+
 from wfe_core._models import WorkflowInstance, WorkflowStatus
-from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary
+from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
 
 from ._database import DatabaseUser, SqliteDatabase
+from ._schema import search_text_is_fts5
 from ._times import from_micros, from_micros_or_none, to_micros, to_micros_or_none
 
-__all__ = ["SqliteSearchIndex", "data_text"]
+__all__ = ["SearchEntry", "SqliteSearchIndex", "data_text"]
 
-# The text indexed from one instance's data is capped: indexing runs on every pass that
-# reaches the index queue, and what people search for (order numbers, names, e-mails) sits in
-# small fields, so a multi-megabyte payload should not cost its size in index work each time.
+# The text indexed from one instance's data is capped: what people search for (order numbers,
+# names, e-mails) sits in small fields, so a multi-megabyte payload should not cost its size in
+# index work each time it changes.
 MAX_DATA_TEXT = 256 * 1024
 
 # The tag key of wfe's serialized values ({"$wfe": "decimal", "v": "1.5"}): only "v" is data.
 _TAG = "$wfe"
 
-_UPSERT_DOC = """
-    INSERT INTO search_docs (id, definition_id, version, status, reference, description,
-        create_time, complete_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+_DOC_COLUMNS = (
+    "id, definition_id, version, status, reference, description, create_time, complete_time, "
+    "text_hash"
+)
+_SELECT_DOC = f"SELECT {_DOC_COLUMNS} FROM search_docs WHERE id = ?"
+_UPSERT_DOC = f"""
+    INSERT INTO search_docs ({_DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET definition_id = excluded.definition_id,
         version = excluded.version, status = excluded.status, reference = excluded.reference,
         description = excluded.description, create_time = excluded.create_time,
-        complete_time = excluded.complete_time
+        complete_time = excluded.complete_time, text_hash = excluded.text_hash
     RETURNING doc"""
+_INSERT_TEXT = """
+    INSERT INTO search_text (rowid, definition_id, reference, description, data)
+    VALUES (?, ?, ?, ?, ?)"""
 _SUMMARY_COLUMNS = (
     "d.id, d.definition_id, d.version, d.status, d.reference, d.description, d.create_time, "
     "d.complete_time"
 )
 
 
-class SqliteSearchIndex(DatabaseUser):
-    """Search by words and filters, newest first, in the workflows' SQLite database.
+@attrs.frozen
+class SearchEntry:
+    """One instance's search entry as handed to the worker thread.
 
-    Args:
-        database: the :class:`~wfe_sqlite.SqliteDatabase` to use, or a ``sqlite://`` URL.
+    Attributes:
+        doc: the ``search_docs`` columns but the text hash, in ``_DOC_COLUMNS`` order.
+        data: the instance's data as JSON text; its words are pulled out in the thread.
     """
 
-    def __init__(self, database: SqliteDatabase | str) -> None:
-        super().__init__(database)
-        self._fts5: bool | None = None  # what search_text is, read from the schema on first use
+    doc: tuple[Any, ...]
+    data: str | None
 
-    async def index_workflow(self, instance: WorkflowInstance) -> None:
-        """Add or replace one instance's summary and text (``instance.data`` is JSON text)."""
+    @classmethod
+    def of(cls, instance: WorkflowInstance) -> SearchEntry:
+        """The entry of ``instance`` as it is now (``instance.data`` is JSON text)."""
         doc = (
             instance.id,
             instance.definition_id,
@@ -74,36 +93,66 @@ class SqliteSearchIndex(DatabaseUser):
             to_micros(instance.create_time),
             to_micros_or_none(instance.complete_time),
         )
-        fields = (instance.definition_id, instance.reference, instance.description)
-        data = instance.data
+        return cls(doc, instance.data)
 
-        def index(conn: sqlite3.Connection) -> None:
-            # The data's words are pulled out here, in the worker thread: parsing a large
-            # payload would otherwise stall the event loop.
-            text = (*fields, data_text(data))
-            # fetchall: RETURNING must run to completion before the next statement.
-            ((rowid,),) = conn.execute(_UPSERT_DOC, doc).fetchall()
-            conn.execute("DELETE FROM search_text WHERE rowid = ?", (rowid,))
-            conn.execute(
-                "INSERT INTO search_text (rowid, definition_id, reference, description, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (rowid, *text),
-            )
 
-        await self._db.write(index)
+class SqliteSearchIndex(DatabaseUser):
+    """Search by words and filters, newest first, in the workflows' SQLite database.
+
+    Made on a database, it attaches itself to it: ``SqlitePersistence`` on the same database
+    then keeps it current in the transaction of every workflow write.
+
+    Args:
+        database: the :class:`~wfe_sqlite.SqliteDatabase` to use, or a ``sqlite://`` URL.
+    """
+
+    def __init__(self, database: SqliteDatabase | str) -> None:
+        super().__init__(database)
+        self._fts5: bool | None = None  # what search_text is, read from the schema on first use
+        self._db.attach_search(self)
+
+    async def index_workflow(self, instance: WorkflowInstance) -> None:
+        """Add or replace one instance's summary and text (``instance.data`` is JSON text)."""
+        entry = SearchEntry.of(instance)
+        await self._db.write(lambda conn: self.write_entry(conn, entry))
+
+    def write_entry(self, conn: sqlite3.Connection, entry: SearchEntry) -> None:
+        """Write ``entry`` inside the caller's transaction; runs in the worker thread."""
+        wid, definition_id, _, _, reference, description = entry.doc[:6]
+        # A digest of the text's sources, not of the text: pulling the words out of the data
+        # (a JSON parse) is only paid for when the data changed.
+        digest = hashlib.blake2b(digest_size=8)
+        for part in (definition_id, reference, description, entry.data):
+            raw = b"" if part is None else part.encode("utf-8", "surrogatepass")
+            digest.update(b"-" if part is None else len(raw).to_bytes(8, "big"))
+            digest.update(raw)
+        text_hash = int.from_bytes(digest.digest(), "big", signed=True)
+        row = (*entry.doc, text_hash)
+        stored = conn.execute(_SELECT_DOC, (wid,)).fetchone()
+        if stored == row:
+            return  # nothing searchable changed
+        # fetchall: RETURNING must run to completion before the next statement.
+        ((rowid,),) = conn.execute(_UPSERT_DOC, row).fetchall()
+        if stored is not None and stored[-1] == text_hash:
+            return  # only the summary changed
+        conn.execute("DELETE FROM search_text WHERE rowid = ?", (rowid,))
+        text = (definition_id, reference, description, data_text(entry.data))
+        conn.execute(_INSERT_TEXT, (rowid, *text))
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
     ) -> SearchPage:
         """Instances matching every term (none: all) and the filters, newest first, one page."""
-        words = terms.split()
+        words = search_words(terms)
         where, args = _filter_sql(filters)
 
         def run(conn: sqlite3.Connection) -> SearchPage:
             clauses, params = list(where), list(args)
             if words:
                 if self._fts5 is None:
-                    self._fts5 = _is_fts5(conn)
+                    self._fts5 = search_text_is_fts5(conn)
+                if not self._fts5:
+                    conn.create_function("wfe_word_starts", 2, _word_starts, deterministic=True)
                 clause, extra = _terms_sql(self._fts5, words)
                 clauses.append(clause)
                 params.extend(extra)
@@ -188,26 +237,20 @@ def _filter_sql(f: SearchFilter) -> tuple[list[str], list[Any]]:
 
 def _terms_sql(fts5: bool, words: list[str]) -> tuple[str, list[Any]]:
     if fts5:
-        # Each term becomes an FTS5 string (quotes doubled), so user input is never parsed as
-        # query syntax (AND, NEAR, column:, -, *); the trailing * makes it a prefix match.
-        query = " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)
+        # Each word becomes an FTS5 string, so nothing in it is read as query syntax; words
+        # hold only letters and digits anyway. The trailing * makes it a prefix match.
+        query = " AND ".join(f'"{w}"*' for w in words)
         return "d.doc IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)", [query]
-    like = " OR ".join(
-        f"t.{column} LIKE ? ESCAPE '\\'"
-        for column in ("definition_id", "reference", "description", "data")
-    )
-    matches = " AND ".join([f"({like})"] * len(words))
+    columns = ("definition_id", "reference", "description", "data")
+    any_column = " OR ".join(f"wfe_word_starts(t.{c}, ?)" for c in columns)
+    matches = " AND ".join([f"({any_column})"] * len(words))
     clause = f"d.doc IN (SELECT t.rowid FROM search_text t WHERE {matches})"
-    params: list[Any] = []
-    for w in words:
-        pattern = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params.extend([pattern] * 4)
-    return clause, params
+    return clause, [w for w in words for _ in columns]
 
 
-def _is_fts5(conn: sqlite3.Connection) -> bool:
-    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'search_text'").fetchone()
-    return row is not None and "fts5" in row[0].lower()
+def _word_starts(text: str | None, word: str) -> bool:
+    """Whether some word of ``text`` starts with ``word`` (the plain table's MATCH)."""
+    return text is not None and any(w.startswith(word) for w in search_words(text))
 
 
 def _summary(row: tuple[Any, ...]) -> WorkflowSummary:

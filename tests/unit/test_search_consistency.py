@@ -1,5 +1,14 @@
-"""SQLite and the command line: read-only commands create no database, a foreign
-``workflows`` table is refused before anything changes, a too-short busy timeout is refused.
+"""The search index never stays wrong, and one search gives one answer (design, semantics 11).
+
+* Where the index lives in the store (``memory://`` with its memory index, ``sqlite://`` with
+  its FTS tables) every workflow write carries its search entry: searchable at once, with no
+  host running (the ``wfe`` command's case) and no indexer.
+* An index elsewhere is fed from the store's durable outbox: an index that was down while
+  workflows ran catches up when a fresh host starts, and an entry re-dirtied while it was
+  being indexed is not lost.
+* Search terms follow one rule on every provider (``wfe_core.providers.search_words``).
+* SQLite and the command line: read-only commands create no database, a foreign
+  ``workflows`` table is refused before anything changes, a too-short busy timeout is refused.
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +26,15 @@ from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
 from wfe._cli import idle
 from wfe._cli import main as wfe_command
 from wfe.errors import ConfigurationError
+from wfe_core import WorkflowInstance
+from wfe_core._memory import MemoryPersistence, MemorySearchIndex
 from wfe_core.providers import SearchFilter
+from wfe_core.serialization import encode_data
+from wfe_core.testing.contracts._targets import open_provider
+from wfe_sqlite import SqlitePersistence
 from wfe_sqlite._url import parse_url
+
+PROVIDERS = ["memory", "sqlite"]
 
 #: Waits on an event that is never published: the workflow stays runnable where it is.
 waits = (
@@ -27,6 +44,7 @@ waits = (
     .end_workflow()
     .build("waits", 1)
 )
+one_step = WorkflowBuilder(dict).start_with(lambda ctx: None).build("one-step", 1)
 
 
 def store_url(provider: str, tmp_path: Path) -> str:
@@ -55,6 +73,178 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeou
         await asyncio.sleep(0.02)
 
 
+# -- an index in the same store is written with the state ---------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_control_calls_without_a_running_host_are_searchable_at_once(
+    provider: str, tmp_path: Path
+) -> None:
+    async with idle_host(store_url(provider, tmp_path)) as host:
+        wid = await host.start_workflow("waits", {})
+        assert await ids_with(host, WorkflowStatus.RUNNABLE) == [wid]
+        assert await host.suspend_workflow(wid)
+        assert await ids_with(host, WorkflowStatus.SUSPENDED) == [wid]
+        assert await ids_with(host, WorkflowStatus.RUNNABLE) == []
+        assert await host.resume_workflow(wid)
+        assert await ids_with(host, WorkflowStatus.RUNNABLE) == [wid]
+        assert await host.terminate_workflow(wid)
+        assert await ids_with(host, WorkflowStatus.TERMINATED) == [wid]
+        assert await ids_with(host, WorkflowStatus.RUNNABLE) == []
+        assert await host.persistence.get_index_outbox() == []  # nothing left for an indexer
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_running_host_writes_each_state_with_its_entry(
+    provider: str, tmp_path: Path
+) -> None:
+    async with WorkflowHost(store_url(provider, tmp_path)) as host:
+        host.register(one_step)
+        wids = []
+        for n in range(3):
+            wid = await host.start_workflow("one-step", {}, reference=f"r{n}")
+            # Read from the index at once, without host.search's flush: no indexer involved.
+            assert wid in await ids_with(host, WorkflowStatus.RUNNABLE, f"r{n}") + await ids_with(
+                host, WorkflowStatus.COMPLETE, f"r{n}"
+            )
+            assert (await host.wait_for_workflow(wid, timeout=20)).status is WorkflowStatus.COMPLETE
+            assert await ids_with(host, WorkflowStatus.COMPLETE, f"r{n}") == [wid]
+            wids.append(wid)
+        assert sorted(await ids_with(host, WorkflowStatus.COMPLETE)) == sorted(wids)
+        assert await ids_with(host, WorkflowStatus.RUNNABLE) == []
+        assert await host.persistence.get_index_outbox() == []
+
+
+# -- an index elsewhere is fed from the durable outbox ------------------------------------------
+
+
+class OutageIndex(MemorySearchIndex):
+    """A search index in another store, which fails every write while it is down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def index_workflow(self, instance: WorkflowInstance) -> None:
+        if self.down:
+            raise OSError("the search index is unreachable")
+        await super().index_workflow(instance)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_index_that_was_down_catches_up_when_a_fresh_host_starts(
+    provider: str, tmp_path: Path
+) -> None:
+    # memory: one store object that outlives its hosts stands in for a durable file.
+    persistence: Any = MemoryPersistence() if provider == "memory" else store_url(provider, tmp_path)
+    index = OutageIndex()
+    index.down = True
+    async with WorkflowHost(persistence, search=index) as host:
+        host.register(one_step)
+        wids = [await host.start_workflow("one-step", {}) for _ in range(6)]
+        for wid in wids:
+            await host.wait_for_workflow(wid, timeout=20)
+        states = {wid: (await host.get_workflow(wid)).status for wid in wids}
+    assert set(states.values()) == {WorkflowStatus.COMPLETE}
+    assert await index.search("", SearchFilter(), 0, 100) == await MemorySearchIndex().search(
+        "", SearchFilter(), 0, 100
+    )  # the outage kept every entry out
+
+    index.down = False
+    async with WorkflowHost(persistence, search=index):  # left idle: nobody searches
+
+        async def caught_up() -> bool:
+            page = await index.search("", SearchFilter(), 0, 100)
+            return {item.id: item.status for item in page.items} == states
+
+        await wait_until(caught_up, "the index matches the stored states")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_outbox_entry_written_again_while_indexed_stays(
+    provider: str, tmp_path: Path
+) -> None:
+    # No search index of the store is attached: writes go to the outbox.
+    persistence: Any = (
+        MemoryPersistence() if provider == "memory" else SqlitePersistence(store_url(provider, tmp_path))
+    )
+    await persistence.start()
+    try:
+        instance = WorkflowInstance(
+            id="w1", definition_id="d", version=1, data=encode_data({}), next_execution=None
+        )
+        await persistence.create_workflow(instance)
+        assert await persistence.get_index_outbox() == [("w1", 1)]
+        await persistence.persist_workflow(instance)  # written again after the indexer read 1
+        await persistence.remove_index_outbox([("w1", 1)])
+        assert await persistence.get_index_outbox() == [("w1", 2)]
+        await persistence.remove_index_outbox([("w1", 2), ("unknown", 5)])
+        assert await persistence.get_index_outbox() == []
+    finally:
+        await persistence.close()
+
+
+# -- one rule for search terms ---------------------------------------------------------------
+
+# Searchable text sits in the reference and description, which every index takes as they are.
+DOCS = {
+    "fox": ("order-42", "Quick brown fox"),
+    "cafe": ("O'Brien & sons", "café au lait"),
+    "tokyo": ("x_y", "naïve 東京都"),
+}
+EVERYTHING = sorted(DOCS)
+#: terms -> the documents they find, on every provider.
+EXPECTED = {
+    "": EVERYTHING,
+    "--": EVERYTHING,  # no word characters: no words, so no condition
+    "-": EVERYTHING,
+    "*": EVERYTHING,
+    '"': EVERYTHING,
+    "\x00": EVERYTHING,
+    "fox\x00": ["fox"],
+    "QUICK": ["fox"],
+    "qu": ["fox"],  # the start of a word
+    "ick": [],  # not the start of one
+    "quick-fox": ["fox"],
+    "order-42": ["fox"],
+    "42 -- order": ["fox"],
+    "fox*": ["fox"],
+    '"fox"': ["fox"],
+    "fox OR zebra": [],  # every word must match; OR is a word like any other
+    "NEAR(fox": [],
+    "o'brien": ["cafe"],
+    "café": ["cafe"],
+    "cafe": [],  # accents are significant
+    "x_y": ["tokyo"],
+    "東京": ["tokyo"],
+    "京": [],
+    "naïve": ["tokyo"],
+    "au": ["cafe"],
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_terms_follow_one_rule_everywhere(provider: str, tmp_path: Path) -> None:
+    async with open_provider("search", store_url(provider, tmp_path)) as index:
+        for name, (reference, description) in DOCS.items():
+            await index.index_workflow(
+                WorkflowInstance(
+                    id=name,
+                    definition_id="rule",
+                    version=1,
+                    data=encode_data({}),
+                    reference=reference,
+                    description=description,
+                )
+            )
+        found = {}
+        for terms in EXPECTED:
+            page = await index.search(terms, SearchFilter(), 0, 10)
+            found[terms] = sorted(item.id for item in page.items)
+            assert page.total == len(found[terms])
+    assert found == EXPECTED
+
+
 # -- SQLite and the command line -------------------------------------------------------------
 
 
@@ -68,6 +258,25 @@ async def _stored_waiting_workflow(url: str) -> str:
 
         await wait_until(waiting, "the workflow waits for its event")
     return wid
+
+
+@pytest.mark.parametrize("command", ["suspend", "terminate"])
+def test_the_command_line_changes_what_search_finds(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = store_url("sqlite", tmp_path)
+    wid = asyncio.run(_stored_waiting_workflow(url))
+    status = {"suspend": "suspended", "terminate": "terminated"}[command]
+
+    assert wfe_command(["search", "--db", url, "--status", "runnable"]) == 0
+    assert wid in capsys.readouterr().out
+    assert wfe_command([command, "--db", url, wid]) == 0
+    assert capsys.readouterr().out == f"{wid}: done\n"
+    assert wfe_command(["search", "--db", url, "--status", status]) == 0
+    out = capsys.readouterr().out
+    assert wid in out and out.endswith("1 of 1\n")
+    assert wfe_command(["search", "--db", url, "--status", "runnable"]) == 0
+    assert capsys.readouterr().out == "0 of 0\n"
 
 
 @pytest.mark.parametrize("command", [["search"], ["show", "some-id"], ["suspend", "some-id"]])
