@@ -38,7 +38,7 @@ from ._step import (
 from ._threads import StepThreads
 from .clock import Clock
 from .errors import SerializationError
-from .serialization import decode_data, encode_data
+from .serialization import decode_data, dump_value, encode_data
 
 __all__ = ["MAX_PARALLEL_STEPS", "PassResult", "WorkflowExecutor"]
 
@@ -282,6 +282,7 @@ class _Pass:
                     "return an ExecutionResult or None"
                 )
             run.sleep_until = self.sleep_until(step, result)
+            _check_storable(step, result)
             if ctx.data is not data:
                 # The step assigned ctx.data instead of changing it: the new value is the data.
                 self.wf.data = data = ctx.data
@@ -665,6 +666,17 @@ class _Pass:
         self.wf.next_execution = soonest
         if soonest is None and not open_pointers:
             self.complete_workflow()
+
+
+def _check_storable(step: WorkflowStep, result: ExecutionResult) -> None:
+    """What a step hands back is stored with its pointers: refuse it now if it cannot be,
+    so that the step fails (and is retried) instead of the pass failing to be written."""
+    if not step.is_primitive:
+        for value in (result.persistence_data, result.outcome_value):
+            if value is not None:
+                dump_value(value)
+    if result.branch_values:
+        dump_value(list(result.branch_values))
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from wfe import ErrorBehavior, StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe import ErrorBehavior, ExecutionResult, StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
 from wfe.errors import DefinitionError, HostStoppedError
 
 RETRY_TWICE = ErrorBehavior.retry(interval=timedelta(milliseconds=10), max_retries=2)
@@ -47,6 +47,14 @@ class StoresAnObject(StepBody):
     def run(self, ctx: Any) -> None:
         CALLS.append("object")
         ctx.data["handle"] = object()
+
+
+class PersistsACycle(StepBody):
+    def run(self, ctx: Any) -> ExecutionResult:
+        CALLS.append("cycle")
+        state: dict[str, Any] = {}
+        state["self"] = state
+        return ExecutionResult.persist(state)
 
 
 class Exits(StepBody):
@@ -82,11 +90,12 @@ async def _run_failing(host: WorkflowHost, step: type[StepBody], name: str) -> t
         (RaisesBaseException, "base", "BaseException"),
         (CancelsItself, "cancel", "CancelledError"),
         (StoresAnObject, "object", "SerializationError"),
+        (PersistsACycle, "cycle", "SerializationError"),
         (Exits, "exit", "SystemExit"),
         (Interrupted, "interrupt", "KeyboardInterrupt"),
         (ExitsOnTheLoop, "exit-async", "SystemExit"),
     ],
-    ids=["base-exception", "cancelled", "unstorable-data", "sys-exit", "keyboard-interrupt", "exit-async"],
+    ids=["base-exception", "cancelled", "unstorable-data", "unstorable-result", "sys-exit", "keyboard-interrupt", "exit-async"],
 )
 async def test_an_unusual_failure_is_recorded_and_retried_within_the_limit(
     host: WorkflowHost, step: type[StepBody], call: str, type_name: str
