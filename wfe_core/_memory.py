@@ -293,8 +293,9 @@ class MemorySearchIndex:
     """A linear scan over indexed summaries and their words; fine for tests and small sets."""
 
     def __init__(self) -> None:
-        # id -> (summary, " word word ..."): a term word matches where " " + word occurs.
-        self._docs: dict[str, tuple[WorkflowSummary, str]] = {}
+        # id -> (summary, " word word ...", revision): a term word matches where " " + word
+        # occurs; an entry never goes back to an older revision.
+        self._docs: dict[str, tuple[WorkflowSummary, str, int]] = {}
 
     async def start(self) -> None:
         pass
@@ -307,6 +308,9 @@ class MemorySearchIndex:
 
     def put(self, instance: WorkflowInstance) -> None:
         """Add or replace one instance's entry, at once (``instance.data`` is JSON text)."""
+        known = self._docs.get(instance.id)
+        if known is not None and known[2] > instance.revision:
+            return  # it shows a newer state already
         summary = WorkflowSummary(
             id=instance.id,
             definition_id=instance.definition_id,
@@ -322,7 +326,7 @@ class MemorySearchIndex:
             for x in (instance.definition_id, instance.reference, instance.description, instance.data)
             if x
         )
-        self._docs[instance.id] = (summary, " " + " ".join(search_words(text)))
+        self._docs[instance.id] = (summary, " " + " ".join(search_words(text)), instance.revision)
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
@@ -330,7 +334,7 @@ class MemorySearchIndex:
         starts = [" " + w for w in search_words(terms)]
         hits = [
             s
-            for s, words in self._docs.values()
+            for s, words, _ in self._docs.values()
             if all(w in words for w in starts) and _matches(s, filters)
         ]
         hits.sort(key=lambda s: s.create_time, reverse=True)

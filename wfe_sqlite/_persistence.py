@@ -15,7 +15,7 @@ host drains into its search index elsewhere (``get_index_outbox`` / ``remove_ind
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundErr
 from wfe_core.serialization import dump_pointer
 
 from ._database import DatabaseUser
-from ._search import SearchEntry
+from ._search import EntryWrite, SqliteSearchIndex
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -108,9 +108,9 @@ class SqlitePersistence(DatabaseUser):
             (instance.id, p.id, seq, dump_pointer(p))
             for seq, p in enumerate(instance.execution_pointers)
         ]
-        index = self._search_step(instance, 1)
+        search = _SearchStep(self._db.search_index, instance, None)
 
-        def create(conn: sqlite3.Connection) -> None:
+        def create(conn: sqlite3.Connection) -> Any:
             try:
                 conn.execute(_INSERT_INSTANCE, row)
             except sqlite3.IntegrityError as exc:
@@ -119,9 +119,9 @@ class SqlitePersistence(DatabaseUser):
                     "a fresh id"
                 ) from exc
             conn.executemany(_UPSERT_POINTER, pointers)
-            index(conn)
+            return search.run(conn)
 
-        await self._db.write(create)
+        search.committed(await self._db.write(create))
         instance.revision = 1
         return instance.id
 
@@ -157,9 +157,9 @@ class SqlitePersistence(DatabaseUser):
         ]
         sub_rows = [subscription_row(s) for s in subscriptions]
         error_rows = [error_row(e) for e in errors]
-        index = self._search_step(instance, expected + 1)
+        search = _SearchStep(self._db.search_index, instance, expected)
 
-        def persist(conn: sqlite3.Connection) -> None:
+        def persist(conn: sqlite3.Connection) -> Any:
             if conn.execute(_UPDATE_INSTANCE, update).rowcount == 0:
                 found = conn.execute("SELECT revision FROM workflows WHERE id = ?", (wid,))
                 stored = found.fetchone()
@@ -173,9 +173,9 @@ class SqlitePersistence(DatabaseUser):
                 conn.executemany(_UPSERT_SUBSCRIPTION, sub_rows)
             if error_rows:
                 conn.executemany(_INSERT_ERROR, error_rows)
-            index(conn)
+            return search.run(conn)
 
-        await self._db.write(persist)
+        search.committed(await self._db.write(persist))
         instance.revision = expected + 1
 
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
@@ -296,24 +296,6 @@ class SqlitePersistence(DatabaseUser):
         if rows:
             await self._db.write(lambda conn: conn.executemany(_REMOVE_OUTBOX, rows))
 
-    def _search_step(
-        self, instance: WorkflowInstance, revision: int
-    ) -> Callable[[sqlite3.Connection], None]:
-        """What a write of ``instance`` at ``revision`` does for search, inside its transaction.
-
-        Built on the loop, so that it captures the instance as it is now.
-        """
-        index = self._db.search_index
-        if index is not None:
-            entry = SearchEntry.of(instance)
-            return lambda conn: index.write_entry(conn, entry)
-        args = (instance.id, revision)
-
-        def record(conn: sqlite3.Connection) -> None:
-            conn.execute(_UPSERT_OUTBOX, args)
-
-        return record
-
     async def _set_processed(self, event_id: str, value: int) -> None:
         sql = "UPDATE events SET is_processed = ? WHERE id = ?"
         await self._db.write(lambda conn: conn.execute(sql, (value, event_id)))
@@ -321,6 +303,43 @@ class SqlitePersistence(DatabaseUser):
     async def _ids(self, sql: str, args: tuple[Any, ...]) -> list[str]:
         rows = await self._db.read(lambda conn: conn.execute(sql, args).fetchall())
         return [r[0] for r in rows]
+
+
+class _SearchStep:
+    """What one workflow write does for search, inside its transaction.
+
+    With a search index attached to the database, it writes the workflow's entry; without,
+    it records the workflow and its new revision in the outbox. Built on the loop, so that it
+    captures the instance as it was when the write was asked for.
+
+    Args:
+        index: the database's attached search index, or None.
+        instance: the instance being written.
+        replaces: the stored revision the write replaces (None for a new instance).
+    """
+
+    __slots__ = ("index", "outbox", "write")
+
+    def __init__(
+        self, index: SqliteSearchIndex | None, instance: WorkflowInstance, replaces: int | None
+    ) -> None:
+        self.index = index
+        self.write: EntryWrite | None = None
+        self.outbox: tuple[str, int] = (instance.id, 1 if replaces is None else replaces + 1)
+        if index is not None:
+            self.write = index.entry_write(instance, replaces)
+
+    def run(self, conn: sqlite3.Connection) -> Any:
+        """In the worker thread, inside the write's transaction."""
+        if self.write is not None:
+            return self.write.run(conn)
+        conn.execute(_UPSERT_OUTBOX, self.outbox)
+        return None
+
+    def committed(self, result: Any) -> None:
+        """On the loop, once the write is durable; ``result`` is what :meth:`run` returned."""
+        if self.index is not None and self.write is not None:
+            self.index.entry_committed(self.write, result)
 
 
 def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowInstance]:

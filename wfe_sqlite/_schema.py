@@ -150,6 +150,8 @@ _INDEX_OUTBOX = [
     # A digest of the text an entry was made from: a pass that changes no searchable text
     # (most passes) rewrites no FTS row.
     "ALTER TABLE search_docs ADD COLUMN text_hash INTEGER",
+    # The workflow revision an entry shows: an entry never goes back to an older state.
+    "ALTER TABLE search_docs ADD COLUMN revision INTEGER",
     # Entries of version 1 were written after the state's commit, and lost by a crash between
     # the two: index every workflow once more.
     "INSERT INTO index_outbox (workflow_id, revision) SELECT id, revision FROM workflows",

@@ -9,9 +9,10 @@ reference, the description and the *values* of the JSON data (strings and number
 punctuation). ``search_text`` is an FTS5 table when this SQLite has FTS5 (the usual case).
 
 Entries follow the durable state: made on a database, the index attaches itself to it, and
-``SqlitePersistence`` calls :meth:`SqliteSearchIndex.write_entry` in the transaction of every
-workflow write, so a committed state always has its entry and the host indexes nothing itself.
-An entry whose summary and text are unchanged (most passes) costs one indexed lookup.
+``SqlitePersistence`` runs an :class:`EntryWrite` in the transaction of every workflow write,
+so a committed state always has its entry and the host indexes nothing itself. Most passes
+change nothing searchable: the index remembers the entry it committed for each workflow's
+latest revision, so such a pass costs a digest and a comparison, and no SQL.
 
 Terms are split into words by :func:`wfe_core.providers.search_words`, the rule every index
 follows; each word must match the start of a word (``piz`` finds "pizza"), case-insensitively
@@ -37,12 +38,15 @@ from ._database import DatabaseUser, SqliteDatabase
 from ._schema import search_text_is_fts5
 from ._times import from_micros, from_micros_or_none, to_micros, to_micros_or_none
 
-__all__ = ["SearchEntry", "SqliteSearchIndex", "data_text"]
+__all__ = ["EntryWrite", "SearchEntry", "SqliteSearchIndex", "data_text"]
 
 # The text indexed from one instance's data is capped: what people search for (order numbers,
 # names, e-mails) sits in small fields, so a multi-megabyte payload should not cost its size in
 # index work each time it changes.
 MAX_DATA_TEXT = 256 * 1024
+
+#: Workflows whose committed entry the index remembers (the oldest is forgotten first).
+REMEMBERED_ENTRIES = 4096
 
 # The tag key of wfe's serialized values ({"$wfe": "decimal", "v": "1.5"}): only "v" is data.
 _TAG = "$wfe"
@@ -52,12 +56,16 @@ _DOC_COLUMNS = (
     "text_hash"
 )
 _SELECT_DOC = f"SELECT {_DOC_COLUMNS} FROM search_docs WHERE id = ?"
+# An entry never goes back to an older state: an indexer that read a workflow before a newer
+# state (and its entry) committed leaves the newer entry alone.
 _UPSERT_DOC = f"""
-    INSERT INTO search_docs ({_DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO search_docs ({_DOC_COLUMNS}, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET definition_id = excluded.definition_id,
         version = excluded.version, status = excluded.status, reference = excluded.reference,
         description = excluded.description, create_time = excluded.create_time,
-        complete_time = excluded.complete_time, text_hash = excluded.text_hash
+        complete_time = excluded.complete_time, text_hash = excluded.text_hash,
+        revision = excluded.revision
+    WHERE search_docs.revision IS NULL OR search_docs.revision <= excluded.revision
     RETURNING doc"""
 _INSERT_TEXT = """
     INSERT INTO search_text (rowid, definition_id, reference, description, data)
@@ -75,14 +83,21 @@ class SearchEntry:
     Attributes:
         doc: the ``search_docs`` columns but the text hash, in ``_DOC_COLUMNS`` order.
         data: the instance's data as JSON text; its words are pulled out in the thread.
+        revision: the instance's revision the entry shows.
     """
 
     doc: tuple[Any, ...]
     data: str | None
+    revision: int
 
     @classmethod
-    def of(cls, instance: WorkflowInstance) -> SearchEntry:
-        """The entry of ``instance`` as it is now (``instance.data`` is JSON text)."""
+    def of(cls, instance: WorkflowInstance, revision: int | None = None) -> SearchEntry:
+        """The entry of ``instance`` as it is now (``instance.data`` is JSON text).
+
+        Args:
+            revision: the revision it shows, if not ``instance.revision`` (a write in
+                progress stores the next one).
+        """
         doc = (
             instance.id,
             instance.definition_id,
@@ -93,7 +108,39 @@ class SearchEntry:
             to_micros(instance.create_time),
             to_micros_or_none(instance.complete_time),
         )
-        return cls(doc, instance.data)
+        return cls(doc, instance.data, instance.revision if revision is None else revision)
+
+
+class EntryWrite:
+    """The write of one entry in the transaction of a workflow write (see ``_persistence``).
+
+    Attributes:
+        entry: what to write.
+        revision: the workflow's revision once the write commits.
+        known: the ``search_docs`` row committed at the revision this write replaces, when the
+            index remembers it; else the row is read in the transaction.
+        runnable: whether the workflow stays runnable (so it will likely be written again).
+    """
+
+    __slots__ = ("entry", "index", "known", "revision", "runnable")
+
+    def __init__(
+        self,
+        index: SqliteSearchIndex,
+        entry: SearchEntry,
+        revision: int,
+        known: tuple[Any, ...] | None,
+        runnable: bool,
+    ) -> None:
+        self.index = index
+        self.entry = entry
+        self.revision = revision
+        self.known = known
+        self.runnable = runnable
+
+    def run(self, conn: sqlite3.Connection) -> tuple[Any, ...]:
+        """In the worker thread, inside the transaction; returns the row now stored."""
+        return self.index.write_entry(conn, self.entry, self.known)
 
 
 class SqliteSearchIndex(DatabaseUser):
@@ -109,6 +156,11 @@ class SqliteSearchIndex(DatabaseUser):
     def __init__(self, database: SqliteDatabase | str) -> None:
         super().__init__(database)
         self._fts5: bool | None = None  # what search_text is, read from the schema on first use
+        # Workflow id -> (revision, search_docs row) committed by a write through this index.
+        # A write that replaces that revision knows the stored row without reading it: no one
+        # else can have written that revision's entry (a revision is written once, and its
+        # entry with it), and the row is only remembered once its transaction committed.
+        self._committed: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self._db.attach_search(self)
 
     async def index_workflow(self, instance: WorkflowInstance) -> None:
@@ -116,8 +168,41 @@ class SqliteSearchIndex(DatabaseUser):
         entry = SearchEntry.of(instance)
         await self._db.write(lambda conn: self.write_entry(conn, entry))
 
-    def write_entry(self, conn: sqlite3.Connection, entry: SearchEntry) -> None:
-        """Write ``entry`` inside the caller's transaction; runs in the worker thread."""
+    def entry_write(self, instance: WorkflowInstance, replaces: int | None) -> EntryWrite:
+        """The entry write for a workflow write replacing revision ``replaces`` (None: new).
+
+        Called on the loop when the workflow write is prepared.
+        """
+        known = self._committed.get(instance.id)
+        row = known[1] if known is not None and known[0] == replaces else None
+        revision = 1 if replaces is None else replaces + 1
+        runnable = instance.status is WorkflowStatus.RUNNABLE
+        entry = SearchEntry.of(instance, revision)
+        return EntryWrite(self, entry, revision, row, runnable)
+
+    def entry_committed(self, write: EntryWrite, row: tuple[Any, ...]) -> None:
+        """Remember the row ``write`` stored, now that it committed. Called on the loop."""
+        wid = write.entry.doc[0]
+        self._committed.pop(wid, None)  # re-inserted last: the oldest is forgotten first
+        if write.runnable:  # one that stopped is rarely written again
+            self._committed[wid] = (write.revision, row)
+            if len(self._committed) > REMEMBERED_ENTRIES:
+                del self._committed[next(iter(self._committed))]
+
+    def write_entry(
+        self,
+        conn: sqlite3.Connection,
+        entry: SearchEntry,
+        stored: tuple[Any, ...] | None = None,
+    ) -> tuple[Any, ...]:
+        """Write ``entry`` inside the caller's transaction; runs in the worker thread.
+
+        Args:
+            stored: the entry's stored row if known; else it is read.
+
+        Returns:
+            The ``search_docs`` row now stored.
+        """
         wid, definition_id, _, _, reference, description = entry.doc[:6]
         # A digest of the text's sources, not of the text: pulling the words out of the data
         # (a JSON parse) is only paid for when the data changed.
@@ -128,16 +213,22 @@ class SqliteSearchIndex(DatabaseUser):
             digest.update(raw)
         text_hash = int.from_bytes(digest.digest(), "big", signed=True)
         row = (*entry.doc, text_hash)
-        stored = conn.execute(_SELECT_DOC, (wid,)).fetchone()
+        if stored is None:
+            stored = conn.execute(_SELECT_DOC, (wid,)).fetchone()
         if stored == row:
-            return  # nothing searchable changed
+            return row  # nothing searchable changed
         # fetchall: RETURNING must run to completion before the next statement.
-        ((rowid,),) = conn.execute(_UPSERT_DOC, row).fetchall()
+        written = conn.execute(_UPSERT_DOC, (*row, entry.revision)).fetchall()
+        if not written:  # it shows a newer state already; only an update can be refused
+            assert stored is not None
+            return stored
+        ((rowid,),) = written
         if stored is not None and stored[-1] == text_hash:
-            return  # only the summary changed
+            return row  # only the summary changed
         conn.execute("DELETE FROM search_text WHERE rowid = ?", (rowid,))
         text = (definition_id, reference, description, data_text(entry.data))
         conn.execute(_INSERT_TEXT, (rowid, *text))
+        return row
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20

@@ -32,6 +32,8 @@ from wfe_core.providers import SearchFilter
 from wfe_core.serialization import encode_data
 from wfe_core.testing.contracts._targets import open_provider
 from wfe_sqlite import SqlitePersistence
+from wfe_sqlite import _schema
+from wfe_sqlite._rows import INSTANCE_COLUMNS, instance_row
 from wfe_sqlite._url import parse_url
 
 PROVIDERS = ["memory", "sqlite"]
@@ -115,6 +117,63 @@ async def test_a_running_host_writes_each_state_with_its_entry(
         assert await host.persistence.get_index_outbox() == []
 
 
+def _set_word(word: str) -> Callable[[Any], None]:
+    def step(ctx: Any) -> None:
+        ctx.data["word"] = word
+
+    return step
+
+
+renames = (
+    WorkflowBuilder(dict)
+    .start_with(_set_word("alpha"))
+    .wait_for("go", lambda d: "key")
+    .then(_set_word("beta"))
+    .end_workflow()
+    .build("renames", 1)
+)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_every_pass_keeps_the_entry_of_its_data(provider: str, tmp_path: Path) -> None:
+    async with WorkflowHost(store_url(provider, tmp_path)) as host:
+        host.register(renames)
+        wid = await host.start_workflow("renames", {})
+
+        async def waiting() -> bool:
+            return bool(await host.persistence.get_subscriptions("go", "key", host.clock.now()))
+
+        await wait_until(waiting, "the workflow waits for its event")
+        assert await ids_with(host, WorkflowStatus.RUNNABLE, "alpha") == [wid]
+        await host.publish_event("go", "key")
+        assert (await host.wait_for_workflow(wid, timeout=20)).status is WorkflowStatus.COMPLETE
+        assert await ids_with(host, WorkflowStatus.COMPLETE, "beta") == [wid]
+        assert await ids_with(host, WorkflowStatus.COMPLETE, "alpha") == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_entry_never_goes_back_to_an_older_state(provider: str, tmp_path: Path) -> None:
+    # An indexer that read revision 2 and writes after revision 3's entry landed.
+    async with open_provider("search", store_url(provider, tmp_path)) as index:
+        newer = WorkflowInstance(
+            id="w1",
+            definition_id="d",
+            version=1,
+            status=WorkflowStatus.COMPLETE,
+            data=encode_data({"word": "newer"}),
+            revision=3,
+        )
+        older = WorkflowInstance(
+            id="w1", definition_id="d", version=1, data=encode_data({"word": "older"}), revision=2
+        )
+        await index.index_workflow(newer)
+        await index.index_workflow(older)
+        page = await index.search("", SearchFilter(), 0, 10)
+        assert [(item.id, item.status) for item in page.items] == [("w1", WorkflowStatus.COMPLETE)]
+        assert (await index.search("older", SearchFilter(), 0, 10)).total == 0
+        assert (await index.search("newer", SearchFilter(), 0, 10)).total == 1
+
+
 # -- an index elsewhere is fed from the durable outbox ------------------------------------------
 
 
@@ -182,6 +241,48 @@ async def test_an_outbox_entry_written_again_while_indexed_stays(
         assert await persistence.get_index_outbox() == []
     finally:
         await persistence.close()
+
+
+def test_an_index_left_stale_by_schema_1_heals_after_the_upgrade(tmp_path: Path) -> None:
+    # A store of the previous schema whose workflow completed while its entry still says
+    # runnable: what a kill between the commit and the index write used to leave.
+    path = tmp_path / "old.db"
+    done = WorkflowInstance(
+        id="w1",
+        definition_id="waits",
+        version=1,
+        status=WorkflowStatus.COMPLETE,
+        data=encode_data({}),
+        reference="café",
+        next_execution=None,
+    )
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        _schema._migration_1(conn)
+        conn.execute("CREATE TABLE wfe_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        conn.execute("INSERT INTO wfe_migrations VALUES (1, 'then')")
+        conn.execute(f"INSERT INTO workflows ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                     instance_row(done, revision=3))
+        conn.execute(
+            "INSERT INTO search_docs (doc, id, definition_id, version, status, reference, "
+            "create_time) VALUES (1, 'w1', 'waits', 1, 'runnable', 'café', 0)"
+        )
+        conn.execute("INSERT INTO search_text (rowid, reference) VALUES (1, 'café')")
+        conn.execute("COMMIT")
+
+    async def upgrade_and_wait() -> None:
+        async with WorkflowHost(f"sqlite:///{path}") as host:  # left idle
+
+            async def healed() -> bool:
+                return await ids_with(host, WorkflowStatus.COMPLETE) == ["w1"]
+
+            await wait_until(healed, "the entry shows the stored state")
+            assert await ids_with(host, WorkflowStatus.RUNNABLE) == []
+            assert await ids_with(host, WorkflowStatus.COMPLETE, "café") == ["w1"]
+            assert await ids_with(host, WorkflowStatus.COMPLETE, "cafe") == []
+            assert await host.persistence.get_index_outbox() == []
+
+    asyncio.run(upgrade_and_wait())
 
 
 # -- one rule for search terms ---------------------------------------------------------------
