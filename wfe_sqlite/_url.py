@@ -36,13 +36,12 @@ SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 MODES = ("rwc", "rw", "ro")
 
 #: The shortest busy timeout accepted, in seconds. A shorter one does not make wfe faster, it
-#: makes it stall: SQLite's busy handler waits by polling (1, 2, 5, 10 ... then 100 ms
-#: apart) and is not first-come first-served, so with a few processes committing back to back
-#: (the write lock taken most of the time) a short wait fails, instead of getting its turn.
-#: wfe's own retries of a failed write are deliberately slow (a failed pass waits for the
-#: poller, a lease that could not be released for its expiry, a failed start is the caller's
-#: error), so at busy_timeout=5 four processes did not finish 1,200 workflows in 200 s that
-#: take 9 s at the default of 5,000 ms.
+#: makes it stall. With a few processes committing back to back the write lock is taken most
+#: of the time, and SQLite's busy handler waits by polling (1, 2, 5, 10 ... then 100 ms apart,
+#: first come is not first served), so a short wait fails instead of getting its turn; and a
+#: failed write is not retried soon (a failed start is the caller's error, a failed pass waits
+#: for the poller, a lease that could not be released for its expiry). Four processes sharing
+#: 1,200 workflows: 5 s at the default of 5,000 ms; at 5 ms three of them died on SQLITE_BUSY.
 MIN_BUSY_TIMEOUT = 1.0
 
 
