@@ -30,7 +30,7 @@ from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
 from ._plugins import PluginHost
 from ._registry import WorkflowRegistry
-from ._runtime import Runtime
+from ._runtime import Runtime, RuntimeSettings
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrencyError,
@@ -151,7 +151,25 @@ class WorkflowHost:
             )
         for provider in (self.persistence, self.lock, self.queue, self.search_index):
             await provider.start()
-        self._runtime = Runtime(self)
+        self._runtime = Runtime(
+            persistence=self.persistence,
+            lock=self.lock,
+            queue=self.queue,
+            search=self.search_index,
+            clock=self.clock,
+            registry=self.registry,
+            lifecycle=self.lifecycle,
+            settings=RuntimeSettings(
+                max_concurrent_workflows=self.max_concurrent_workflows,
+                poll_interval=self.poll_interval,
+                lease_ttl=self.lease_ttl,
+                stop_timeout=self.stop_timeout,
+                thread_pool_size=self.thread_pool_size,
+                max_parallel_steps=self.max_parallel_steps,
+            ),
+            publish=self.publish_event,
+            step_host=self,
+        )
         await self._runtime.start()
         self._started = True
 
@@ -245,35 +263,15 @@ class WorkflowHost:
             parent_workflow_id=parent_id,
         )
         runtime = self._runtime
-        # Run it here at once when there is room, or hold it here until a slot frees: take
-        # its lease before it exists, so no other host can start it too, and skip the queue
-        # round trip and the reload.
-        here = runtime is not None and runtime.try_run_here(instance.id, or_wait=True)
-        key = f"wf:{instance.id}"
-        try:
-            if (
-                here
-                and runtime is not None
-                and not await self.lock.acquire(key, runtime.owner, self.lease_ttl)
-            ):
-                runtime.done_here(instance.id)
-                here = False
-            await self.persistence.create_workflow(instance)
-        except BaseException:  # a failure or a cancelled caller: give the reservation back
-            if here and runtime is not None:
-                runtime.done_here(instance.id)  # first: a place in line must never be left held
-                await self.lock.release(key, runtime.owner)
-            raise
-        try:
+
+        async def announce() -> None:
             await self._announce(instance, LifecycleEventType.WORKFLOW_STARTED)
-        finally:
-            # The workflow is stored: it runs even if the caller is cancelled from here on.
-            if runtime is not None:
-                runtime.index_soon(instance.id, text, instance)
-                if here:
-                    runtime.run_here(instance.id, instance)
-                else:
-                    await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+
+        if runtime is not None:
+            await runtime.launch(instance, self.persistence.create_workflow, announce)
+        else:  # not started yet: the poller of the first host to start finds it
+            await self.persistence.create_workflow(instance)
+            await announce()
         return instance.id
 
     async def _start_child(

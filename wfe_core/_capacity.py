@@ -1,0 +1,173 @@
+"""``Capacity``: which workflows run in this host, and which wait here for a slot.
+
+A host runs up to ``max_concurrent_workflows`` at once. A workflow started, woken or due here
+takes a free slot at once, skipping the shared queue; when every slot is taken it may wait
+here in line (lease taken, instance in hand), up to four per slot, and takes the next slot
+that frees, ahead of the queue. Beyond that, work goes to the shared queue for any host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ._models import WorkflowInstance
+
+__all__ = ["Capacity"]
+
+#: Workflows held in hand per slot while they wait for one.
+WAITING_PER_SLOT = 4
+
+#: Starts processing a workflow in a task: ``spawn(wid, instance_or_None)``.
+Spawn = Callable[[str, WorkflowInstance | None], None]
+
+
+class _Slots:
+    """How many workflows may run here at once; unlike a Semaphore, can be taken without waiting."""
+
+    def __init__(self, capacity: int) -> None:
+        self.free = capacity
+        self.freed = asyncio.Event()
+
+    def try_take(self) -> bool:
+        if self.free <= 0:
+            return False
+        self.free -= 1
+        return True
+
+    async def take(self) -> None:
+        while not self.try_take():
+            await self.until_free()
+
+    async def until_free(self) -> None:
+        """Return once a slot is free, without taking it."""
+        while self.free <= 0:
+            self.freed.clear()
+            await self.freed.wait()
+
+    def give(self) -> None:
+        self.free += 1
+        self.freed.set()
+
+
+class Capacity:
+    """Slots, the line of workflows waiting here for one, and what is active here."""
+
+    def __init__(self, slots: int, spawn: Spawn) -> None:
+        self.slots = _Slots(slots)
+        self.spawn = spawn
+        self.stopping = False
+        # Workflows this host holds but has no slot for yet, oldest first; None while the
+        # start that reserved the place is still storing it.
+        self.waiting: dict[str, WorkflowInstance | None] = {}
+        self.waiting_places = WAITING_PER_SLOT * slots
+        #: Workflows running, reserved or waiting here.
+        self.active: set[str] = set()
+        #: Workflows dequeued while active here: run once more when the current run ends.
+        self.rerun: set[str] = set()
+        self.released: dict[str, asyncio.Event] = {}
+
+    async def take_for_queue(self) -> None:
+        """Wait for a free slot without taking it (a queue reader, before it dequeues)."""
+        await self.slots.until_free()
+
+    async def admit_dequeued(self, wid: str) -> bool:
+        """A queue reader got ``wid``: take a slot for it. False when it runs here already."""
+        await self.slots.take()
+        if wid in self.active:
+            self.rerun.add(wid)
+            self.free_slot()
+            return False
+        self.active.add(wid)
+        return True
+
+    def try_reserve(self, wid: str, *, or_wait: bool = False) -> bool:
+        """Reserve a slot to run ``wid`` in this host now, skipping the queue.
+
+        With ``or_wait``, the caller takes its turn behind the workflows already waiting here,
+        or, when every slot is taken, gets a place among them; it must then hand ``run`` the
+        instance with its lease held.
+        """
+        if self.stopping or wid in self.active:
+            return False
+        if (not or_wait or not self.waiting) and self.slots.try_take():
+            self.active.add(wid)
+            return True
+        if or_wait and self.waiting_places > 0:
+            self.waiting_places -= 1
+            self.waiting[wid] = None  # its place in line; the instance comes with run()
+            self.active.add(wid)
+            return True
+        return False
+
+    def give_back(self, wid: str) -> None:
+        """Give back a reservation made with ``try_reserve`` that will not be used."""
+        self.active.discard(wid)
+        if wid in self.waiting:
+            del self.waiting[wid]
+            self.waiting_places += 1
+            self.run_waiting()
+        else:
+            self.free_slot()
+
+    def run(self, wid: str, instance: WorkflowInstance | None = None) -> None:
+        """Run a workflow reserved with ``try_reserve`` (with its lease, given ``instance``)."""
+        if wid in self.waiting:
+            assert instance is not None, "a place in line needs the instance in hand"
+            self.waiting[wid] = instance
+            self.run_waiting()
+            return
+        self.spawn(wid, instance)
+
+    def replace_waiting(self, instance: WorkflowInstance) -> None:
+        """A workflow waiting here changed in the store: it starts from the new state."""
+        if self.waiting.get(instance.id) is not None:
+            self.waiting[instance.id] = instance
+
+    def finished(self, wid: str) -> None:
+        """A workflow's processing here ended: free its slot, wake who waits for its lease."""
+        self.active.discard(wid)
+        released = self.released.pop(wid, None)
+        if released is not None:
+            released.set()
+        self.free_slot()
+
+    def take_rerun(self, wid: str) -> bool:
+        """True (once) when ``wid`` was queued again while it ran here."""
+        if wid in self.rerun and not self.stopping:
+            self.rerun.discard(wid)
+            return True
+        return False
+
+    def released_event(self, wid: str) -> asyncio.Event | None:
+        """An event set when this host stops running ``wid``; None if it does not run here."""
+        if wid not in self.active:
+            return None
+        return self.released.setdefault(wid, asyncio.Event())
+
+    def free_slot(self) -> None:
+        """A slot is free: the workflows waiting here get it first, else anyone may."""
+        self.slots.give()
+        self.run_waiting()
+
+    def run_waiting(self) -> None:
+        """Start waiting workflows, oldest first, while slots are free and they are ready."""
+        while self.waiting and not self.stopping:
+            wid, instance = next(iter(self.waiting.items()))
+            if instance is None or not self.slots.try_take():
+                return  # the oldest is still being created; it starts when run() comes
+            del self.waiting[wid]
+            self.waiting_places += 1
+            self.spawn(wid, instance)
+
+    def take_waiting(self) -> list[str]:
+        """At stop: take every waiting workflow whose instance is in hand out of the line."""
+        taken = []
+        for wid, instance in list(self.waiting.items()):
+            if instance is None:
+                continue  # still being created; the hand-back after the last work takes it
+            del self.waiting[wid]
+            self.waiting_places += 1
+            self.active.discard(wid)
+            taken.append(wid)
+        return taken

@@ -1,0 +1,142 @@
+"""``Indexer``: keeps the search index following the durable state.
+
+What to index is durable: the store records each written workflow in its index outbox in the
+transaction of the write (``PersistenceProvider.get_index_outbox``), and the indexer drains it:
+soon after a change in this host (in batches), every poll interval (other processes write too,
+the ``wfe`` command among them), and at start (what a host that crashed, or stopped with its
+index down, left behind). A store that keeps the search index in the same transaction leaves
+the outbox empty: nothing to do here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import attrs
+
+from ._leases import Leases
+from ._models import ExecutionPointers, WorkflowInstance
+from .errors import WfeError
+from .providers import PersistenceProvider, SearchIndex
+
+__all__ = ["Indexer"]
+
+log = logging.getLogger("wfe.runtime")
+
+#: How long index updates gather before they are written together.
+INDEX_BATCH_SECONDS = 0.5
+#: The lease one host holds while it drains the index outbox.
+INDEX_LEASE = "index-outbox"
+#: Workflows indexed side by side in one flush.
+INDEX_CHUNK = 256
+#: Outbox entries one flush takes at most; a fuller outbox is drained by the next flush.
+INDEX_DRAIN = 4 * INDEX_CHUNK
+
+
+class Indexer:
+    """Drains the outbox of ``persistence`` into ``search``."""
+
+    def __init__(
+        self,
+        persistence: PersistenceProvider,
+        search: SearchIndex,
+        leases: Leases,
+        poll_interval: float,
+    ) -> None:
+        self.persistence = persistence
+        self.search = search
+        self.leases = leases
+        self.poll_interval = poll_interval
+        self.pending: dict[str, WorkflowInstance] = {}
+        self.wake = asyncio.Event()
+        self.lock = asyncio.Lock()
+
+    def index_soon(
+        self, wid: str, data_text: str | None = None, instance: WorkflowInstance | None = None
+    ) -> None:
+        """``wid`` was written: drain the outbox shortly.
+
+        With ``instance`` and its data as JSON text, the indexer need not reload it.
+        """
+        if instance is not None and data_text is not None:
+            # The index needs the fields and the data, not the pointers.
+            self.pending[wid] = attrs.evolve(
+                instance, data=data_text, execution_pointers=ExecutionPointers()
+            )
+        self.wake.set()
+
+    async def run(self, stopping: Callable[[], bool]) -> None:
+        self.wake.set()  # catch up at once with what earlier hosts left in the outbox
+        while not stopping():
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+                # Gather a batch: a short workflow's start and end then cost one write, not
+                # two. host.search() flushes first, so searches never see a stale index.
+                await asyncio.sleep(INDEX_BATCH_SECONDS)
+            except TimeoutError:
+                pass  # look anyway: another process may have written
+            self.wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("search indexing failed; the workflows stay in the outbox for later")
+
+    async def flush(self) -> None:
+        """Index what the store's outbox holds, and take it out of the outbox.
+
+        One drain at a time, in this host (a lock) and across hosts (a lease): two drains of
+        one workflow could otherwise store an older state over a newer one.
+
+        Raises:
+            WfeError: some workflows could not be indexed; they stay in the outbox.
+        """
+        async with self.lock:
+            snapshots, self.pending = self.pending, {}
+            entries = await self.persistence.get_index_outbox(INDEX_DRAIN)
+            if not entries:
+                return
+            if not await self.leases.acquire(INDEX_LEASE):
+                return  # another host is draining it
+            try:
+                await self.index_entries(entries, snapshots)
+            finally:
+                await self.leases.release(INDEX_LEASE)
+            if len(entries) >= INDEX_DRAIN:
+                self.wake.set()  # there may be more
+
+    async def index_entries(
+        self, entries: list[tuple[str, int]], snapshots: dict[str, WorkflowInstance]
+    ) -> None:
+        """Index outbox entries, from ``snapshots`` where they are as new, else reloaded."""
+        ready: list[WorkflowInstance] = []
+        missing: list[str] = []
+        for wid, revision in entries:
+            snapshot = snapshots.get(wid)
+            if snapshot is not None and snapshot.revision >= revision:
+                ready.append(snapshot)
+            else:
+                missing.append(wid)
+        if missing:
+            ready.extend(await self.persistence.get_workflows(missing))
+        found = {instance.id for instance in ready}
+        # An entry of a workflow the store no longer has leaves nothing to index.
+        done = [(wid, revision) for wid, revision in entries if wid not in found]
+        # Written side by side, so that a store with group commit writes a chunk in one
+        # transaction rather than one commit (an fsync on SQLite) per workflow.
+        index = self.search.index_workflow
+        errors: list[Exception] = []
+        for start in range(0, len(ready), INDEX_CHUNK):
+            chunk = ready[start : start + INDEX_CHUNK]
+            outcomes = await asyncio.gather(*(index(i) for i in chunk), return_exceptions=True)
+            for instance, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    errors.append(outcome)
+                else:
+                    # Only up to the revision indexed: a later write keeps its entry.
+                    done.append((instance.id, instance.revision))
+        if done:
+            await self.persistence.remove_index_outbox(done)
+        if errors:
+            raise WfeError(f"search indexing failed for {len(errors)} workflow(s)") from errors[0]

@@ -1,0 +1,104 @@
+"""``Leases``: the leases one host holds, their renewal, and what happens when one is lost.
+
+Workflow and event locks are leases (``LockProvider``): they expire unless renewed, so a host
+that dies strands nothing. This host renews what it holds every third of the lease's length.
+A lease whose renewal is refused was lost (this host stalled past its expiry and another may
+have taken the workflow): it is noted, so that the pass holding it stops before it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from .providers import LockProvider
+
+__all__ = ["Leases", "event_key", "workflow_key"]
+
+log = logging.getLogger("wfe.runtime")
+
+
+def workflow_key(wid: str) -> str:
+    return f"wf:{wid}"
+
+
+def event_key(eid: str) -> str:
+    return f"evt:{eid}"
+
+
+class Leases:
+    """The leases this host (``owner``) holds on ``lock``."""
+
+    def __init__(self, lock: LockProvider, owner: str, ttl: float) -> None:
+        self.lock = lock
+        self.owner = owner
+        self.ttl = ttl
+        self.held: set[str] = set()
+        self.lost: set[str] = set()
+
+    async def acquire(self, key: str) -> bool:
+        """Take a lease now, or answer False if another live lease holds it."""
+        if not await self.lock.acquire(key, self.owner, self.ttl):
+            return False
+        self.lost.discard(key)
+        self.held.add(key)
+        return True
+
+    def adopt(self, key: str) -> None:
+        """Renew, from now on, a lease taken by someone else on this host's behalf."""
+        self.lost.discard(key)
+        self.held.add(key)
+
+    async def release(self, key: str) -> None:
+        self.held.discard(key)
+        self.lost.discard(key)
+        await self.lock.release(key, self.owner)
+
+    def is_lost(self, key: str) -> bool:
+        """True when a renewal of this held lease was refused: stop before writing."""
+        return key in self.lost
+
+    async def acquire_waiting(
+        self, key: str, wait: float, released: Callable[[], asyncio.Event | None]
+    ) -> bool:
+        """Take a lease, waiting up to ``wait`` seconds for its holder.
+
+        ``released()`` gives an event set when this host lets go of it (None when this host
+        does not hold it: then the lease is polled with a growing pause).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        delay = 0.002
+        while True:
+            if await self.acquire(key):
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            event = released()
+            if event is not None:
+                try:
+                    await asyncio.wait_for(event.wait(), remaining)
+                except TimeoutError:
+                    return False
+            else:
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.05)
+
+    async def renew_loop(self, stopping: Callable[[], bool]) -> None:
+        period = max(self.ttl / 3, 0.05)
+        while not stopping():
+            await asyncio.sleep(period)
+            for key in list(self.held):
+                try:
+                    renewed = await self.lock.renew(key, self.owner, self.ttl)
+                except Exception:
+                    log.exception("renewing the lease on %s failed; trying again", key)
+                    continue
+                if not renewed and key in self.held:
+                    self.lost.add(key)
+                    log.warning(
+                        "lost the lease on %s; another host may take it over, and this host "
+                        "writes nothing more under it", key,
+                    )

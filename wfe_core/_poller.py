@@ -1,0 +1,78 @@
+"""``Poller``: the safety net that finds due work the pushed wake-ups missed.
+
+Every poll interval it asks the store for workflows due before the next poll and events due
+now: a crashed host's work, timers beyond the heap's horizon, work written by another process.
+What is due now is queued; what falls due before the next poll gets a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from datetime import timedelta
+
+from ._timers import Timers
+from .clock import Clock
+from .providers import PersistenceProvider, QueueKind, QueueProvider
+
+__all__ = ["Poller"]
+
+log = logging.getLogger("wfe.runtime")
+
+#: Rows one poll reads of each kind; a full answer makes the next poll come sooner.
+POLL_LIMIT = 1000
+
+
+class Poller:
+    def __init__(
+        self,
+        persistence: PersistenceProvider,
+        queue: QueueProvider,
+        timers: Timers,
+        clock: Clock,
+        interval: float,
+        active: Collection[str],
+    ) -> None:
+        self.persistence = persistence
+        self.queue = queue
+        self.timers = timers
+        self.clock = clock
+        self.interval = interval
+        self.active = active
+        self.wake = asyncio.Event()
+
+    async def run(self, stopping: Callable[[], bool]) -> None:
+        while not stopping():
+            interval = self.interval
+            try:
+                if await self.poll_once():
+                    interval = min(interval, 1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling for due work failed; retrying next interval")
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), interval)
+            except TimeoutError:
+                pass
+
+    async def poll_once(self, limit: int = POLL_LIMIT) -> bool:
+        """Queue due workflows and events; set timers for what falls due before the next poll.
+
+        Returns True when there may be more due work than one query returned.
+        """
+        now = self.clock.now()
+        horizon = now + timedelta(seconds=self.interval)
+        due = await self.persistence.get_runnable_instances(horizon, limit)
+        for wid, when in due:
+            if when <= now:
+                if wid not in self.active:
+                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            else:
+                self.timers.schedule(when, "wf", wid)
+        events = await self.persistence.get_runnable_events(now, limit)
+        for eid in events:
+            await self.queue.enqueue(QueueKind.EVENT, eid)
+        return len(due) >= limit or len(events) >= limit

@@ -1,0 +1,221 @@
+"""``WorkflowRunner``: runs passes of one workflow at a time and stores each one.
+
+Under the workflow's lease, the runner loads the instance (or takes the one in hand), runs
+passes while it is due, and persists each pass in one write before the next begins. A
+workflow that stays runnable goes straight on with its instance in memory; one that sleeps
+gets a timer; one that settles wakes its waiters, is indexed and tells its parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from ._capacity import Capacity
+from ._definition import WorkflowDefinition
+from ._events import EventDelivery
+from ._executor import PassResult, WorkflowExecutor
+from ._indexer import Indexer
+from ._leases import Leases, workflow_key
+from ._lifecycle import LifecycleHub
+from ._models import WorkflowInstance, WorkflowStatus
+from ._primitives import WORKFLOW_ENDED_EVENT
+from ._registry import WorkflowRegistry
+from ._timers import Timers
+from .clock import Clock
+from .errors import ConcurrencyError, WorkflowNotFoundError
+from .providers import PersistenceProvider, QueueKind, QueueProvider
+from .serialization import decode_data, encode_data
+
+__all__ = ["WorkflowRunner"]
+
+log = logging.getLogger("wfe.runtime")
+
+#: A workflow that stays runnable yields the event loop this often. It keeps its instance in
+#: memory and its lease: reloading a long history to be fair would make it cost more per pass.
+YIELD_EVERY_PASSES = 50
+
+#: Publishes an event: ``publish(name, key, data)`` (the host's ``publish_event``).
+Publish = Callable[[str, str, Any], Awaitable[Any]]
+
+
+class WorkflowRunner:
+    def __init__(
+        self,
+        *,
+        persistence: PersistenceProvider,
+        queue: QueueProvider,
+        leases: Leases,
+        capacity: Capacity,
+        timers: Timers,
+        indexer: Indexer,
+        events: EventDelivery,
+        executor: WorkflowExecutor,
+        registry: WorkflowRegistry,
+        clock: Clock,
+        lifecycle: LifecycleHub,
+        publish: Publish,
+    ) -> None:
+        self.persistence = persistence
+        self.queue = queue
+        self.leases = leases
+        self.capacity = capacity
+        self.timers = timers
+        self.indexer = indexer
+        self.events = events
+        self.executor = executor
+        self.registry = registry
+        self.clock = clock
+        self.lifecycle = lifecycle
+        self.publish = publish
+        self.stopping = False
+        #: workflow id -> event set when it next settles (``wait_for_workflow``).
+        self.changed: dict[str, asyncio.Event] = {}
+
+    async def process(self, wid: str, instance: WorkflowInstance | None = None) -> None:
+        """Run ``wid`` here (again, if it was queued meanwhile); then free its slot."""
+        try:
+            while True:
+                try:
+                    await self.run_workflow(wid, instance)
+                except Exception:
+                    log.exception("workflow %s: pass failed; it will be retried by the poller", wid)
+                instance = None
+                if not self.capacity.take_rerun(wid):
+                    break
+        finally:
+            self.capacity.finished(wid)
+
+    async def run_workflow(self, wid: str, loaded: WorkflowInstance | None = None) -> None:
+        """Run passes while the workflow is due. ``loaded``: fresh from the store, lease held."""
+        key = workflow_key(wid)
+        if loaded is None and not await self.leases.acquire(key):
+            return  # another host is on it; if it dies, its lease expires and the poller retries
+        try:
+            if loaded is not None:
+                instance = loaded
+            else:
+                try:
+                    instance = await self.persistence.get_workflow(wid)
+                except WorkflowNotFoundError:
+                    return
+            definition = self.registry.find(instance.definition_id, instance.version)
+            if definition is None:
+                log.warning(
+                    "workflow %s needs definition %r version %d, which this host has not "
+                    "registered; leaving it for a host that has", wid, instance.definition_id,
+                    instance.version,
+                )
+                return
+            text = instance.data  # as stored: what a step that leaves bad data goes back to
+            instance.data = decode_data(text, definition.data_type)
+            passes = 0
+            while (
+                not self.stopping
+                and instance.status is WorkflowStatus.RUNNABLE
+                and instance.next_execution is not None
+                and instance.next_execution <= self.clock.now()
+            ):
+                passes += 1
+                if passes % YIELD_EVERY_PASSES == 0:
+                    await asyncio.sleep(0)  # let other workflows in; keep the instance and lease
+                result = await self.executor.execute(instance, definition, text)
+                if self.leases.is_lost(key):
+                    log.warning(
+                        "workflow %s: lease lost during a pass; the pass is not written and "
+                        "the host that holds the lease now runs it", wid,
+                    )
+                    return
+                stored = await self.persist_pass(instance, definition, result)
+                if stored is None:
+                    # Someone changed it under us (suspend, terminate, an event): start over.
+                    instance = await self.persistence.get_workflow(wid)
+                    text = instance.data
+                    instance.data = decode_data(text, definition.data_type)
+                else:
+                    text = stored
+            if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
+                self.timers.schedule(instance.next_execution, "wf", wid)
+        finally:
+            await self.leases.release(key)
+
+    async def persist_pass(
+        self, instance: WorkflowInstance, definition: WorkflowDefinition, result: PassResult
+    ) -> str | None:
+        """Store a pass; returns the data as stored, or None when the instance changed under it."""
+        data = instance.data
+        text = result.data_text
+        if text is None:
+            text = encode_data(data, definition.data_type)
+        instance.data = text
+        try:
+            await self.persistence.persist_workflow(
+                instance,
+                changed_pointers=result.changed,
+                subscriptions=result.subscriptions,
+                errors=result.errors,
+            )
+        except ConcurrencyError:
+            log.info("workflow %s changed during a pass; the pass is discarded and rerun", instance.id)
+            return None
+        finally:
+            instance.data = data
+        hub = self.lifecycle
+        if hub.active:
+            for event in result.events:
+                await hub.publish(event)
+        if result.subscriptions:
+            received = {
+                p.extension_attributes.get("event_id")
+                for p in instance.execution_pointers
+                if p.event_published
+            }
+            for sub in result.subscriptions:
+                await self.events.seed_earlier_events(sub, received)
+        if instance.status is not WorkflowStatus.RUNNABLE:
+            await self.settled(instance, text)
+        return text
+
+    async def settled(self, instance: WorkflowInstance, data_text: str | None) -> None:
+        """The workflow stopped being runnable: wake waiters, index it, tell its parent."""
+        self.notify_changed(instance.id)
+        self.indexer.index_soon(instance.id, data_text, instance)
+        if instance.parent_workflow_id and instance.status in (
+            WorkflowStatus.COMPLETE,
+            WorkflowStatus.TERMINATED,
+        ):
+            await self.publish(
+                WORKFLOW_ENDED_EVENT,
+                instance.id,
+                {"status": instance.status.value, "data": instance.data},
+            )
+
+    async def after_control(self, instance: WorkflowInstance) -> None:
+        """After a suspend, resume or terminate (``instance.data`` is still JSON text)."""
+        text = instance.data
+        # A workflow waiting here for a slot starts from the new state, not a void one.
+        self.capacity.replace_waiting(instance)
+        if instance.status is WorkflowStatus.RUNNABLE:
+            await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+            self.indexer.index_soon(instance.id, text, instance)
+            return
+        definition = self.registry.find(instance.definition_id, instance.version)
+        instance = attrs.evolve(instance)  # the one waiting here keeps its text
+        instance.data = decode_data(text, definition.data_type if definition else None)
+        await self.settled(instance, text)
+
+    def notify_changed(self, wid: str) -> None:
+        event = self.changed.pop(wid, None)
+        if event is not None:
+            event.set()
+
+    async def wait_for_change(self, wid: str, timeout: float) -> None:
+        event = self.changed.setdefault(wid, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
