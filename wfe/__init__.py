@@ -28,6 +28,7 @@ from wfe_core import (
     WorkflowStatus,
     WorkflowSummary,
 )
+from wfe_core import __version__
 from wfe_core.testing import FakeClock
 
 from . import errors

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
 from wfe_core.errors import WfeError
-from wfe_core.hookspecs import CAPABILITIES
+from wfe_core.backends import Capability
 from wfe_core.serialization import decode_data
 
 
@@ -50,21 +50,18 @@ async def idle(host: WorkflowHost) -> AsyncIterator[WorkflowHost]:
     Its search index is kept current by the store itself where they share one (SQLite), or
     through the store's index outbox that running hosts drain.
     """
-    providers = (host.persistence, host.queue, host.search_index)
-    for provider in providers:
-        await provider.start()
+    await host._start_providers()
     try:
         yield host
     finally:
-        for provider in providers:
-            await provider.close()
+        await host._close_providers()
 
 
 def _providers(_: argparse.Namespace) -> int:
     specs = PluginHost().specs()
     for scheme in sorted(specs):
         spec = specs[scheme]
-        offers = ", ".join(c for c in CAPABILITIES if c in spec.factories)
+        offers = ", ".join(c.value for c in Capability if c in spec.capabilities)
         extra = f'  (pip install "wfe[{spec.extra}]")' if spec.extra else ""
         print(f"{scheme}://  {offers} — {spec.description}{extra}")
     return 0

@@ -3,6 +3,8 @@
 Applications import from ``wfe``; provider packages import from here.
 """
 
+from importlib import metadata as _metadata
+
 from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
 from ._host import WorkflowHost
@@ -19,8 +21,9 @@ from ._models import (
 )
 from ._plugins import PluginHost
 from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext
+from .backends import Capability, ProviderBackend
 from .clock import Clock, SystemClock
-from .hookspecs import ProviderSpec, hookimpl, hookspec
+from .hookspecs import ProviderSpec, TestStore, hookimpl, hookspec
 from .providers import (
     LockProvider,
     PersistenceProvider,
@@ -32,7 +35,13 @@ from .providers import (
     WorkflowSummary,
 )
 
+try:
+    __version__: str = _metadata.version("wfe")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "Capability",
     "Clock",
     "ErrorBehavior",
     "Event",
@@ -49,6 +58,7 @@ __all__ = [
     "PersistenceProvider",
     "PluginHost",
     "PointerStatus",
+    "ProviderBackend",
     "ProviderSpec",
     "QueueKind",
     "QueueProvider",
@@ -60,6 +70,7 @@ __all__ = [
     "StepExecutionContext",
     "StepOutcome",
     "SystemClock",
+    "TestStore",
     "WorkflowBuilder",
     "WorkflowDefinition",
     "WorkflowHost",

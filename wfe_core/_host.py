@@ -28,7 +28,7 @@ from ._models import (
 )
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
-from ._plugins import PluginHost
+from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime, RuntimeSettings
 from .clock import Clock, SystemClock
@@ -40,7 +40,16 @@ from .errors import (
     WfeError,
     WorkflowNotFoundError,
 )
-from .providers import QueueKind, SearchFilter, SearchPage
+from .backends import Capability
+from .providers import (
+    LockProvider,
+    PersistenceProvider,
+    QueueKind,
+    QueueProvider,
+    SearchFilter,
+    SearchIndex,
+    SearchPage,
+)
 from .serialization import decode_data, dump_value, encode_data
 
 __all__ = ["WorkflowHost"]
@@ -76,10 +85,10 @@ class WorkflowHost:
 
     def __init__(
         self,
-        persistence: str | Any = "memory://",
-        lock: str | Any | None = None,
-        queue: str | Any | None = None,
-        search: str | Any | None = None,
+        persistence: str | PersistenceProvider = "memory://",
+        lock: str | LockProvider | None = None,
+        queue: str | QueueProvider | None = None,
+        search: str | SearchIndex | None = None,
         *,
         clock: Clock | None = None,
         tracer_provider: Any = None,
@@ -96,13 +105,17 @@ class WorkflowHost:
         self.registry = WorkflowRegistry()
         self.lifecycle = LifecycleHub()
         self._plugins = plugins or PluginHost()
-        self._shared: dict[str, Any] = {}
-        self._owned: list[Any] = []
-        self.persistence = self._open("persistence", persistence, None)
+        # One backend per store the URLs name, opened and closed by this host; providers
+        # given as instances belong to the caller, who closes them.
+        self._backends = ProviderBackends(self._plugins)
+        self._given: list[Any] = []
         base_url = persistence if isinstance(persistence, str) else None
-        self.lock = self._open("lock", lock, base_url)
-        self.queue = self._open("queue", queue, base_url)
-        self.search_index = self._open("search", search, base_url)
+        self.persistence: PersistenceProvider = self._open(
+            Capability.PERSISTENCE, persistence, None
+        )
+        self.lock: LockProvider = self._open(Capability.LOCK, lock, base_url)
+        self.queue: QueueProvider = self._open(Capability.QUEUE, queue, base_url)
+        self.search_index: SearchIndex = self._open(Capability.SEARCH, search, base_url)
         self._tracer = trace.get_tracer(tracing.INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
         self._meter_provider = meter_provider
         self.max_concurrent_workflows = max_concurrent_workflows
@@ -119,18 +132,32 @@ class WorkflowHost:
         self._started = False
         self._stopped = False
 
-    def _open(self, capability: str, given: str | Any | None, base_url: str | None) -> Any:
+    def _open(self, capability: Capability, given: object, base_url: str | None) -> Any:
+        """The provider for ``capability``: ``given`` itself, or taken from its URL's backend."""
         if given is None:
             if base_url is not None and self._plugins.supports(base_url, capability):
                 given = base_url
             else:
                 given = "memory://"
         if not isinstance(given, str):
+            if given not in self._given:
+                self._given.append(given)
             return given
-        provider = self._plugins.open(capability, given, self._shared)
-        if provider not in self._owned:
-            self._owned.append(provider)
-        return provider
+        return self._backends.provider(capability, given)
+
+    async def _start_providers(self) -> None:
+        """Open each backend once, then start the providers given as instances."""
+        await self._backends.start()
+        try:
+            for provider in self._given:
+                await provider.start()
+        except BaseException:
+            await self._backends.close()
+            raise
+
+    async def _close_providers(self) -> None:
+        """Close the backends this host opened (not the providers given as instances)."""
+        await self._backends.close()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -149,8 +176,7 @@ class WorkflowHost:
             raise HostStoppedError(
                 "this host was stopped and its providers closed; create a new WorkflowHost"
             )
-        for provider in (self.persistence, self.lock, self.queue, self.search_index):
-            await provider.start()
+        await self._start_providers()
         self._runtime = Runtime(
             persistence=self.persistence,
             lock=self.lock,
@@ -181,11 +207,7 @@ class WorkflowHost:
         self._stopped = True
         if self._runtime is not None:
             await self._runtime.stop()
-        for provider in reversed(self._owned):
-            try:
-                await provider.close()
-            except Exception:  # closing must not hide the reason we are stopping
-                log.exception("closing %r failed", provider)
+        await self._close_providers()
 
     def _check_not_stopped(self, what: str) -> None:
         if self._stopped:

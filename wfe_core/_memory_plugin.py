@@ -1,27 +1,50 @@
-"""Declares the ``memory://`` providers (entry point ``wfe.memory``)."""
+"""Declares the ``memory://`` providers (entry point ``wfe.memory``).
+
+Each host's ``memory://`` is one in-process store (:class:`MemoryBackend`): its persistence,
+lock, queue and search index are made for that host and vanish with it. When the host takes
+both persistence and search from it, the store keeps its index current in every write.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 
-from .hookspecs import ProviderSpec, hookimpl
+from .backends import Capability, ProviderBackend
+from .hookspecs import ProviderSpec, TestStore, hookimpl
+
+__all__ = ["MemoryBackend", "wfe_providers"]
 
 
-def _shared(kind: str):  # one object per host, so lock and queue are shared by its parts
-    def factory(url: str, shared: dict[str, Any]) -> Any:
+class MemoryBackend(ProviderBackend):
+    """One host's in-process store."""
+
+    def make(self, capability: Capability) -> object | None:
         from . import _memory
 
-        key = f"memory:{kind}:{url}"
-        if key not in shared:
-            shared[key] = getattr(_memory, kind)()
-            # One host's memory store keeps its memory index in step with every write.
-            store = shared.get(f"memory:MemoryPersistence:{url}")
-            index = shared.get(f"memory:MemorySearchIndex:{url}")
-            if store is not None and index is not None:
-                store.keep_search_index(index)
-        return shared[key]
+        if capability is Capability.PERSISTENCE:
+            store = _memory.MemoryPersistence()
+            if Capability.SEARCH in self._made:
+                store.keep_search_index(self._made[Capability.SEARCH])  # type: ignore[arg-type]
+            return store
+        if capability is Capability.SEARCH:
+            index = _memory.MemorySearchIndex()
+            store = self._made.get(Capability.PERSISTENCE)
+            if store is not None:
+                store.keep_search_index(index)  # type: ignore[attr-defined]
+            return index
+        if capability is Capability.LOCK:
+            return _memory.MemoryLock()
+        if capability is Capability.QUEUE:
+            return _memory.MemoryQueue()
+        return None
 
-    return factory
+
+@contextlib.contextmanager
+def _test_store(directory: Path) -> Iterator[str]:
+    # Every host makes its own memory store, so the same URL is always a fresh, empty one.
+    yield "memory://"
 
 
 @hookimpl
@@ -29,12 +52,14 @@ def wfe_providers() -> list[ProviderSpec]:
     return [
         ProviderSpec(
             scheme="memory",
-            factories={
-                "persistence": _shared("MemoryPersistence"),
-                "lock": _shared("MemoryLock"),
-                "queue": _shared("MemoryQueue"),
-                "search": _shared("MemorySearchIndex"),
+            capabilities={
+                Capability.PERSISTENCE,
+                Capability.LOCK,
+                Capability.QUEUE,
+                Capability.SEARCH,
             },
+            backend=MemoryBackend,
+            test_store=TestStore(_test_store),
             description="in-process, not durable; for tests and throwaway work",
         )
     ]

@@ -1,21 +1,37 @@
 """``PluginHost``: the one owner of the pluggy PluginManager; resolves provider URLs by scheme.
 
-The host builds one per ``WorkflowHost``; nothing else calls ``pm.hook``.
+The host builds one per ``WorkflowHost`` and keeps its stores in a :class:`ProviderBackends`;
+nothing else calls ``pm.hook``. Loading is defensive: a plugin that fails to import is logged
+and skipped (and named when a URL needs a scheme nobody declares), a misspelled hook is a
+``ConfigurationError`` naming the plugin, and any plugin can be blocked by its entry-point name
+(``PluginHost(blocked=...)`` or ``WFE_BLOCK_PLUGINS=name1,name2``).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
-from typing import Any
+import logging
+import os
+from collections.abc import Hashable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 import pluggy
 
 from . import hookspecs
+from .backends import Capability, ProviderBackend
 from .errors import ConfigurationError, MissingDependencyError
-from .hookspecs import CAPABILITIES, ProviderSpec
+from .hookspecs import ProviderSpec
 
-__all__ = ["PluginHost", "scheme_of"]
+__all__ = ["BLOCK_PLUGINS_VARIABLE", "PluginHost", "ProviderBackends", "scheme_of"]
+
+log = logging.getLogger("wfe.plugins")
+
+#: Comma-separated entry-point names of ``wfe`` plugins not to load.
+BLOCK_PLUGINS_VARIABLE = "WFE_BLOCK_PLUGINS"
+
+# Entry points already reported broken in this process: every host would say it again.
+_reported: set[str] = set()
 
 
 def scheme_of(url: str) -> str:
@@ -28,21 +44,93 @@ def scheme_of(url: str) -> str:
     return scheme
 
 
-class PluginHost:
-    """Loads ``wfe`` entry points and opens providers from URLs."""
+def _capability(value: Capability | str) -> Capability:
+    try:
+        return Capability(value)
+    except ValueError:
+        known = ", ".join(c.value for c in Capability)
+        raise ConfigurationError(f"{value!r} is not a capability (one of: {known})") from None
 
-    def __init__(self, *, load_entry_points: bool = True, plugins: tuple[object, ...] = ()) -> None:
+
+class PluginHost:
+    """Loads ``wfe`` entry points and makes provider backends from URLs.
+
+    Args:
+        load_entry_points: load the installed ``wfe`` entry points.
+        plugins: plugin objects or modules to register as well.
+        blocked: entry-point (or plugin) names never to load, added to those in
+            ``WFE_BLOCK_PLUGINS``.
+
+    Raises:
+        ConfigurationError: a plugin implements a hook wfe does not have (a misspelling).
+    """
+
+    def __init__(
+        self,
+        *,
+        load_entry_points: bool = True,
+        plugins: tuple[object, ...] = (),
+        blocked: Iterable[str] = (),
+    ) -> None:
         self._pm = pluggy.PluginManager("wfe")
         self._pm.add_hookspecs(hookspecs)
+        from_env = os.environ.get(BLOCK_PLUGINS_VARIABLE, "").split(",")
+        self.blocked: frozenset[str] = frozenset(
+            name.strip() for name in (*blocked, *from_env) if name.strip()
+        )
+        for name in self.blocked:
+            self._pm.set_blocked(name)
+        #: Entry-point name -> why it was skipped (it failed to load).
+        self.broken: dict[str, str] = {}
         for plugin in plugins:
             self._pm.register(plugin)
         if load_entry_points:
-            self._pm.load_setuptools_entrypoints("wfe")
+            self._load_entry_points()
+        self._check_hooks()
         self._specs: dict[str, ProviderSpec] | None = None
 
+    def _load_entry_points(self) -> None:
+        for entry_point in importlib.metadata.entry_points(group="wfe"):
+            name = entry_point.name
+            if self._pm.has_plugin(name) or self._pm.is_blocked(name):
+                continue
+            try:
+                self._pm.register(entry_point.load(), name=name)
+            except Exception as exc:  # one broken plugin must not stop every host
+                reason = f"{type(exc).__name__}: {exc}"
+                self.broken[name] = reason
+                if name not in _reported:
+                    _reported.add(name)
+                    log.warning(
+                        "the wfe plugin %r (%s) failed to load and is skipped: %s; reinstall "
+                        "or fix its package, or block it with %s=%s",
+                        name,
+                        entry_point.value,
+                        reason,
+                        BLOCK_PLUGINS_VARIABLE,
+                        name,
+                    )
+
+    def _check_hooks(self) -> None:
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            name = self._pm.get_name(exc.plugin) or repr(exc.plugin)
+            known = ", ".join(n for n in dir(hookspecs) if n.startswith("wfe_"))
+            raise ConfigurationError(
+                f"the wfe plugin {name!r} implements a hook wfe does not have ({exc}); wfe's "
+                f"hooks are: {known}. Fix the plugin's spelling, or block it with "
+                f"{BLOCK_PLUGINS_VARIABLE}={name}"
+            ) from exc
+
     def register(self, plugin: object) -> None:
-        """Add a plugin object (for plugins that are not installed as entry points)."""
+        """Add a plugin object (for plugins that are not installed as entry points).
+
+        Raises:
+            ConfigurationError: the plugin implements a hook wfe does not have.
+        """
         self._pm.register(plugin)
+        self._check_hooks()
         self._specs = None
 
     def specs(self) -> dict[str, ProviderSpec]:
@@ -51,17 +139,19 @@ class PluginHost:
             specs: dict[str, ProviderSpec] = {}
             owners: dict[str, str] = {}
             for impl in self._pm.hook.wfe_providers.get_hookimpls():
-                declared: list[ProviderSpec] = impl.function() or []  # type: ignore[assignment]
+                declared: list[ProviderSpec] = impl.function() or []
                 for spec in declared:
                     if spec.scheme in specs:
                         raise ConfigurationError(
                             f"two plugins claim the {spec.scheme}:// scheme: "
-                            f"{owners[spec.scheme]} and {impl.plugin_name}; uninstall one of them"
+                            f"{owners[spec.scheme]} and {impl.plugin_name}; uninstall one of "
+                            f"them, or block one with {BLOCK_PLUGINS_VARIABLE}=<name>"
                         )
-                    unknown = set(spec.factories) - set(CAPABILITIES)
+                    unknown = [c for c in spec.capabilities if not isinstance(c, Capability)]
                     if unknown:
                         raise ConfigurationError(
-                            f"plugin {impl.plugin_name} declares unknown capabilities {sorted(unknown)}"
+                            f"plugin {impl.plugin_name} declares unknown capabilities "
+                            f"{sorted(map(str, unknown))}; use wfe_core.backends.Capability"
                         )
                     specs[spec.scheme] = spec
                     owners[spec.scheme] = impl.plugin_name
@@ -69,37 +159,135 @@ class PluginHost:
         return self._specs
 
     def spec_for(self, url: str) -> ProviderSpec:
+        """The spec of ``url``'s scheme.
+
+        Raises:
+            ConfigurationError: no installed plugin declares the scheme.
+        """
         scheme = scheme_of(url)
         spec = self.specs().get(scheme)
         if spec is None:
             known = ", ".join(f"{s}://" for s in sorted(self.specs())) or "none"
-            raise ConfigurationError(
+            message = (
                 f"no provider is installed for {scheme}:// (installed: {known}); "
                 f'install one, e.g. pip install "wfe[{_guess_extra(scheme)}]"'
             )
+            if self.broken:
+                failed = "; ".join(f"{n} ({why})" for n, why in sorted(self.broken.items()))
+                message += f". These wfe plugins failed to load and may declare it: {failed}"
+            if self.blocked:
+                message += f". Blocked plugins: {', '.join(sorted(self.blocked))}"
+            raise ConfigurationError(message)
         return spec
 
-    def supports(self, url: str, capability: str) -> bool:
-        return capability in self.spec_for(url).factories
+    def supports(self, url: str, capability: Capability | str) -> bool:
+        """Whether ``url``'s scheme offers ``capability``."""
+        return _capability(capability) in self.spec_for(url).capabilities
 
-    def open(self, capability: str, url: str, shared: dict[str, Any] | None = None) -> Any:
-        """Build the ``capability`` provider for ``url``.
+    def store_key(self, url: str) -> Hashable:
+        """Which store ``url`` names: URLs with equal keys share one backend in a host."""
+        return self.spec_for(url).key_of(url)
+
+    def backend(self, url: str) -> ProviderBackend:
+        """A new, unstarted backend for the store at ``url``.
+
+        Raises:
+            ConfigurationError: unknown scheme or malformed URL.
+            MissingDependencyError: the provider's driver is not installed.
+        """
+        spec = self.spec_for(url)
+        if spec.driver and importlib.util.find_spec(spec.driver) is None:
+            raise MissingDependencyError(spec.scheme, spec.extra or spec.scheme, spec.driver)
+        return spec.backend(url)
+
+    def check_offers(self, url: str, capability: Capability | str) -> Capability:
+        """``capability`` as a :class:`Capability`, if ``url``'s scheme offers it.
+
+        Raises:
+            ConfigurationError: unknown scheme, or the scheme lacks the capability.
+        """
+        wanted = _capability(capability)
+        spec = self.spec_for(url)
+        if wanted not in spec.capabilities:
+            offers = ", ".join(c.value for c in Capability if c in spec.capabilities)
+            raise ConfigurationError(
+                f"{spec.scheme}:// provides {offers}, not {wanted.value}; "
+                f"pass another URL for {wanted.value}"
+            )
+        return wanted
+
+
+class ProviderBackends:
+    """The stores of one host: one backend per store, started and closed once each.
+
+    ``sqlite:///a.db`` given for persistence and for search is one backend (one connection);
+    ``memory://`` given twice is one in-process store.
+
+    Args:
+        plugins: where the schemes come from.
+    """
+
+    def __init__(self, plugins: PluginHost) -> None:
+        self._plugins = plugins
+        self._backends: dict[Hashable, ProviderBackend] = {}
+
+    def __iter__(self) -> Iterator[ProviderBackend]:
+        return iter(list(self._backends.values()))
+
+    def backend(self, url: str) -> ProviderBackend:
+        """The backend of the store at ``url``, made on first use.
+
+        Raises:
+            ConfigurationError: unknown scheme, malformed URL, or a URL the store's
+                backend refuses (another URL of this host opened it with other options).
+            MissingDependencyError: the provider's driver is not installed.
+        """
+        key = self._plugins.store_key(url)
+        backend = self._backends.get(key)
+        if backend is None:
+            backend = self._backends[key] = self._plugins.backend(url)
+        elif url != backend.url:
+            backend.reuse_for(url)
+        return backend
+
+    def provider(self, capability: Capability | str, url: str) -> object:
+        """The ``capability`` provider of the store at ``url``.
 
         Raises:
             ConfigurationError: unknown scheme, or the scheme lacks the capability.
             MissingDependencyError: the provider's driver is not installed.
         """
-        spec = self.spec_for(url)
-        factory = spec.factories.get(capability)
-        if factory is None:
-            offers = ", ".join(sorted(spec.factories))
+        wanted = self._plugins.check_offers(url, capability)
+        provider = self.backend(url).provider(wanted)
+        if provider is None:
             raise ConfigurationError(
-                f"{spec.scheme}:// provides {offers}, not {capability}; "
-                f"pass another URL for {capability}"
+                f"{scheme_of(url)}:// declares {wanted.value} but its backend made none; "
+                "this is a bug in its plugin"
             )
-        if spec.driver and importlib.util.find_spec(spec.driver) is None:
-            raise MissingDependencyError(spec.scheme, spec.extra or spec.scheme, spec.driver)
-        return factory(url, shared if shared is not None else {})
+        return provider
+
+    async def start(self) -> None:
+        """Start every backend, in the order they were made; on failure, close the started."""
+        started: list[ProviderBackend] = []
+        try:
+            for backend in self:
+                await backend.start()
+                started.append(backend)
+        except BaseException:
+            for backend in reversed(started):
+                try:
+                    await backend.close()
+                except Exception:
+                    log.exception("closing %r failed", backend)
+            raise
+
+    async def close(self) -> None:
+        """Close every backend, newest first; a failure is logged and the rest still close."""
+        for backend in reversed(list(self)):
+            try:
+                await backend.close()
+            except Exception:  # closing must not hide the reason we are stopping
+                log.exception("closing %r failed", backend)
 
 
 def _guess_extra(scheme: str) -> str:

@@ -2,28 +2,47 @@
 
 A plugin is a module or object with ``@hookimpl`` functions, found through the ``wfe`` entry-point
 group (the in-repo providers use the same door). Hooks are sync and cheap: they *declare*
-providers with lazy factories; no hook opens a connection. Only ``PluginHost`` calls them.
+providers, with a lazy backend factory per URL scheme; no hook opens a connection. Only
+``PluginHost`` calls them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import contextlib
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import ClassVar
 
 import attrs
 import pluggy
 
-__all__ = ["CAPABILITIES", "ProviderSpec", "hookimpl", "hookspec", "wfe_providers"]
+from .backends import Capability, ProviderBackend
+
+__all__ = ["ProviderSpec", "TestStore", "hookimpl", "hookspec", "wfe_providers"]
 
 hookspec = pluggy.HookspecMarker("wfe")
 hookimpl = pluggy.HookimplMarker("wfe")
 
-#: What a provider can offer.
-CAPABILITIES = ("persistence", "lock", "queue", "search")
 
-#: ``factory(url, shared)`` builds a provider; ``shared`` is one dict per host, so the
-#: factories of one scheme can share a connection (SQLite's lock and queue use its database).
-Factory = Callable[[str, dict[str, Any]], Any]
+@attrs.frozen
+class TestStore:
+    """How wfe's test suites get a fresh, empty store of one scheme.
+
+    Attributes:
+        make: ``make(directory)`` is a context manager yielding the URL of a new, empty store
+            and removing it on exit. ``directory`` is private to the test (for files). A
+            store that needs a service reads its address from the environment (see
+            :func:`wfe_core.testing.service_url`) and raises
+            :class:`~wfe_core.testing.StoreUnavailableError` when it is not configured: the
+            test is then skipped, or failed under ``WFE_REQUIRE_SERVICES=1``.
+        shared_across_processes: two processes opening the URL see one store, so the
+            kill -9 and multi-process tests run on it (``memory://`` does not).
+    """
+
+    __test__: ClassVar[bool] = False  # not a pytest test class
+
+    make: Callable[[Path], contextlib.AbstractContextManager[str]]
+    shared_across_processes: bool = False
 
 
 @attrs.frozen
@@ -32,17 +51,32 @@ class ProviderSpec:
 
     Attributes:
         scheme: the URL scheme, e.g. ``"sqlite"``.
-        factories: capability name -> factory. Factories import their driver lazily.
+        capabilities: what a store of this scheme offers.
+        backend: ``backend(url)`` makes the :class:`~wfe_core.backends.ProviderBackend` of one
+            store; the host makes one per store and asks it for the capabilities it uses.
+            Import drivers inside it (or later), never at module level.
+        store_key: ``store_key(url)`` names the store a URL opens: URLs of one host with equal
+            keys share one backend (SQLite: the resolved file path). The URL itself by
+            default. May raise ``ConfigurationError`` for a malformed URL.
+        test_store: how the test suites make an empty store; ``None`` leaves the scheme's
+            tests skipped (failed under ``WFE_REQUIRE_SERVICES=1``).
         extra: the ``pip install "wfe[extra]"`` that brings the driver, if any.
         driver: the module whose absence means the extra is missing.
         description: one line for ``wfe providers`` and error messages.
     """
 
     scheme: str
-    factories: dict[str, Factory]
+    capabilities: frozenset[Capability] = attrs.field(converter=frozenset)
+    backend: Callable[[str], ProviderBackend]
+    store_key: Callable[[str], Hashable] | None = None
+    test_store: TestStore | None = None
     extra: str | None = None
     driver: str | None = None
     description: str = ""
+
+    def key_of(self, url: str) -> Hashable:
+        """The store ``url`` names (see :attr:`store_key`)."""
+        return (self.scheme, self.store_key(url) if self.store_key is not None else url)
 
 
 @hookspec

@@ -1,7 +1,7 @@
 """``SqliteDatabase``: one SQLite connection, driven from one worker thread, shared by providers.
 
-The four SQLite providers of a host and URL share one ``SqliteDatabase`` (the plugin's factories
-keep it in the host's shared dict). Every call runs a function with the connection in one
+The SQLite providers of a host and file share one ``SqliteDatabase``, owned by the host's
+:class:`~wfe_sqlite._plugin.SqliteBackend`, which opens it once and closes it once. Every call runs a function with the connection in one
 dedicated worker thread (:mod:`wfe_sqlite._worker`), so SQLite never blocks the event loop and
 the connection is only ever touched by the thread that made it. Calls run in the order they
 were made, each as a whole transaction, so concurrent tasks never interleave inside one; writes
@@ -32,8 +32,8 @@ to it (:meth:`SqliteDatabase.attach_search`), and from then on ``SqlitePersisten
 workflow's search entry in the transaction of the workflow write. Without one, it records the
 written workflows in the ``index_outbox`` table instead, for the host to index elsewhere.
 
-An in-memory database (``:memory:``) lives as long as the connection: it is gone once the last
-provider using it closes.
+An in-memory database (``:memory:``) lives as long as the connection: it is gone once the
+database is closed.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ class SqliteDatabase:
     """One SQLite database file (or ``:memory:``), its connection and its worker thread.
 
     The connection opens on first use, sets its PRAGMAs and brings the schema up to date.
-    :meth:`open` / :meth:`close` count the providers using it; the connection and the thread
-    are released when the last one closes.
+    Whoever made the database closes it (:meth:`close`, or ``async with``): the host's backend
+    for the databases it opens by URL, the caller for one made by hand. Providers made on it
+    do not count themselves as its users; closing one leaves the database open.
 
     Args:
         path: the database file, or ``":memory:"``.
@@ -106,7 +107,6 @@ class SqliteDatabase:
         self.search_index: SqliteSearchIndex | None = None
         self._worker: ConnectionWorker | None = None
         self._worker_lock = threading.Lock()
-        self._users = 0
         self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
 
     @classmethod
@@ -133,34 +133,20 @@ class SqliteDatabase:
         """Have every workflow write on this database update ``index`` in its transaction."""
         self.search_index = index
 
-    @property
-    def in_use(self) -> bool:
-        """Whether some provider has opened the database and not closed it yet."""
-        return self._users > 0
-
     def __repr__(self) -> str:
         return f"SqliteDatabase({self.path!r}, synchronous={self.options.synchronous!r})"
 
     async def open(self) -> None:
-        """Count one more user and make sure the connection is open and the schema current.
+        """Make sure the connection is open and the schema current. Idempotent.
 
         Raises:
             ConfigurationError: the directory does not exist.
             ProviderError: the file cannot be opened or migrated.
         """
-        self._users += 1
-        try:
-            await self._run(Mode.PLAIN, lambda conn: None)
-        except BaseException:
-            self._users -= 1
-            raise
+        await self._run(Mode.PLAIN, lambda conn: None)
 
     async def close(self) -> None:
-        """Count one user less; the last one closes the connection and stops the thread."""
-        if self._users > 0:
-            self._users -= 1
-        if self._users > 0:
-            return
+        """Close the connection and stop the thread. Idempotent; a later call opens it again."""
         with self._worker_lock:
             worker, self._worker = self._worker, None
         if worker is not None:
@@ -317,17 +303,18 @@ def _log_failure(path: str, future: Future[Any]) -> None:
 
 
 class DatabaseUser:
-    """Base of the SQLite providers: holds the database and counts itself as its user.
+    """Base of the SQLite providers: holds the database, and owns it when made from a URL.
 
     Args:
-        database: a :class:`SqliteDatabase`, or a ``sqlite://`` URL to make one from.
+        database: a :class:`SqliteDatabase` (its maker closes it), or a ``sqlite://`` URL to
+            make one from (then :meth:`close` closes it).
     """
 
     def __init__(self, database: SqliteDatabase | str) -> None:
+        self._owns = not isinstance(database, SqliteDatabase)
         self._db = (
             database if isinstance(database, SqliteDatabase) else SqliteDatabase.from_url(database)
         )
-        self._started = False
 
     @property
     def database(self) -> SqliteDatabase:
@@ -336,15 +323,9 @@ class DatabaseUser:
 
     async def start(self) -> None:
         """Open the database and create or migrate its schema. Idempotent."""
-        if not self._started:
-            await self._db.open()
-            self._started = True
+        await self._db.open()
 
     async def close(self) -> None:
-        """Stop using the database; the last user closes it. Idempotent."""
-        if self._started:
-            self._started = False
-            await self._db.close()
-        elif not self._db.in_use:
-            # Used without start(): the connection opened lazily, and nobody else holds it.
+        """Close the database if this provider made it from a URL. Idempotent."""
+        if self._owns:
             await self._db.close()

@@ -42,6 +42,8 @@ class SqliteLock(DatabaseUser):
     async def start(self) -> None:
         """Open the database and drop leases that expired long ago. Idempotent."""
         await super().start()
+        if self._db.options.mode == "ro":  # a read-only store is looked at, never changed
+            return
         cutoff = time.time() - _SWEEP_AFTER
         await self._db.write(
             lambda conn: conn.execute("DELETE FROM locks WHERE expires_at < ?", (cutoff,))

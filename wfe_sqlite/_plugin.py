@@ -1,99 +1,110 @@
 """Declares the ``sqlite://`` providers (entry point ``wfe.sqlite``); the plugin host loads it.
 
-Imports nothing from the providers at import time: each factory imports its module when the
-host first asks for it. The four factories of one host and one database share one
-:class:`~wfe_sqlite.SqliteDatabase` (one connection, one worker thread) through the host's
-shared dict, and one provider object per capability.
+Imports nothing from the providers at import time: the backend imports each module when the
+host first asks for its capability. A host's URLs for one file share one :class:`SqliteBackend`
+(one :class:`~wfe_sqlite.SqliteDatabase`: one connection, one worker thread), which the host
+opens once and closes once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from wfe_core.backends import Capability, ProviderBackend
 from wfe_core.errors import ConfigurationError
-from wfe_core.hookspecs import ProviderSpec, hookimpl
+from wfe_core.hookspecs import ProviderSpec, TestStore, hookimpl
 
 if TYPE_CHECKING:
     from ._database import SqliteDatabase
 
-__all__ = ["wfe_providers"]
+__all__ = ["SqliteBackend", "wfe_providers"]
 
 
-def _database_for(url: str, shared: dict[str, Any]) -> SqliteDatabase:
-    """The host's database for ``url``, made on first use.
+def store_key(url: str) -> str:
+    """The resolved file path of a ``sqlite://`` URL (``:memory:`` as is).
 
-    Keyed by the resolved file path, so that ``sqlite:///wfe.db`` and ``sqlite:///./wfe.db``
-    share one connection (two connections of one host would only contend for the write lock).
+    So ``sqlite:///wfe.db`` and ``sqlite:///./wfe.db`` share one connection in a host (two
+    connections of one host would only contend for the write lock).
 
     Raises:
-        ConfigurationError: a bad URL, or two URLs for one file with different options.
+        ConfigurationError: a malformed URL.
     """
-    from ._database import SqliteDatabase
-    from ._url import parse_url
+    from ._url import MEMORY, parse_url
 
-    options = parse_url(url)
-    key = f"sqlite:database:{_location(options.path)}"
-    database = shared.get(key)
-    if database is None:
-        database = shared[key] = SqliteDatabase(
-            options.path,
-            synchronous=options.synchronous,
-            busy_timeout=options.busy_timeout,
-            mode=options.mode,
-        )
-    theirs = database.options
-    if (theirs.synchronous, theirs.busy_timeout, theirs.mode) != (
-        options.synchronous,
-        options.busy_timeout,
-        options.mode,
-    ):
-        raise ConfigurationError(
-            f"{url!r} opens the SQLite database {options.path!r} with other options than "
-            f"another URL of this host (synchronous={theirs.synchronous}, busy_timeout="
-            f"{theirs.busy_timeout:g} s, mode={theirs.mode}); give every URL for one file the "
-            "same options"
-        )
-    return database
-
-
-def _location(path: str) -> str:
-    from ._url import MEMORY
-
+    path = parse_url(url).path
     return MEMORY if path == MEMORY else os.path.realpath(path)
 
 
-def _provider(capability: str, cls: type[Any], url: str, shared: dict[str, Any]) -> Any:
-    """The host's ``cls`` provider on ``url``'s database: one per capability and file."""
-    database = _database_for(url, shared)
-    key = f"sqlite:{capability}:{_location(database.path)}"
-    if key not in shared:
-        shared[key] = cls(database)
-    return shared[key]
+class SqliteBackend(ProviderBackend):
+    """One SQLite file (or ``:memory:``) of a host: its database and the providers on it.
+
+    Raises:
+        ConfigurationError: a malformed URL or a missing directory.
+    """
+
+    def __init__(self, url: str) -> None:
+        from ._database import SqliteDatabase
+
+        super().__init__(url)
+        self.database: SqliteDatabase = SqliteDatabase.from_url(url)
+
+    def make(self, capability: Capability) -> object | None:
+        if capability is Capability.PERSISTENCE:
+            from ._persistence import SqlitePersistence
+
+            return SqlitePersistence(self.database)
+        if capability is Capability.LOCK:
+            from ._lock import SqliteLock
+
+            return SqliteLock(self.database)
+        if capability is Capability.QUEUE:
+            from ._queue import SqliteQueue
+
+            return SqliteQueue(self.database)
+        if capability is Capability.SEARCH:
+            # Attaches itself to the database: the persistence on it then writes the index
+            # in each workflow's transaction instead of the outbox.
+            from ._search import SqliteSearchIndex
+
+            return SqliteSearchIndex(self.database)
+        return None
+
+    async def connect(self) -> None:
+        await self.database.open()
+
+    async def disconnect(self) -> None:
+        await self.database.close()
+
+    def reuse_for(self, url: str) -> None:
+        """Refuse a URL for this file with other options than the backend's.
+
+        Raises:
+            ConfigurationError: the options differ.
+        """
+        from ._url import parse_url
+
+        ours, theirs = self.database.options, parse_url(url)
+        if (ours.synchronous, ours.busy_timeout, ours.mode) != (
+            theirs.synchronous,
+            theirs.busy_timeout,
+            theirs.mode,
+        ):
+            raise ConfigurationError(
+                f"{url!r} opens the SQLite database {theirs.path!r} with other options than "
+                f"another URL of this host (synchronous={ours.synchronous}, busy_timeout="
+                f"{ours.busy_timeout:g} s, mode={ours.mode}); give every URL for one file the "
+                "same options"
+            )
 
 
-def _persistence(url: str, shared: dict[str, Any]) -> Any:
-    from ._persistence import SqlitePersistence
-
-    return _provider("persistence", SqlitePersistence, url, shared)
-
-
-def _lock(url: str, shared: dict[str, Any]) -> Any:
-    from ._lock import SqliteLock
-
-    return _provider("lock", SqliteLock, url, shared)
-
-
-def _queue(url: str, shared: dict[str, Any]) -> Any:
-    from ._queue import SqliteQueue
-
-    return _provider("queue", SqliteQueue, url, shared)
-
-
-def _search(url: str, shared: dict[str, Any]) -> Any:
-    from ._search import SqliteSearchIndex
-
-    return _provider("search", SqliteSearchIndex, url, shared)
+@contextlib.contextmanager
+def _test_store(directory: Path) -> Iterator[str]:
+    # A new file in the test's own directory; pytest removes the directory.
+    yield f"sqlite:///{directory / 'wfe.db'}"
 
 
 @hookimpl
@@ -102,12 +113,15 @@ def wfe_providers() -> list[ProviderSpec]:
     return [
         ProviderSpec(
             scheme="sqlite",
-            factories={
-                "persistence": _persistence,
-                "lock": _lock,
-                "queue": _queue,
-                "search": _search,
+            capabilities={
+                Capability.PERSISTENCE,
+                Capability.LOCK,
+                Capability.QUEUE,
+                Capability.SEARCH,
             },
+            backend=SqliteBackend,
+            store_key=store_key,
+            test_store=TestStore(_test_store, shared_across_processes=True),
             description="embedded, durable; the default",
         )
     ]

@@ -3,8 +3,9 @@
 Each capability's fixture is parametrized over the schemes that the installed ``wfe`` entry
 points declare for it, with the scheme as the test id (``test_fifo[memory]``,
 ``test_fifo[sqlite]``), so a provider is tested the moment it is registered and
-``pytest -k sqlite`` picks one. A scheme whose service is not configured is skipped, or fails
-under ``WFE_REQUIRE_SERVICES=1``; see :mod:`wfe_core.testing.contracts._targets`.
+``pytest -k sqlite`` picks one. The empty store comes from the test store the provider package
+declares; a scheme whose service is not configured is skipped, or fails under
+``WFE_REQUIRE_SERVICES=1``; see :mod:`wfe_core.testing.contracts._targets`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 import pytest
 
 from wfe_core._plugins import PluginHost
-from wfe_core.testing.contracts._targets import open_provider, schemes_offering, target_url
+from wfe_core.backends import Capability
+from wfe_core.testing.contracts._targets import open_provider, schemes_offering, store_or_skip
 
 # Built once at collection: the parameters must be known before any test runs.
 PLUGIN_HOST = PluginHost()
@@ -42,17 +44,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
-def _provider_fixture(capability: str, name: str) -> Callable[..., AsyncIterator[Any]]:
+def _provider_fixture(capability: Capability, name: str) -> Callable[..., AsyncIterator[Any]]:
     @pytest.fixture(name=name, params=schemes_offering(capability, PLUGIN_HOST), ids=str)
     async def provider(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-        url = target_url(request.param, tmp_path)
-        async with open_provider(capability, url, PLUGIN_HOST) as opened:
-            yield opened
+        with store_or_skip(request.param, tmp_path, PLUGIN_HOST) as url:
+            async with open_provider(capability, url, PLUGIN_HOST) as opened:
+                yield opened
 
     return provider
 
 
-persistence = _provider_fixture("persistence", "persistence")
-lock = _provider_fixture("lock", "lock")
-queue = _provider_fixture("queue", "queue")
-search_index = _provider_fixture("search", "search_index")
+persistence = _provider_fixture(Capability.PERSISTENCE, "persistence")
+lock = _provider_fixture(Capability.LOCK, "lock")
+queue = _provider_fixture(Capability.QUEUE, "queue")
+search_index = _provider_fixture(Capability.SEARCH, "search_index")

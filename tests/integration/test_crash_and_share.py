@@ -1,4 +1,8 @@
-"""Crash recovery and two processes on one SQLite file, with real processes and SIGKILL."""
+"""Crash recovery and two processes on one store, with real processes and SIGKILL.
+
+Each test runs on every installed scheme whose test store two processes share (``sqlite`` on
+a file, and the networked stores), through the ``wfe_store_url`` fixture of wfe's pytest plugin.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.wfe_stores(shared_across_processes=True)]
 
 
 def worker(mode: str, url: str, log_dir: Path, *extra: str, env: dict[str, str] | None = None):
@@ -42,8 +46,10 @@ def wait_for_line(log_dir: Path, suffix: str, timeout: float = 30) -> None:
     raise AssertionError(f"no {suffix!r} in the step log after {timeout} s")
 
 
-def test_kill_9_mid_step_then_a_new_process_completes_the_workflow(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/crash.db"
+def test_kill_9_mid_step_then_a_new_process_completes_the_workflow(
+    wfe_store_url: str, tmp_path: Path
+) -> None:
+    url = wfe_store_url
     crashing = worker("crash", url, tmp_path, env={"WFE_TEST_HANG": "1"})
     try:
         wait_for_line(tmp_path, "slow-start")
@@ -63,8 +69,10 @@ def test_kill_9_mid_step_then_a_new_process_completes_the_workflow(tmp_path: Pat
     assert counts == {"first": 1, "slow-start": 2, "slow-end": 1, "last": 1}
 
 
-def test_two_processes_share_one_file_and_apply_each_pass_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/shared.db"
+def test_two_processes_share_one_store_and_apply_each_pass_once(
+    wfe_store_url: str, tmp_path: Path
+) -> None:
+    url = wfe_store_url
     count = 200
     first = worker("share-start", url, tmp_path, str(count))
     second = worker("share", url, tmp_path, str(count))

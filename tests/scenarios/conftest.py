@@ -1,9 +1,10 @@
 """Fixtures and helpers for the scenario suite: workflow-core's integration scenarios, ported.
 
-Every scenario runs once per persistence provider: the ``host`` fixture is parametrized over
-``memory://`` and ``sqlite:///<tmp>/wf.db`` with the scheme as the test id
-(``test_basic[memory]``, ``test_basic[sqlite]``). A scheme that no installed plugin declares is
-skipped with the reason, so a provider is tested the moment its entry point appears.
+Every scenario runs once per installed persistence scheme, on a fresh store made by the test
+store its provider package declares (the ``wfe_store_url`` fixture of wfe's pytest plugin),
+with the scheme as the test id (``test_basic[memory]``, ``test_basic[sqlite]``). So a provider
+is tested the moment its entry point appears; a scheme whose service is not configured is
+skipped, or fails under ``WFE_REQUIRE_SERVICES=1``.
 
 A module chooses its time and polling by overriding two fixtures:
 
@@ -25,14 +26,12 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from wfe import WorkflowHost
 from wfe_core import EventSubscription, SystemClock
-from wfe_core._plugins import PluginHost
 from wfe_core.clock import Clock
 
 #: Later than any subscription's as-of date: asks for every subscription of a name and key.
@@ -41,34 +40,10 @@ FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 #: How often the helpers below look again.
 POLL = 0.02
 
-#: Built once at collection: the parameters must be known before any test runs.
-_DECLARED = PluginHost().specs()
-
-
-def _provider_params() -> list[Any]:
-    params = [pytest.param("memory", id="memory")]
-    if "sqlite" in _DECLARED:
-        params.append(pytest.param("sqlite", id="sqlite"))
-    else:
-        params.append(
-            pytest.param(
-                "sqlite",
-                id="sqlite",
-                marks=pytest.mark.skip(
-                    reason="no installed plugin declares the sqlite:// scheme yet "
-                    "(wfe_sqlite's entry point is missing)"
-                ),
-            )
-        )
-    return params
-
-
-@pytest.fixture(params=_provider_params())
-def provider_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The persistence URL of a fresh, empty store."""
-    if request.param == "memory":
-        return "memory://"
-    return f"sqlite:///{tmp_path}/wf.db"
+@pytest.fixture
+def provider_url(wfe_store_url: str) -> str:
+    """The persistence URL of a fresh, empty store, one test per installed scheme."""
+    return wfe_store_url
 
 
 @pytest.fixture

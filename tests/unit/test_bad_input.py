@@ -1,6 +1,7 @@
 """Bad input gets a clear error from ``wfe.errors`` and changes nothing (design, semantics 6).
 
-Every case runs against the in-memory and the SQLite provider, and then checks the store.
+Every case runs against every installed provider scheme (``wfe_store_url``), and then checks
+the store.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import dataclasses
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,9 +59,9 @@ def _simple(definition_id: str = "simple", version: int = 1) -> Any:
     return WorkflowBuilder(dict).start_with(Ok).build(definition_id, version)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def host(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WorkflowHost]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'wfe.db'}"
+@pytest.fixture
+async def host(wfe_store_url: str) -> AsyncIterator[WorkflowHost]:
+    url = wfe_store_url  # a fresh store of each installed scheme
     async with WorkflowHost(url, clock=FakeClock(auto_advance=True)) as running:
         running.register(_simple())
         running.register(WorkflowBuilder(Order).start_with(Ok).build("order"))

@@ -1,7 +1,7 @@
 """Workflow and event data come back exactly, or are refused at once with their path.
 
 Through the public API (``start_workflow``, a step reading ``ctx.data``, ``publish_event``,
-``get_workflow``), on the in-memory and the SQLite provider. The converter's own cases are in
+``get_workflow``), on every installed provider scheme (``wfe_store_url``). The converter's own cases are in
 ``test_serialization.py``.
 """
 
@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -107,9 +106,9 @@ class Record(StepBody):
         SEEN.append(copy.deepcopy(ctx.data))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def host(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WorkflowHost]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'wfe.db'}"
+@pytest.fixture
+async def host(wfe_store_url: str) -> AsyncIterator[WorkflowHost]:
+    url = wfe_store_url  # a fresh store of each installed scheme
     SEEN.clear()
     async with WorkflowHost(url, clock=FakeClock(auto_advance=True)) as running:
         for data_type in (dict, AttrsOrder, DataclassOrder):

@@ -45,6 +45,7 @@ WFE_ALL = [
 ]
 
 WFE_CORE_ALL = [
+    "Capability",
     "Clock",
     "ErrorBehavior",
     "Event",
@@ -61,6 +62,7 @@ WFE_CORE_ALL = [
     "PersistenceProvider",
     "PluginHost",
     "PointerStatus",
+    "ProviderBackend",
     "ProviderSpec",
     "QueueKind",
     "QueueProvider",
@@ -72,6 +74,7 @@ WFE_CORE_ALL = [
     "StepExecutionContext",
     "StepOutcome",
     "SystemClock",
+    "TestStore",
     "WorkflowBuilder",
     "WorkflowDefinition",
     "WorkflowHost",
@@ -92,6 +95,7 @@ ERRORS_ALL = [
     "InvalidEventError",
     "MissingDependencyError",
     "ProviderError",
+    "ProviderUnavailableError",
     "RetriesExhaustedError",
     "SerializationError",
     "StepFailedError",
@@ -135,7 +139,19 @@ def test_error_exports_are_pinned() -> None:
 
 
 def test_wfe_core_testing_exports_are_pinned() -> None:
-    assert wfe_core.testing.__all__ == ["FakeClock"]
+    assert wfe_core.testing.__all__ == [
+        "FakeClock",
+        "StoreUnavailableError",
+        "empty_store",
+        "service_url",
+        "store_schemes",
+    ]
+
+
+def test_the_version_is_the_distributions() -> None:
+    version = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+    assert wfe.__version__ == version
+    assert wfe_core.__version__ == version
 
 
 @pytest.mark.parametrize(
@@ -187,6 +203,7 @@ def test_every_error_class_in_wfe_core_errors_derives_from_wfe_error() -> None:
 def test_missing_dependency_error_is_a_configuration_error() -> None:
     assert issubclass(wfe.errors.MissingDependencyError, wfe.errors.ConfigurationError)
     assert issubclass(wfe.errors.SubWorkflowFailedError, wfe.errors.StepFailedError)
+    assert issubclass(wfe.errors.ProviderUnavailableError, wfe.errors.ProviderError)
 
 
 @pytest.mark.parametrize("package", _top_level_packages())

@@ -1,7 +1,10 @@
-"""``PluginHost``: entry-point discovery and resolving provider URLs by scheme."""
+"""``PluginHost``: entry-point discovery, defensive loading, and one backend per store."""
 
 from __future__ import annotations
 
+import logging
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,29 +12,85 @@ import pytest
 from wfe import WorkflowHost
 from wfe.errors import ConfigurationError, MissingDependencyError
 from wfe_core import (
+    Capability,
     LockProvider,
     PersistenceProvider,
     PluginHost,
+    ProviderBackend,
     ProviderSpec,
     hookimpl,
 )
+from wfe_core._memory import MemoryLock, MemoryPersistence
+from wfe_core._plugins import ProviderBackends
 from wfe_core.providers import QueueProvider, SearchIndex
+
+ALL = {Capability.PERSISTENCE, Capability.LOCK, Capability.QUEUE, Capability.SEARCH}
 
 
 class FakePlugin:
     """A plugin object declaring one scheme, as a third-party package would."""
 
-    def __init__(self, name: str, scheme: str, factories: dict[str, Any], **spec: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        scheme: str,
+        capabilities: set[Any],
+        backend: Any = None,
+        **spec: Any,
+    ) -> None:
         self.__name__ = name  # pluggy names an object plugin after its __name__
-        self._spec = ProviderSpec(scheme=scheme, factories=factories, **spec)
+        self._spec = ProviderSpec(
+            scheme=scheme, capabilities=capabilities, backend=backend or _never_called, **spec
+        )
 
     @hookimpl
     def wfe_providers(self) -> list[ProviderSpec]:
         return [self._spec]
 
 
-def _never_called(url: str, shared: dict[str, Any]) -> Any:
-    raise AssertionError("the factory must not be called")
+def _never_called(url: str) -> ProviderBackend:
+    raise AssertionError("the backend must not be made")
+
+
+class Recorder:
+    """A provider that records its start and close calls in its backend's journal."""
+
+    def __init__(self, journal: list[str], name: str) -> None:
+        self.journal, self.name = journal, name
+
+    async def start(self) -> None:
+        self.journal.append(f"start {self.name}")
+
+    async def close(self) -> None:
+        self.journal.append(f"close {self.name}")
+
+
+#: Every backend a RecordingBackend made, in order.
+MADE: list[RecordingBackend] = []
+
+
+class RecordingBackend(ProviderBackend):
+    """A backend whose providers share one 'connection', journaled."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.journal: list[str] = []
+        MADE.append(self)
+
+    def make(self, capability: Capability) -> object | None:
+        return Recorder(self.journal, capability.value)
+
+    async def connect(self) -> None:
+        self.journal.append("connect")
+
+    async def disconnect(self) -> None:
+        self.journal.append("disconnect")
+
+
+def recording_plugins() -> PluginHost:
+    MADE.clear()
+    plugin = FakePlugin("recording", "rec", ALL, RecordingBackend)
+    return PluginHost(load_entry_points=False, plugins=(plugin,))
 
 
 # -- discovery ------------------------------------------------------------------------------
@@ -41,7 +100,8 @@ def test_entry_points_declare_memory_and_sqlite() -> None:
     specs = PluginHost().specs()
     assert {"memory", "sqlite"} <= set(specs)
     for scheme in ("memory", "sqlite"):
-        assert set(specs[scheme].factories) == {"persistence", "lock", "queue", "search"}
+        assert specs[scheme].capabilities == ALL
+        assert specs[scheme].test_store is not None
 
 
 def test_without_entry_points_nothing_is_declared() -> None:
@@ -51,15 +111,19 @@ def test_without_entry_points_nothing_is_declared() -> None:
 @pytest.mark.parametrize(
     ("capability", "protocol"),
     [
-        ("persistence", PersistenceProvider),
-        ("lock", LockProvider),
-        ("queue", QueueProvider),
-        ("search", SearchIndex),
+        (Capability.PERSISTENCE, PersistenceProvider),
+        (Capability.LOCK, LockProvider),
+        (Capability.QUEUE, QueueProvider),
+        (Capability.SEARCH, SearchIndex),
     ],
 )
-def test_memory_scheme_opens_every_capability(capability: str, protocol: type) -> None:
-    provider = PluginHost().open(capability, "memory://")
-    assert isinstance(provider, protocol)
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
+def test_each_scheme_backend_offers_every_capability(
+    url: str, capability: Capability, protocol: type
+) -> None:
+    backend = PluginHost().backend(url)
+    assert isinstance(backend.provider(capability), protocol)
+    assert backend.provider(capability) is getattr(backend, capability.value)
 
 
 def test_schemes_are_case_insensitive() -> None:
@@ -67,49 +131,91 @@ def test_schemes_are_case_insensitive() -> None:
     assert plugins.spec_for("MEMORY://") is plugins.spec_for("memory://")
 
 
-def test_one_host_shares_providers_through_the_shared_dict() -> None:
+def test_capabilities_may_be_named_by_their_value() -> None:
+    assert PluginHost().supports("memory://", "search")
+    with pytest.raises(ConfigurationError, match="teleport"):
+        PluginHost().supports("memory://", "teleport")
+
+
+# -- one backend per store --------------------------------------------------------------------
+
+
+def test_one_host_shares_one_backend_per_store() -> None:
     plugins = PluginHost()
-    shared: dict[str, Any] = {}
-    first = plugins.open("queue", "memory://", shared)
-    assert plugins.open("queue", "memory://", shared) is first
-    assert plugins.open("queue", "memory://", {}) is not first
+    backends = ProviderBackends(plugins)
+    first = backends.provider(Capability.QUEUE, "memory://")
+    assert backends.provider("queue", "memory://") is first
+    assert backends.backend("memory://") is backends.backend("memory://")
+    assert ProviderBackends(plugins).provider(Capability.QUEUE, "memory://") is not first
+
+
+def test_urls_of_one_sqlite_file_share_one_database(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    host = WorkflowHost("sqlite:///wfe.db", search=f"sqlite:///{tmp_path}/./wfe.db")
+    assert host.persistence.database is host.search_index.database  # type: ignore[attr-defined]
+    assert host.persistence.database is host.lock.database  # type: ignore[attr-defined]
+    assert len(list(host._backends)) == 1
+
+
+def test_urls_of_one_sqlite_file_must_agree_on_options(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/wfe.db"
+    with pytest.raises(ConfigurationError, match="same options"):
+        WorkflowHost(url, search=f"{url}?synchronous=NORMAL")
+
+
+async def test_a_host_opens_and_closes_each_store_once() -> None:
+    async with WorkflowHost("rec://one", search="rec://two", plugins=recording_plugins()):
+        one, two = MADE
+        assert one.journal == ["connect", "start persistence", "start lock", "start queue"]
+        assert two.journal == ["connect", "start search"]
+    assert one.journal[4:] == ["close queue", "close lock", "close persistence", "disconnect"]
+    assert two.journal[2:] == ["close search", "disconnect"]
+
+
+async def test_providers_given_as_instances_are_started_but_left_open() -> None:
+    journal: list[str] = []
+    given = Recorder(journal, "given")
+    host = WorkflowHost("rec://", search=given, plugins=recording_plugins())  # type: ignore[arg-type]
+    async with host:
+        assert journal == ["start given"]
+    assert journal == ["start given"]
+    assert MADE[0].journal[-1] == "disconnect"
+
+
+async def test_a_provider_asked_for_after_start_is_refused() -> None:
+    backend = recording_plugins().backend("rec://")
+    backend.provider(Capability.LOCK)
+    await backend.start()
+    try:
+        assert backend.lock is not None  # made before start
+        with pytest.raises(ConfigurationError, match="before start"):
+            backend.provider(Capability.QUEUE)
+    finally:
+        await backend.close()
+
+
+def test_memory_persistence_and_search_of_one_host_are_linked() -> None:
+    host = WorkflowHost("memory://")
+    assert host.persistence._search is host.search_index  # type: ignore[attr-defined]
+    apart = WorkflowHost(MemoryPersistence(), lock=MemoryLock())
+    assert apart.persistence._search is None  # type: ignore[attr-defined]
 
 
 def test_a_plugin_object_can_be_registered_later() -> None:
     plugins = PluginHost(load_entry_points=False)
     assert "later" not in plugins.specs()
-    made: list[str] = []
-
-    def factory(url: str, shared: dict[str, Any]) -> str:
-        made.append(url)
-        return "lock"
-
-    plugins.register(FakePlugin("later_plugin", "later", {"lock": factory}))
-    assert plugins.open("lock", "later://x") == "lock"
-    assert made == ["later://x"]
-
-
-def test_the_factory_gets_the_url_and_the_shared_dict() -> None:
-    seen: list[tuple[str, dict[str, Any]]] = []
-
-    def factory(url: str, shared: dict[str, Any]) -> str:
-        seen.append((url, shared))
-        return "provider"
-
-    plugins = PluginHost(
-        load_entry_points=False, plugins=(FakePlugin("p", "fake", {"queue": factory}),)
-    )
-    shared = {"k": 1}
-    assert plugins.open("queue", "fake://host:1/path?x=1", shared) == "provider"
-    assert seen == [("fake://host:1/path?x=1", shared)]
+    plugins.register(FakePlugin("later_plugin", "later", {Capability.LOCK}, RecordingBackend))
+    backend = plugins.backend("later://x")
+    assert isinstance(backend, RecordingBackend)
+    assert backend.url == "later://x"
 
 
 # -- errors ---------------------------------------------------------------------------------
 
 
 def test_two_plugins_claiming_one_scheme_is_an_error_naming_both() -> None:
-    one = FakePlugin("plugin_one", "dup", {"lock": _never_called})
-    two = FakePlugin("plugin_two", "dup", {"queue": _never_called})
+    one = FakePlugin("plugin_one", "dup", {Capability.LOCK})
+    two = FakePlugin("plugin_two", "dup", {Capability.QUEUE})
     plugins = PluginHost(load_entry_points=False, plugins=(one, two))
     with pytest.raises(ConfigurationError) as info:
         plugins.specs()
@@ -120,10 +226,10 @@ def test_two_plugins_claiming_one_scheme_is_an_error_naming_both() -> None:
 
 
 def test_a_plugin_claiming_an_installed_scheme_is_an_error() -> None:
-    impostor = FakePlugin("impostor", "memory", {"lock": _never_called})
+    impostor = FakePlugin("impostor", "memory", {Capability.LOCK})
     plugins = PluginHost(plugins=(impostor,))
     with pytest.raises(ConfigurationError) as info:
-        plugins.open("lock", "memory://")
+        plugins.backend("memory://")
     message = str(info.value)
     assert "memory://" in message
     assert "impostor" in message
@@ -131,14 +237,14 @@ def test_a_plugin_claiming_an_installed_scheme_is_an_error() -> None:
 
 
 def test_a_host_with_clashing_plugins_fails_to_build() -> None:
-    one = FakePlugin("plugin_one", "memory", {"lock": _never_called})
+    one = FakePlugin("plugin_one", "memory", {Capability.LOCK})
     with pytest.raises(ConfigurationError):
         WorkflowHost("memory://", plugins=PluginHost(plugins=(one,)))
 
 
 def test_unknown_scheme_lists_installed_schemes() -> None:
     with pytest.raises(ConfigurationError) as info:
-        PluginHost().open("persistence", "nosuchscheme://x")
+        PluginHost().backend("nosuchscheme://x")
     message = str(info.value)
     assert "nosuchscheme://" in message
     assert "memory://" in message
@@ -147,17 +253,16 @@ def test_unknown_scheme_lists_installed_schemes() -> None:
 
 def test_unknown_scheme_with_nothing_installed_says_so() -> None:
     with pytest.raises(ConfigurationError, match="none"):
-        PluginHost(load_entry_points=False).open("persistence", "x://y")
+        PluginHost(load_entry_points=False).backend("x://y")
 
 
 def test_a_capability_the_scheme_lacks_is_a_configuration_error() -> None:
     plugins = PluginHost(
-        load_entry_points=False,
-        plugins=(FakePlugin("lockonly", "lockonly", {"lock": _never_called}),),
+        load_entry_points=False, plugins=(FakePlugin("lockonly", "lockonly", {Capability.LOCK}),)
     )
-    assert not plugins.supports("lockonly://", "persistence")
+    assert not plugins.supports("lockonly://", Capability.PERSISTENCE)
     with pytest.raises(ConfigurationError) as info:
-        plugins.open("persistence", "lockonly://")
+        ProviderBackends(plugins).provider(Capability.PERSISTENCE, "lockonly://")
     message = str(info.value)
     assert "lockonly://" in message
     assert "lock" in message
@@ -165,14 +270,14 @@ def test_a_capability_the_scheme_lacks_is_a_configuration_error() -> None:
 
 
 def test_host_rejects_a_persistence_url_whose_scheme_lacks_persistence() -> None:
-    plugins = PluginHost(plugins=(FakePlugin("lockonly", "lockonly", {"lock": _never_called}),))
+    plugins = PluginHost(plugins=(FakePlugin("lockonly", "lockonly", {Capability.LOCK}),))
     with pytest.raises(ConfigurationError, match="persistence"):
         WorkflowHost(persistence="lockonly://", plugins=plugins)
 
 
 def test_a_plugin_declaring_an_unknown_capability_is_an_error() -> None:
     plugins = PluginHost(
-        load_entry_points=False, plugins=(FakePlugin("odd", "odd", {"teleport": _never_called}),)
+        load_entry_points=False, plugins=(FakePlugin("odd", "odd", {"teleport"}),)
     )
     with pytest.raises(ConfigurationError, match="teleport"):
         plugins.specs()
@@ -182,13 +287,13 @@ def test_a_missing_driver_names_the_extra_to_install() -> None:
     plugin = FakePlugin(
         "needs_driver",
         "needsdriver",
-        {"persistence": _never_called},
+        {Capability.PERSISTENCE},
         extra="needsdriver",
         driver="no_such_module_xyz",
     )
     plugins = PluginHost(load_entry_points=False, plugins=(plugin,))
     with pytest.raises(MissingDependencyError) as info:
-        plugins.open("persistence", "needsdriver://somewhere")
+        plugins.backend("needsdriver://somewhere")
     error = info.value
     assert isinstance(error, ConfigurationError)
     assert error.scheme == "needsdriver"
@@ -198,21 +303,15 @@ def test_a_missing_driver_names_the_extra_to_install() -> None:
 
 
 def test_a_missing_driver_without_a_declared_extra_names_the_scheme() -> None:
-    plugin = FakePlugin(
-        "p", "postgresql", {"persistence": _never_called}, driver="no_such_module_xyz"
-    )
+    plugin = FakePlugin("p", "postgresql", {Capability.PERSISTENCE}, driver="no_such_module_xyz")
     plugins = PluginHost(load_entry_points=False, plugins=(plugin,))
     with pytest.raises(MissingDependencyError, match=r'pip install "wfe\[postgresql\]"'):
-        plugins.open("persistence", "postgresql://localhost/db")
+        plugins.backend("postgresql://localhost/db")
 
 
 def test_a_host_with_a_missing_driver_fails_with_missing_dependency_error() -> None:
     plugin = FakePlugin(
-        "p",
-        "needsdriver",
-        {"persistence": _never_called},
-        extra="extra_x",
-        driver="no_such_module_xyz",
+        "p", "needsdriver", {Capability.PERSISTENCE}, extra="extra_x", driver="no_such_module_xyz"
     )
     plugins = PluginHost(plugins=(plugin,))
     with pytest.raises(MissingDependencyError, match=r"wfe\[extra_x\]"):
@@ -220,10 +319,9 @@ def test_a_host_with_a_missing_driver_fails_with_missing_dependency_error() -> N
 
 
 def test_an_installed_driver_passes_the_check() -> None:
-    plugin = FakePlugin("p", "hasdriver", {"lock": lambda url, s: "ok"}, driver="json")
-    assert (
-        PluginHost(load_entry_points=False, plugins=(plugin,)).open("lock", "hasdriver://") == "ok"
-    )
+    plugin = FakePlugin("p", "hasdriver", {Capability.LOCK}, RecordingBackend, driver="json")
+    plugins = PluginHost(load_entry_points=False, plugins=(plugin,))
+    assert isinstance(plugins.backend("hasdriver://"), RecordingBackend)
 
 
 @pytest.mark.parametrize(
@@ -231,9 +329,87 @@ def test_an_installed_driver_passes_the_check() -> None:
 )
 def test_a_url_without_a_scheme_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ConfigurationError, match="scheme://"):
-        PluginHost().open("persistence", url)
+        PluginHost().backend(url)
 
 
 def test_a_host_given_a_url_without_a_scheme_says_how_to_write_one() -> None:
     with pytest.raises(ConfigurationError, match="sqlite:///"):
         WorkflowHost(persistence="wfe.db")
+
+
+# -- misspelled, broken and blocked plugins ----------------------------------------------------
+
+
+class Misspelled:
+    __name__ = "misspelled_plugin"
+
+    @hookimpl
+    def wfe_provider(self) -> list[ProviderSpec]:  # wfe_providers, misspelled
+        return []
+
+
+def test_a_misspelled_hook_is_named() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        PluginHost(plugins=(Misspelled(),))
+    message = str(info.value)
+    assert "misspelled_plugin" in message
+    assert "wfe_provider'" in message
+    assert "wfe_providers" in message
+    assert "WFE_BLOCK_PLUGINS=misspelled_plugin" in message
+    assert "install" not in message
+
+
+def test_a_misspelled_hook_registered_later_is_named() -> None:
+    with pytest.raises(ConfigurationError, match="misspelled_plugin"):
+        PluginHost(load_entry_points=False).register(Misspelled())
+
+
+def install_entry_point(path: Path, monkeypatch: Any, name: str, module: str, source: str) -> None:
+    """Make ``name = module`` a ``wfe`` entry point of a distribution found on ``path``."""
+    info = path / f"wfe_test_{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: wfe-test-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[wfe]\n{name} = {module}\n")
+    if source:
+        (path / f"{module}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(path))
+
+
+def test_a_broken_entry_point_is_skipped_logged_and_named(
+    tmp_path: Path, monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    install_entry_point(tmp_path, monkeypatch, "brokenwfe", "wfe_test_broken_plugin", """
+        raise ImportError("its driver is gone")
+    """)
+    with caplog.at_level(logging.WARNING, logger="wfe.plugins"):
+        plugins = PluginHost()
+    assert {"memory", "sqlite"} <= set(plugins.specs())  # the others still work
+    assert "its driver is gone" in plugins.broken["brokenwfe"]
+    assert "brokenwfe" in caplog.text
+    assert "WFE_BLOCK_PLUGINS=brokenwfe" in caplog.text
+    with pytest.raises(ConfigurationError) as info:
+        plugins.backend("absent://x")
+    assert "brokenwfe (ImportError: its driver is gone)" in str(info.value)
+
+
+def test_a_blocked_entry_point_is_not_loaded(tmp_path: Path, monkeypatch: Any) -> None:
+    install_entry_point(tmp_path, monkeypatch, "typowfe", "wfe_test_typo_plugin", """
+        from wfe_core import hookimpl
+
+        @hookimpl
+        def wfe_provider():
+            return []
+    """)
+    with pytest.raises(ConfigurationError, match="typowfe"):
+        PluginHost()
+    assert "sqlite" in PluginHost(blocked=["typowfe"]).specs()
+    monkeypatch.setenv("WFE_BLOCK_PLUGINS", "other, typowfe")
+    assert PluginHost().blocked == {"other", "typowfe"}
+    assert "sqlite" in PluginHost().specs()
+
+
+def test_a_blocked_scheme_is_named_when_a_url_needs_it() -> None:
+    plugins = PluginHost(blocked=["sqlite"])
+    assert "sqlite" not in plugins.specs()
+    with pytest.raises(ConfigurationError, match="Blocked plugins: sqlite"):
+        WorkflowHost("sqlite:///x.db", plugins=plugins)

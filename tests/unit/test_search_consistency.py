@@ -78,11 +78,11 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeou
 # -- an index in the same store is written with the state ---------------------------------------
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.wfe_stores(capability=("persistence", "search"))
 async def test_control_calls_without_a_running_host_are_searchable_at_once(
-    provider: str, tmp_path: Path
+    wfe_store_url: str
 ) -> None:
-    async with idle_host(store_url(provider, tmp_path)) as host:
+    async with idle_host(wfe_store_url) as host:
         wid = await host.start_workflow("waits", {})
         assert await ids_with(host, WorkflowStatus.RUNNABLE) == [wid]
         assert await host.suspend_workflow(wid)
@@ -96,11 +96,11 @@ async def test_control_calls_without_a_running_host_are_searchable_at_once(
         assert await host.persistence.get_index_outbox() == []  # nothing left for an indexer
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.wfe_stores(capability=("persistence", "search"))
 async def test_a_running_host_writes_each_state_with_its_entry(
-    provider: str, tmp_path: Path
+    wfe_store_url: str
 ) -> None:
-    async with WorkflowHost(store_url(provider, tmp_path)) as host:
+    async with WorkflowHost(wfe_store_url) as host:
         host.register(one_step)
         wids = []
         for n in range(3):
@@ -134,9 +134,9 @@ renames = (
 )
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-async def test_every_pass_keeps_the_entry_of_its_data(provider: str, tmp_path: Path) -> None:
-    async with WorkflowHost(store_url(provider, tmp_path)) as host:
+@pytest.mark.wfe_stores(capability=("persistence", "search"))
+async def test_every_pass_keeps_the_entry_of_its_data(wfe_store_url: str) -> None:
+    async with WorkflowHost(wfe_store_url) as host:
         host.register(renames)
         wid = await host.start_workflow("renames", {})
 
@@ -151,10 +151,10 @@ async def test_every_pass_keeps_the_entry_of_its_data(provider: str, tmp_path: P
         assert await ids_with(host, WorkflowStatus.COMPLETE, "alpha") == []
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-async def test_an_entry_never_goes_back_to_an_older_state(provider: str, tmp_path: Path) -> None:
+@pytest.mark.wfe_stores(capability="search")
+async def test_an_entry_never_goes_back_to_an_older_state(wfe_store_url: str) -> None:
     # An indexer that read revision 2 and writes after revision 3's entry landed.
-    async with open_provider("search", store_url(provider, tmp_path)) as index:
+    async with open_provider("search", wfe_store_url) as index:
         newer = WorkflowInstance(
             id="w1",
             definition_id="d",
@@ -324,9 +324,9 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-async def test_terms_follow_one_rule_everywhere(provider: str, tmp_path: Path) -> None:
-    async with open_provider("search", store_url(provider, tmp_path)) as index:
+@pytest.mark.wfe_stores(capability="search")
+async def test_terms_follow_one_rule_everywhere(wfe_store_url: str) -> None:
+    async with open_provider("search", wfe_store_url) as index:
         for name, (reference, description) in DOCS.items():
             await index.index_workflow(
                 WorkflowInstance(
