@@ -29,7 +29,7 @@ log = logging.getLogger("wfe.runtime")
 INDEX_BATCH_SECONDS = 0.5
 #: The lease one host holds while it drains the index outbox.
 INDEX_LEASE = "index-outbox"
-#: Workflows indexed side by side in one flush.
+#: Workflows written to the search index in one ``index_workflows`` call.
 INDEX_CHUNK = 256
 #: Outbox entries one flush takes at most; a fuller outbox is drained by the next flush.
 INDEX_DRAIN = 4 * INDEX_CHUNK
@@ -123,20 +123,22 @@ class Indexer:
         found = {instance.id for instance in ready}
         # An entry of a workflow the store no longer has leaves nothing to index.
         done = [(wid, revision) for wid, revision in entries if wid not in found]
-        # Written side by side, so that a store with group commit writes a chunk in one
-        # transaction rather than one commit (an fsync on SQLite) per workflow.
-        index = self.search.index_workflow
+        # A chunk is one bulk write: one transaction (one fsync) on SQLite, one _bulk request
+        # on OpenSearch, rather than one per workflow.
         errors: list[Exception] = []
+        failed = 0
         for start in range(0, len(ready), INDEX_CHUNK):
             chunk = ready[start : start + INDEX_CHUNK]
-            outcomes = await asyncio.gather(*(index(i) for i in chunk), return_exceptions=True)
-            for instance, outcome in zip(chunk, outcomes, strict=True):
-                if isinstance(outcome, Exception):
-                    errors.append(outcome)
-                else:
-                    # Only up to the revision indexed: a later write keeps its entry.
-                    done.append((instance.id, instance.revision))
+            try:
+                await self.search.index_workflows(chunk)
+            except Exception as exc:
+                # The chunk's entries stay in the outbox: the next flush writes it again.
+                errors.append(exc)
+                failed += len(chunk)
+            else:
+                # Only up to the revision indexed: a later write keeps its entry.
+                done.extend((instance.id, instance.revision) for instance in chunk)
         if done:
             await self.persistence.remove_index_outbox(done)
         if errors:
-            raise WfeError(f"search indexing failed for {len(errors)} workflow(s)") from errors[0]
+            raise WfeError(f"search indexing failed for {failed} workflow(s)") from errors[0]

@@ -30,6 +30,7 @@ from ._models import (
     WorkflowInstance,
     WorkflowStatus,
 )
+from . import search as search_rule
 from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary, search_words
 from .serialization import pointer_from_dict as load_pointer
@@ -290,11 +291,15 @@ class MemoryQueue:
 
 
 class MemorySearchIndex:
-    """A linear scan over indexed summaries and their words; fine for tests and small sets."""
+    """A linear scan over indexed summaries and their words; fine for tests and small sets.
+
+    It follows the search rule of :mod:`wfe_core.search` to the letter: that module makes each
+    entry's text and summary, matches the terms and filters and orders the hits.
+    """
 
     def __init__(self) -> None:
-        # id -> (summary, " word word ...", revision): a term word matches where " " + word
-        # occurs; an entry never goes back to an older revision.
+        # id -> (summary, searchable text, revision); an entry never goes back to an older
+        # revision.
         self._docs: dict[str, tuple[WorkflowSummary, str, int]] = {}
 
     async def start(self) -> None:
@@ -306,46 +311,28 @@ class MemorySearchIndex:
     async def index_workflow(self, instance: WorkflowInstance) -> None:
         self.put(instance)
 
+    async def index_workflows(self, instances: Sequence[WorkflowInstance]) -> None:
+        # One at a time through index_workflow, so that a subclass wrapping it (a test's
+        # flaky index) sees every write.
+        for instance in instances:
+            await self.index_workflow(instance)
+
     def put(self, instance: WorkflowInstance) -> None:
         """Add or replace one instance's entry, at once (``instance.data`` is JSON text)."""
         known = self._docs.get(instance.id)
         if known is not None and known[2] > instance.revision:
             return  # it shows a newer state already
-        summary = WorkflowSummary(
-            id=instance.id,
-            definition_id=instance.definition_id,
-            version=instance.version,
-            status=instance.status,
-            reference=instance.reference,
-            description=instance.description,
-            create_time=instance.create_time,
-            complete_time=instance.complete_time,
-        )
-        text = " ".join(
-            str(x)
-            for x in (instance.definition_id, instance.reference, instance.description, instance.data)
-            if x
-        )
-        self._docs[instance.id] = (summary, " " + " ".join(search_words(text)), instance.revision)
+        entry = (search_rule.summary_of(instance), search_rule.instance_text(instance))
+        self._docs[instance.id] = (*entry, instance.revision)
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
     ) -> SearchPage:
-        starts = [" " + w for w in search_words(terms)]
-        hits = [
-            s
-            for s, words, _ in self._docs.values()
-            if all(w in words for w in starts) and _matches(s, filters)
-        ]
-        hits.sort(key=lambda s: s.create_time, reverse=True)
-        return SearchPage(items=hits[skip : skip + take], total=len(hits))
-
-
-def _matches(s: WorkflowSummary, f: SearchFilter) -> bool:
-    return (
-        (f.status is None or s.status is f.status)
-        and (f.definition_id is None or s.definition_id == f.definition_id)
-        and (f.reference is None or s.reference == f.reference)
-        and (f.created_after is None or s.create_time >= f.created_after)
-        and (f.created_before is None or s.create_time < f.created_before)
-    )
+        words = search_words(terms)
+        hits = (
+            summary
+            for summary, text, _ in self._docs.values()
+            if search_rule.matches_filter(summary, filters)
+            and search_rule.matches_words(text, words)
+        )
+        return search_rule.page_of(hits, skip, take)

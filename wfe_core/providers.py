@@ -231,7 +231,8 @@ class SearchPage:
 class SearchIndex(Protocol):
     """Full-text search over workflows.
 
-    Every index splits terms with :func:`search_words`, so that one search gives the same
+    Every index follows the search rule of :mod:`wfe_core.search` (what an instance's text
+    is, how terms match it, the filters, newest first), so that one search gives the same
     answer on every provider.
     """
 
@@ -240,7 +241,20 @@ class SearchIndex(Protocol):
     async def close(self) -> None: ...
 
     async def index_workflow(self, instance: WorkflowInstance) -> None:
-        """Add or replace one instance (``data`` is its JSON text)."""
+        """Add or replace one instance (``data`` is its JSON text).
+
+        An entry never goes back to an older state: an instance whose ``revision`` is below
+        the one its entry shows changes nothing.
+        """
+
+    async def index_workflows(self, instances: Sequence[WorkflowInstance]) -> None:
+        """Add or replace many instances, in as few writes as the store allows.
+
+        The host's indexer hands its batches here (one transaction on SQLite, one ``_bulk``
+        request on OpenSearch). Each instance is written as by :meth:`index_workflow`: the
+        newest revision of a workflow wins, within the batch and across calls. When this
+        raises, any part of the batch may be written; the caller writes it all again later.
+        """
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
@@ -249,9 +263,10 @@ class SearchIndex(Protocol):
 
         ``terms`` is split into words by :func:`search_words`; each word must be the start
         of a word (case-insensitively) of the definition id, reference, description or the
-        data's values. No words (empty terms, or only punctuation) match every instance.
-        ``created_after`` is inclusive, ``created_before`` exclusive. A search sees every
-        ``index_workflow`` that returned before it.
+        data's values (:func:`wfe_core.search.searchable_text`). No words (empty terms, or
+        only punctuation) match every instance. ``created_after`` is inclusive,
+        ``created_before`` exclusive; ties in create time are ordered by id, descending. A
+        search sees every ``index_workflow`` and ``index_workflows`` that returned before it.
         """
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from wfe_core.errors import ConfigurationError, ProviderError
+from wfe_core.providers import search_words
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -180,7 +181,61 @@ def _migration_2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE search_text_v2 RENAME TO search_text")
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
+# Version 3: one search rule for every index (wfe_core.search). search_text holds one column of
+# the rule's words, lower-cased and space-separated; the ascii tokenizer splits that at the
+# spaces only and folds nothing (non-ASCII characters are token characters to it), so its
+# tokens are exactly the rule's words, which unicode61's notion of a letter need not give.
+_SEARCH_TEXT_FTS5_V3 = "CREATE VIRTUAL TABLE search_text_v3 USING fts5 (text, tokenize = 'ascii')"
+_SEARCH_TEXT_PLAIN_V3 = "CREATE TABLE search_text_v3 (rowid INTEGER PRIMARY KEY, text TEXT)"
+_SEARCH_ORDER = [
+    # Serve the rule's order (newest first, ties by id descending) walked backwards.
+    "DROP INDEX search_docs_created",
+    "DROP INDEX search_docs_definition",
+    "CREATE INDEX search_docs_created ON search_docs (create_time, id)",
+    "CREATE INDEX search_docs_definition ON search_docs (definition_id, create_time, id)",
+]
+_REINDEX = [
+    # The text digests are of the old rule's sources: rewrite every entry's text when indexed.
+    "UPDATE search_docs SET text_hash = NULL",
+    # Index every workflow once more, by the new rule (the host's indexer drains the outbox).
+    "INSERT OR REPLACE INTO index_outbox (workflow_id, revision) SELECT id, revision FROM workflows",
+]
+_COPY_BATCH = 500
+
+
+def _migration_3(conn: sqlite3.Connection) -> None:
+    conn.execute(_SEARCH_TEXT_FTS5_V3 if search_text_is_fts5(conn) else _SEARCH_TEXT_PLAIN_V3)
+    # Until the indexer has re-indexed a workflow, its entry keeps the old text in the new
+    # form: the old text was already the values of the data, so searches stay nearly right
+    # meanwhile (an entry of a workflow kept in another store keeps it until written again).
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, definition_id, reference, description, data FROM search_text "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (last, _COPY_BATCH),
+        ).fetchall()
+        if not rows:
+            break
+        conn.executemany(
+            "INSERT INTO search_text_v3 (rowid, text) VALUES (?, ?)",
+            [
+                (rowid, " ".join(w for part in parts if part for w in search_words(part)))
+                for rowid, *parts in rows
+            ],
+        )
+        last = rows[-1][0]
+    conn.execute("DROP TABLE search_text")
+    conn.execute("ALTER TABLE search_text_v3 RENAME TO search_text")
+    for statement in _SEARCH_ORDER + _REINDEX:
+        conn.execute(statement)
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+]
 
 #: Every table wfe makes (besides ``wfe_migrations``).
 TABLES = frozenset(

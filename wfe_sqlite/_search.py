@@ -3,10 +3,13 @@
 Implements :class:`wfe_core.providers.SearchIndex`; the host serves ``host.search`` with it,
 the plugin's ``search`` factory builds it.
 
-Two tables: ``search_docs`` holds one summary row per workflow (the columns the filters and the
-page need) and ``search_text`` its searchable text under the same rowid: the definition id, the
-reference, the description and the *values* of the JSON data (strings and numbers, not keys or
-punctuation). ``search_text`` is an FTS5 table when this SQLite has FTS5 (the usual case).
+It follows the search rule of :mod:`wfe_core.search`. Two tables: ``search_docs`` holds one
+summary row per workflow (the columns the filters and the page need) and ``search_text`` its
+searchable text under the same rowid, made by :func:`wfe_core.search.searchable_text`: the
+words of the definition id, reference, description and data values, already lower-cased and
+space-separated. ``search_text`` is an FTS5 table when this SQLite has FTS5 (the usual case),
+with the ``ascii`` tokenizer: on such text it splits at the spaces only and folds nothing, so
+FTS5's tokens are exactly the rule's words.
 
 Entries follow the durable state: made on a database, the index attaches itself to it, and
 ``SqlitePersistence`` runs an :class:`EntryWrite` in the transaction of every workflow write,
@@ -14,42 +17,33 @@ so a committed state always has its entry and the host indexes nothing itself. M
 change nothing searchable: the index remembers the entry it committed for each workflow's
 latest revision, so such a pass costs a digest and a comparison, and no SQL.
 
-Terms are split into words by :func:`wfe_core.providers.search_words`, the rule every index
-follows; each word must match the start of a word (``piz`` finds "pizza"), case-insensitively
-and with accents significant (the FTS5 tokenizer keeps diacritics). Without FTS5 (some minimal
-SQLite builds), ``search_text`` is a plain table that a search scans, applying the same rule
-with a Python function: the same results, but a scan of every document per search.
+Terms are split into words by :func:`wfe_core.providers.search_words`; each word must match
+the start of a word (``piz`` finds "pizza"): an FTS5 prefix query. Without FTS5 (some minimal
+SQLite builds), ``search_text`` is a plain table that a search scans for " " + word in
+" " + text: the same results, but a scan of every document per search.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from wfe_core._models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
+from wfe_core.search import searchable_text
 
 from ._database import DatabaseUser, SqliteDatabase
 from ._schema import search_text_is_fts5
 from ._times import from_micros, from_micros_or_none, to_micros, to_micros_or_none
 
-__all__ = ["EntryWrite", "SearchEntry", "SqliteSearchIndex", "data_text"]
-
-# The text indexed from one instance's data is capped: what people search for (order numbers,
-# names, e-mails) sits in small fields, so a multi-megabyte payload should not cost its size in
-# index work each time it changes.
-MAX_DATA_TEXT = 256 * 1024
+__all__ = ["EntryWrite", "SearchEntry", "SqliteSearchIndex"]
 
 #: Workflows whose committed entry the index remembers (the oldest is forgotten first).
 REMEMBERED_ENTRIES = 4096
-
-# The tag key of wfe's serialized values ({"$wfe": "decimal", "v": "1.5"}): only "v" is data.
-_TAG = "$wfe"
 
 _DOC_COLUMNS = (
     "id, definition_id, version, status, reference, description, create_time, complete_time, "
@@ -67,9 +61,7 @@ _UPSERT_DOC = f"""
         revision = excluded.revision
     WHERE search_docs.revision IS NULL OR search_docs.revision <= excluded.revision
     RETURNING doc"""
-_INSERT_TEXT = """
-    INSERT INTO search_text (rowid, definition_id, reference, description, data)
-    VALUES (?, ?, ?, ?, ?)"""
+_INSERT_TEXT = "INSERT INTO search_text (rowid, text) VALUES (?, ?)"
 _SUMMARY_COLUMNS = (
     "d.id, d.definition_id, d.version, d.status, d.reference, d.description, d.create_time, "
     "d.complete_time"
@@ -82,7 +74,8 @@ class SearchEntry:
 
     Attributes:
         doc: the ``search_docs`` columns but the text hash, in ``_DOC_COLUMNS`` order.
-        data: the instance's data as JSON text; its words are pulled out in the thread.
+        data: the instance's data as JSON text; its words are pulled out in the thread (only
+            when they may have changed).
         revision: the instance's revision the entry shows.
     """
 
@@ -168,6 +161,18 @@ class SqliteSearchIndex(DatabaseUser):
         entry = SearchEntry.of(instance)
         await self._db.write(lambda conn: self.write_entry(conn, entry))
 
+    async def index_workflows(self, instances: Sequence[WorkflowInstance]) -> None:
+        """Add or replace many instances' entries in one transaction (one commit)."""
+        entries = [SearchEntry.of(instance) for instance in instances]
+        if not entries:
+            return
+
+        def write(conn: sqlite3.Connection) -> None:
+            for entry in entries:
+                self.write_entry(conn, entry)
+
+        await self._db.write(write)
+
     def entry_write(self, instance: WorkflowInstance, replaces: int | None) -> EntryWrite:
         """The entry write for a workflow write replacing revision ``replaces`` (None: new).
 
@@ -226,8 +231,8 @@ class SqliteSearchIndex(DatabaseUser):
         if stored is not None and stored[-1] == text_hash:
             return row  # only the summary changed
         conn.execute("DELETE FROM search_text WHERE rowid = ?", (rowid,))
-        text = (definition_id, reference, description, data_text(entry.data))
-        conn.execute(_INSERT_TEXT, (rowid, *text))
+        text = searchable_text(definition_id, reference, description, entry.data)
+        conn.execute(_INSERT_TEXT, (rowid, text))
         return row
 
     async def search(
@@ -242,8 +247,6 @@ class SqliteSearchIndex(DatabaseUser):
             if words:
                 if self._fts5 is None:
                     self._fts5 = search_text_is_fts5(conn)
-                if not self._fts5:
-                    conn.create_function("wfe_word_starts", 2, _word_starts, deterministic=True)
                 clause, extra = _terms_sql(self._fts5, words)
                 clauses.append(clause)
                 params.extend(extra)
@@ -251,58 +254,16 @@ class SqliteSearchIndex(DatabaseUser):
             (total,) = conn.execute(
                 f"SELECT COUNT(*) FROM search_docs d WHERE {condition}", params
             ).fetchone()
-            # Ties on create_time keep the order of first indexing, as the memory index does.
+            # The rule's order (wfe_core.search.newest_first), which the indexes on
+            # (create_time, id) serve by walking them backwards.
             rows = conn.execute(
                 f"SELECT {_SUMMARY_COLUMNS} FROM search_docs d WHERE {condition} "
-                "ORDER BY d.create_time DESC, d.doc LIMIT ? OFFSET ?",
+                "ORDER BY d.create_time DESC, d.id DESC LIMIT ? OFFSET ?",
                 [*params, max(take, 0), max(skip, 0)],
             ).fetchall()
             return SearchPage(items=[_summary(r) for r in rows], total=total)
 
         return await self._db.read(run)
-
-
-def data_text(data: Any) -> str | None:
-    """The words of a workflow's JSON data: its string and number values, space-separated.
-
-    Keys, punctuation, booleans and nulls are left out, and so are wfe's type tags (only the
-    tagged value counts). At most :data:`MAX_DATA_TEXT` characters are kept. Text that is not
-    JSON is indexed as it is.
-    """
-    if data is None:
-        return None
-    if not isinstance(data, str):
-        return str(data)[:MAX_DATA_TEXT]
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return data[:MAX_DATA_TEXT]
-    parts: list[str] = []
-    size = 0
-    for word in _values(value):
-        parts.append(word)
-        size += len(word) + 1
-        if size >= MAX_DATA_TEXT:
-            break
-    return " ".join(parts)[:MAX_DATA_TEXT]
-
-
-def _values(value: Any) -> Iterator[str]:
-    # An explicit stack rather than recursion: user data may nest deeper than Python recurses.
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, (int, float)):
-            yield str(item)
-        elif isinstance(item, dict):
-            children = [item["v"]] if _TAG in item and "v" in item else list(item.values())
-            stack.extend(reversed(children))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
 
 
 def _filter_sql(f: SearchFilter) -> tuple[list[str], list[Any]]:
@@ -332,16 +293,9 @@ def _terms_sql(fts5: bool, words: list[str]) -> tuple[str, list[Any]]:
         # hold only letters and digits anyway. The trailing * makes it a prefix match.
         query = " AND ".join(f'"{w}"*' for w in words)
         return "d.doc IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)", [query]
-    columns = ("definition_id", "reference", "description", "data")
-    any_column = " OR ".join(f"wfe_word_starts(t.{c}, ?)" for c in columns)
-    matches = " AND ".join([f"({any_column})"] * len(words))
-    clause = f"d.doc IN (SELECT t.rowid FROM search_text t WHERE {matches})"
-    return clause, [w for w in words for _ in columns]
-
-
-def _word_starts(text: str | None, word: str) -> bool:
-    """Whether some word of ``text`` starts with ``word`` (the plain table's MATCH)."""
-    return text is not None and any(w.startswith(word) for w in search_words(text))
+    # The text is words and single spaces (wfe_core.search.matches_words, in SQL).
+    matches = " AND ".join(["instr(' ' || t.text, ' ' || ?) > 0"] * len(words))
+    return f"d.doc IN (SELECT t.rowid FROM search_text t WHERE {matches})", list(words)
 
 
 def _summary(row: tuple[Any, ...]) -> WorkflowSummary:

@@ -10,14 +10,21 @@ The cases port workflow-core's ``SearchIndexTests`` (``reference/workflow-core-b
 :func:`search_samples`; instances 1, 3 and 4 are a day apart instead of sharing one date, so that
 "newest first" is a total order). Its custom-data filters (``ScalarFilter`` and ``DateRangeFilter``
 on fields of the data, tests 3 and 4) are left out: our filters cover the instance's own fields
-only. Terms are matched against the data's JSON text, which stands in for ``ISearchable`` tokens.
-WFE's OpenSearch tests (``reference/wfe-rust.md`` §7.4: terms, status filter, no results,
+only. Terms are matched against the *values* of the data, which stand in for ``ISearchable``
+tokens. WFE's OpenSearch tests (``reference/wfe-rust.md`` §7.4: terms, status filter, no results,
 pagination, reference filter) are covered too.
+
+The rule itself (:mod:`wfe_core.search`) is pinned with exact expectations: what text an
+instance has (values, not keys or type tags), how a term matches it (the start of a word), the
+order of ties, and bulk writes. Every expectation is one a store-side index can meet with a
+word-start prefix match on the lower-cased words of :func:`wfe_core.search.searchable_text`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import enum
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from ..._models import WorkflowInstance, WorkflowStatus
@@ -27,6 +34,85 @@ from ...serialization import encode_data
 __all__ = ["SearchContract", "search_samples"]
 
 NO_FILTER = SearchFilter()
+
+
+class Shade(enum.Enum):
+    """An enum stored in the data of :func:`rule_sample` (it is found by its value)."""
+
+    TEAL = "teal"
+
+
+def rule_sample() -> WorkflowInstance:
+    """One instance whose data holds every kind of value the text rule treats differently."""
+    data = {
+        "customer": "bobby",
+        "amount": Decimal("12.50"),
+        "shade": Shade.TEAL,
+        "due": date(2024, 3, 5),
+        "flags": [True, False, None],
+        "lines": [{"sku": "widget-9", "notes": ["deep", {"inner": "Gizmo"}]}],
+        "pair": ("zulu", 77),
+    }
+    return WorkflowInstance(
+        id="rule",
+        definition_id="textrule",
+        version=1,
+        data=encode_data(data),
+        reference="R-100",
+        description="Quarterly audit",
+        create_time=_day(2030),
+    )
+
+
+#: terms -> whether they find :func:`rule_sample` (the case of the text rule it shows).
+RULE_TERMS = {
+    # the values, wherever they nest, and the fields
+    "bobby": True,
+    "BOBBY": True,
+    "widget": True,
+    "widget-9": True,
+    "9": True,
+    "deep": True,
+    "gizmo": True,
+    "zulu": True,
+    "77": True,
+    "textrule": True,
+    "r-100": True,
+    "quarterly audit": True,
+    # a tagged value by its text: decimal, enum value, date
+    "12.50": True,
+    "12": True,
+    "teal": True,
+    "2024-03-05": True,
+    "2024": True,
+    # the start of a word matches, not its middle
+    "bob": True,
+    "obb": False,
+    "udit": False,
+    "quart aud": True,
+    # keys are not text
+    "customer": False,
+    "amount": False,
+    "lines": False,
+    "sku": False,
+    "inner": False,
+    "notes": False,
+    # nor type tags, type paths, booleans and nulls
+    "$wfe": False,
+    "wfe": False,
+    "decimal": False,
+    "enum": False,
+    "date": False,
+    "tuple": False,
+    "shade": False,
+    "testing": False,
+    "true": False,
+    "false": False,
+    "null": False,
+    # every word must match
+    "bobby zebra": False,
+    "bobby teal": True,
+}
 
 
 def _day(year: int, month: int = 1, day: int = 1) -> datetime:
@@ -237,6 +323,117 @@ class SearchContract:
         (hit,) = (await search_index.search("renamed", NO_FILTER)).items
         assert hit.description == "re-indexed"
         assert hit.complete_time == _day(2011)
+
+    async def test_text_is_the_values_not_keys_or_type_tags(
+        self, search_index: SearchIndex
+    ) -> None:
+        await search_index.index_workflow(rule_sample())
+        found = {}
+        for terms in RULE_TERMS:
+            page = await search_index.search(terms, NO_FILTER)
+            found[terms] = [item.id for item in page.items] == ["rule"]
+            assert page.total == len(page.items), terms
+        assert found == RULE_TERMS
+
+    async def test_description_and_definition_match_at_word_starts(
+        self, search_index: SearchIndex
+    ) -> None:
+        await _index_samples(search_index)
+        assert await _ids(search_index, "inv") == ["3"]
+        assert await _ids(search_index, "invoice RUN") == ["3"]
+        assert await _ids(search_index, "voice") == []
+        assert await _ids(search_index, "bill") == ["4", "3"]
+        assert await _ids(search_index, "illing") == []
+        assert await _ids(search_index, "value3") == []  # a key
+        assert await _ids(search_index, "7") == ["2"]  # its value
+        assert await _ids(search_index, "2000-01-01") == ["4"]  # a datetime value
+
+    async def test_query_syntax_is_searched_as_text(self, search_index: SearchIndex) -> None:
+        await _index_samples(search_index)
+        assert await _ids(search_index, "fox*") == ["3"]
+        assert await _ids(search_index, '"lazy dog"') == ["3"]
+        assert await _ids(search_index, "fox OR zebra") == []
+        assert await _ids(search_index, "NOT fox") == []
+        assert await _ids(search_index, "value1:quick") == []  # value1 is a key
+        assert await _ids(search_index, "(quick) AND dog~") == []  # "and" is a word too
+        # Terms without a letter or digit have no words, and no words match everything.
+        for terms in ("", "  ", "--", "*", '"', "$", "_", "?:()~/\\"):
+            page = await search_index.search(terms, NO_FILTER, 0, 10)
+            assert [item.id for item in page.items] == ["2", "4", "3", "1"], terms
+            assert page.total == 4
+        complete = SearchFilter(status=WorkflowStatus.COMPLETE)
+        assert await _ids(search_index, "*", complete) == ["4", "3"]
+
+    async def test_ties_in_create_time_are_ordered_by_id_descending(
+        self, search_index: SearchIndex
+    ) -> None:
+        same = _day(2015)
+        for wid in ("b", "a", "c", "ab"):
+            await search_index.index_workflow(
+                WorkflowInstance(id=wid, definition_id="tie", version=1, create_time=same)
+            )
+        await search_index.index_workflow(
+            WorkflowInstance(id="0", definition_id="tie", version=1, create_time=_day(2016))
+        )
+        assert await _ids(search_index, "tie") == ["0", "c", "b", "ab", "a"]
+        assert await _ids(search_index, "tie", skip=1, take=2) == ["c", "b"]
+        assert await _ids(search_index, "tie", skip=3, take=2) == ["ab", "a"]
+
+    async def test_a_bulk_write_is_seen_by_the_next_search(
+        self, search_index: SearchIndex
+    ) -> None:
+        await search_index.index_workflows(search_samples())
+        page = await search_index.search("", NO_FILTER, 0, 10)
+        assert [item.id for item in page.items] == ["2", "4", "3", "1"]
+        assert page.total == 4
+        assert await _ids(search_index, "dog fox") == ["3"]
+        assert await _ids(search_index, filters=SearchFilter(definition_id="billing")) == [
+            "4",
+            "3",
+        ]
+        await search_index.index_workflows([])
+        assert (await search_index.search("", NO_FILTER)).total == 4
+
+    async def test_a_bulk_write_keeps_the_newest_revision(
+        self, search_index: SearchIndex
+    ) -> None:
+        def state(wid: str, revision: int, word: str, status: WorkflowStatus) -> WorkflowInstance:
+            return WorkflowInstance(
+                id=wid,
+                definition_id="d",
+                version=1,
+                status=status,
+                data=encode_data({"word": word}),
+                revision=revision,
+                create_time=_day(2020),
+            )
+
+        runnable, complete = WorkflowStatus.RUNNABLE, WorkflowStatus.COMPLETE
+        # One workflow twice in a batch, the newer state first (w) and last (v).
+        await search_index.index_workflows(
+            [state("w", 3, "newer", complete), state("w", 2, "older", runnable)]
+        )
+        await search_index.index_workflows(
+            [state("v", 4, "older", runnable), state("v", 5, "newer", complete)]
+        )
+        # Older states written later, in bulk or alone, change nothing.
+        await search_index.index_workflows([state("w", 1, "oldest", runnable)])
+        await search_index.index_workflow(state("v", 2, "oldest", runnable))
+
+        async def shown() -> list[tuple[str, WorkflowStatus]]:
+            page = await search_index.search("", NO_FILTER, 0, 10)
+            assert page.total == 2
+            return [(item.id, item.status) for item in page.items]
+
+        assert await shown() == [("w", complete), ("v", complete)]
+        assert await _ids(search_index, "newer") == ["w", "v"]
+        assert await _ids(search_index, "older") == []
+        assert await _ids(search_index, "oldest") == []
+        # A newer state in a later batch replaces the entry.
+        await search_index.index_workflows([state("w", 4, "latest", WorkflowStatus.SUSPENDED)])
+        assert await shown() == [("w", WorkflowStatus.SUSPENDED), ("v", complete)]
+        assert await _ids(search_index, "latest") == ["w"]
+        assert await _ids(search_index, "newer") == ["v"]
 
     async def test_an_empty_index_finds_nothing(self, search_index: SearchIndex) -> None:
         page = await search_index.search("", NO_FILTER)
