@@ -15,12 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from ._capacity import Capacity
+from ._group_commit import GroupCommit
 from ._leases import Leases, event_key, workflow_key
 from ._models import Event, EventSubscription, PointerStatus, WorkflowStatus
+from ._outage import Outage
 from ._timers import Timers
 from .clock import Clock
-from .errors import ConcurrencyError, WorkflowNotFoundError
-from .providers import PersistenceProvider, QueueKind, QueueProvider
+from .errors import ConcurrencyError, ProviderUnavailableError, WorkflowNotFoundError
+from .providers import PersistenceProvider, QueueKind, QueueProvider, WorkflowWrite
 
 __all__ = ["EventDelivery"]
 
@@ -44,8 +46,12 @@ class EventDelivery:
         capacity: Capacity,
         clock: Clock,
         spawn: Callable[[Coroutine[Any, Any, Any]], object],
+        commit: GroupCommit | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.persistence = persistence
+        self.commit = commit if commit is not None else GroupCommit(persistence)
+        self.outage = outage if outage is not None else Outage()
         self.queue = queue
         self.leases = leases
         self.timers = timers
@@ -69,13 +75,16 @@ class EventDelivery:
         instance in hand: re-queuing them would cost a delivery (and a full load) each, every
         time a loop waits again on the same name and key.
         """
-        for eid in await self.persistence.get_events(sub.event_name, sub.event_key, sub.subscribe_as_of):
-            if eid in received:
+        for event in await self.persistence.get_events(
+            sub.event_name, sub.event_key, sub.subscribe_as_of
+        ):
+            if event.id in received:
                 continue
-            await self.persistence.mark_event_unprocessed(eid)
-            await self.queue.enqueue(QueueKind.EVENT, eid)
+            await self.persistence.mark_event_unprocessed(event.id)
+            await self.queue.enqueue(QueueKind.EVENT, event.id)
 
     async def run(self) -> None:
+        attempt = 0
         while not self.stopping:
             await self.slots.acquire()
             try:
@@ -83,26 +92,46 @@ class EventDelivery:
             except asyncio.CancelledError:
                 self.slots.release()
                 raise
+            except ProviderUnavailableError as exc:
+                self.slots.release()
+                self.outage.failed(exc, "taking from the event queue")
+                attempt += 1
+                await asyncio.sleep(self.outage.delay(attempt))
+                continue
             except Exception:
                 self.slots.release()
                 log.exception("dequeue from the event queue failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
+            attempt = 0
+            self.outage.ok()
             if eid is None:
                 self.slots.release()
                 continue
             self.spawn(self.process(eid))
 
     async def process(self, eid: str) -> None:
+        """Deliver one event; try again soon when a lease was busy or the store unavailable.
+
+        Any other failure is logged with its traceback, and the event, still unprocessed in
+        the store, is left to the poller.
+        """
+        retry = timedelta(milliseconds=50)
         try:
             done = await self.deliver(eid)
-        except Exception:
-            log.exception("event %s: delivery failed; retrying", eid)
+        except ProviderUnavailableError as exc:
+            self.outage.failed(exc, f"delivering event {eid}")
             done = False
+            retry = timedelta(seconds=self.outage.delay(self.outage.failures))
+        except Exception:
+            log.exception("event %s: delivery failed; the poller will try it again", eid)
+            done = True
+        else:
+            self.outage.ok()
         finally:
             self.slots.release()
         if not done and not self.stopping:
-            self.timers.schedule(self.clock.now() + timedelta(milliseconds=50), "evt", eid, force=True)
+            self.timers.schedule(self.clock.now() + retry, "evt", eid, force=True)
 
     async def deliver(self, eid: str) -> bool:
         """Deliver one event to every matching wait. False: try again later."""
@@ -121,9 +150,7 @@ class EventDelivery:
             )
             delivered = True
             for sub in subs:
-                if await self.older_event_pending(event, sub):
-                    delivered = False
-                elif not await self.seed(sub, event):
+                if not await self.seed(sub, event):
                     delivered = False
             if not delivered:
                 return False
@@ -141,16 +168,25 @@ class EventDelivery:
         finally:
             await self.leases.release(key)
 
-    async def older_event_pending(self, event: Event, sub: EventSubscription) -> bool:
-        """Events reach a wait oldest first: queue an older pending one ahead of this one."""
-        for other_id in await self.persistence.get_events(
+    async def older_event_pending(
+        self, event: Event, sub: EventSubscription, received: set[str | None]
+    ) -> bool:
+        """Events reach a wait oldest first: queue an older one the workflow lacks ahead of this.
+
+        "Lacks" is judged from the instance in hand (``received``: the events its pointers
+        got), not from the events' processed flags: a wait that begins re-queues the earlier
+        events one by one, and an event marked processed a moment before it was re-queued
+        must still hold back the newer ones. One query returns the candidates whole.
+        """
+        for other in await self.persistence.get_events(
             event.event_name, event.event_key, sub.subscribe_as_of
         ):
-            if other_id == event.id:
+            if other.id == event.id:
                 return False
-            other = await self.persistence.get_event(other_id)
-            if other is not None and not other.is_processed and other.event_time < event.event_time:
-                await self.queue.enqueue(QueueKind.EVENT, other_id)
+            if other.id not in received and other.event_time < event.event_time:
+                if other.is_processed:
+                    await self.persistence.mark_event_unprocessed(other.id)
+                await self.queue.enqueue(QueueKind.EVENT, other.id)
                 return True
         return False
 
@@ -174,8 +210,11 @@ class EventDelivery:
                 # The wait was cancelled or already served: the subscription is spent.
                 await self.persistence.terminate_subscription(sub.id)
                 return True
-            if any(p.extension_attributes.get("event_id") == event.id for p in instance.execution_pointers):
+            received = {p.extension_attributes.get("event_id") for p in instance.execution_pointers}
+            if event.id in received:
                 return True  # this workflow already received this event at an earlier wait
+            if await self.older_event_pending(event, sub, received):
+                return False
             pointer.event_data = event.event_data
             pointer.event_published = True
             pointer.active = True
@@ -184,7 +223,7 @@ class EventDelivery:
             if instance.status is WorkflowStatus.RUNNABLE:
                 instance.next_execution = self.clock.now()
             try:
-                await self.persistence.persist_workflow(instance, changed_pointers=[pointer.id])
+                await self.commit.persist(WorkflowWrite(instance, [pointer.id]))
             except ConcurrencyError:
                 return False
             await self.persistence.terminate_subscription(sub.id)

@@ -3,15 +3,20 @@
 Workflow and event locks are leases (``LockProvider``): they expire unless renewed, so a host
 that dies strands nothing. This host renews what it holds every third of the lease's length.
 A lease whose renewal is refused was lost (this host stalled past its expiry and another may
-have taken the workflow): it is noted, so that the pass holding it stops before it writes.
+have taken the workflow): it is noted, so that the pass holding it stops before it writes. A
+lease that could not be renewed for its whole length, because the store was unavailable, is
+counted lost the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
+from ._outage import Outage
+from .errors import ProviderUnavailableError
 from .providers import LockProvider
 
 __all__ = ["Leases", "event_key", "workflow_key"]
@@ -30,30 +35,42 @@ def event_key(eid: str) -> str:
 class Leases:
     """The leases this host (``owner``) holds on ``lock``."""
 
-    def __init__(self, lock: LockProvider, owner: str, ttl: float) -> None:
+    def __init__(self, lock: LockProvider, owner: str, ttl: float, outage: Outage | None = None) -> None:
         self.lock = lock
         self.owner = owner
         self.ttl = ttl
+        self.outage = outage if outage is not None else Outage()
         self.held: set[str] = set()
         self.lost: set[str] = set()
+        #: key -> time.monotonic() by which the lease was last taken or renewed.
+        self.renewed: dict[str, float] = {}
 
     async def acquire(self, key: str) -> bool:
         """Take a lease now, or answer False if another live lease holds it."""
+        asked = time.monotonic()
         if not await self.lock.acquire(key, self.owner, self.ttl):
             return False
-        self.lost.discard(key)
-        self.held.add(key)
+        self.adopt(key, asked)
         return True
 
-    def adopt(self, key: str) -> None:
+    def adopt(self, key: str, asked: float | None = None) -> None:
         """Renew, from now on, a lease taken by someone else on this host's behalf."""
         self.lost.discard(key)
         self.held.add(key)
+        self.renewed[key] = time.monotonic() if asked is None else asked
 
     async def release(self, key: str) -> None:
+        """Give a lease back. A store unavailable for now is retried until the lease has
+        expired anyway, so that this host does not keep the workflow from the others."""
         self.held.discard(key)
         self.lost.discard(key)
-        await self.lock.release(key, self.owner)
+        taken = self.renewed.pop(key, None)
+        deadline = (time.monotonic() if taken is None else taken) + self.ttl
+        await self.outage.retry(
+            lambda: self.lock.release(key, self.owner),
+            f"releasing the lease on {key}",
+            lambda: time.monotonic() >= deadline,
+        )
 
     def is_lost(self, key: str) -> bool:
         """True when a renewal of this held lease was refused: stop before writing."""
@@ -91,11 +108,21 @@ class Leases:
         while not stopping():
             await asyncio.sleep(period)
             for key in list(self.held):
+                asked = time.monotonic()
                 try:
                     renewed = await self.lock.renew(key, self.owner, self.ttl)
+                except ProviderUnavailableError as exc:
+                    self.outage.failed(exc, f"renewing the lease on {key}")
+                    taken = self.renewed.get(key)
+                    if key in self.held and taken is not None and asked - taken >= self.ttl:
+                        self.lost.add(key)  # expired in the store: another host may take it
+                    continue
                 except Exception:
                     log.exception("renewing the lease on %s failed; trying again", key)
                     continue
+                if renewed and key in self.held:
+                    self.renewed[key] = asked
+                    self.outage.ok()
                 if not renewed and key in self.held:
                     self.lost.add(key)
                     log.warning(

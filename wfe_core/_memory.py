@@ -32,7 +32,15 @@ from ._models import (
 )
 from . import search as search_rule
 from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
-from .providers import QueueKind, SearchFilter, SearchPage, WorkflowSummary, search_words
+from .providers import (
+    QueueKind,
+    SearchFilter,
+    SearchPage,
+    WorkflowSummary,
+    WorkflowWrite,
+    persist_one_by_one,
+    search_words,
+)
 from .serialization import pointer_from_dict as load_pointer
 from .serialization import pointer_to_dict as dump_pointer
 
@@ -120,6 +128,11 @@ class MemoryPersistence:
             self._subscriptions[sub.id] = copy.deepcopy(sub)
         self._errors.extend(copy.deepcopy(list(errors)))
 
+    async def persist_workflows(self, writes: Sequence[WorkflowWrite]) -> list[Exception | None]:
+        # Each write is done before the next begins, with no await in between: one at a time
+        # is all a dictionary can do, and all it needs.
+        return await persist_one_by_one(self, writes)
+
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
         stored = self._instances.get(workflow_id)
         if stored is None:
@@ -160,7 +173,7 @@ class MemoryPersistence:
         )
         return [e.id for e in found[:limit]]
 
-    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[str]:
+    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[Event]:
         found = sorted(
             (
                 e
@@ -169,7 +182,7 @@ class MemoryPersistence:
             ),
             key=lambda e: e.event_time,
         )
-        return [e.id for e in found]
+        return [copy.deepcopy(e) for e in found]
 
     async def mark_event_processed(self, event_id: str) -> None:
         if event_id in self._events:
@@ -178,14 +191,6 @@ class MemoryPersistence:
     async def mark_event_unprocessed(self, event_id: str) -> None:
         if event_id in self._events:
             self._events[event_id].is_processed = False
-
-    async def create_subscription(self, subscription: EventSubscription) -> str:
-        self._subscriptions[subscription.id] = copy.deepcopy(subscription)
-        return subscription.id
-
-    async def get_subscription(self, subscription_id: str) -> EventSubscription | None:
-        s = self._subscriptions.get(subscription_id)
-        return copy.deepcopy(s) if s else None
 
     async def get_subscriptions(
         self, event_name: str, event_key: str, as_of: datetime
@@ -198,9 +203,6 @@ class MemoryPersistence:
 
     async def terminate_subscription(self, subscription_id: str) -> None:
         self._subscriptions.pop(subscription_id, None)
-
-    async def persist_errors(self, errors: Sequence[ExecutionError]) -> None:
-        self._errors.extend(copy.deepcopy(list(errors)))
 
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
         return [copy.deepcopy(e) for e in self._errors if e.workflow_id == workflow_id]

@@ -12,8 +12,10 @@ import logging
 from collections.abc import Callable, Collection
 from datetime import timedelta
 
+from ._outage import Outage
 from ._timers import Timers
 from .clock import Clock
+from .errors import ProviderUnavailableError
 from .providers import PersistenceProvider, QueueKind, QueueProvider
 
 __all__ = ["Poller"]
@@ -33,6 +35,7 @@ class Poller:
         clock: Clock,
         interval: float,
         active: Collection[str],
+        outage: Outage | None = None,
     ) -> None:
         self.persistence = persistence
         self.queue = queue
@@ -40,16 +43,26 @@ class Poller:
         self.clock = clock
         self.interval = interval
         self.active = active
+        self.outage = outage if outage is not None else Outage()
         self.wake = asyncio.Event()
 
     async def run(self, stopping: Callable[[], bool]) -> None:
+        attempt = 0
         while not stopping():
             interval = self.interval
             try:
                 if await self.poll_once():
                     interval = min(interval, 1.0)
+                attempt = 0
+                self.outage.ok()
             except asyncio.CancelledError:
                 raise
+            except ProviderUnavailableError as exc:
+                # Sooner than the interval: the poller is the safety net for work whose
+                # pushes the outage may have lost.
+                self.outage.failed(exc, "polling for due work")
+                attempt += 1
+                interval = min(interval, self.outage.delay(attempt))
             except Exception:
                 log.exception("polling for due work failed; retrying next interval")
             self.wake.clear()

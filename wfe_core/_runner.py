@@ -19,16 +19,18 @@ from ._capacity import Capacity
 from ._definition import WorkflowDefinition
 from ._events import EventDelivery
 from ._executor import PassResult, WorkflowExecutor
+from ._group_commit import GroupCommit
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
 from ._models import WorkflowInstance, WorkflowStatus
+from ._outage import Outage
 from ._primitives import WORKFLOW_ENDED_EVENT
 from ._registry import WorkflowRegistry
 from ._timers import Timers
 from .clock import Clock
-from .errors import ConcurrencyError, WorkflowNotFoundError
-from .providers import PersistenceProvider, QueueKind, QueueProvider
+from .errors import ConcurrencyError, ProviderUnavailableError, WorkflowNotFoundError
+from .providers import PersistenceProvider, QueueKind, QueueProvider, WorkflowWrite
 from .serialization import decode_data, encode_data
 
 __all__ = ["WorkflowRunner"]
@@ -48,6 +50,8 @@ class WorkflowRunner:
         self,
         *,
         persistence: PersistenceProvider,
+        commit: GroupCommit,
+        outage: Outage,
         queue: QueueProvider,
         leases: Leases,
         capacity: Capacity,
@@ -61,6 +65,8 @@ class WorkflowRunner:
         publish: Publish,
     ) -> None:
         self.persistence = persistence
+        self.commit = commit
+        self.outage = outage
         self.queue = queue
         self.leases = leases
         self.capacity = capacity
@@ -77,13 +83,31 @@ class WorkflowRunner:
         self.changed: dict[str, asyncio.Event] = {}
 
     async def process(self, wid: str, instance: WorkflowInstance | None = None) -> None:
-        """Run ``wid`` here (again, if it was queued meanwhile); then free its slot."""
+        """Run ``wid`` here (again, if it was queued meanwhile); then free its slot.
+
+        A store that is unavailable for now is waited out here, slot and all: the workflow
+        runs again from what is stored once it answers (a pass whose write failed was never
+        acknowledged, so it runs again). Any other failure is logged with its traceback and
+        left to the poller.
+        """
+        attempt = 0
         try:
             while True:
                 try:
                     await self.run_workflow(wid, instance)
+                except ProviderUnavailableError as exc:
+                    self.outage.failed(exc, f"a pass of workflow {wid}")
+                    instance = None
+                    if self.stopping:
+                        break  # still runnable in the store: the next host's poller finds it
+                    attempt += 1
+                    await asyncio.sleep(self.outage.delay(attempt))
+                    continue
                 except Exception:
                     log.exception("workflow %s: pass failed; it will be retried by the poller", wid)
+                else:
+                    self.outage.ok()
+                attempt = 0
                 instance = None
                 if not self.capacity.take_rerun(wid):
                     break
@@ -153,11 +177,8 @@ class WorkflowRunner:
             text = encode_data(data, definition.data_type)
         instance.data = text
         try:
-            await self.persistence.persist_workflow(
-                instance,
-                changed_pointers=result.changed,
-                subscriptions=result.subscriptions,
-                errors=result.errors,
+            await self.commit.persist(
+                WorkflowWrite(instance, result.changed, result.subscriptions, result.errors)
             )
         except ConcurrencyError:
             log.info("workflow %s changed during a pass; the pass is discarded and rerun", instance.id)

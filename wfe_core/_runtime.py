@@ -10,7 +10,9 @@ named after it:
 * ``Timers`` (``_timers``): delays and future events, from an in-memory heap;
 * ``Poller`` (``_poller``): the safety net for work the pushes missed;
 * ``Leases`` (``_leases``): the leases this host holds, renewed, and noticed when lost;
-* ``Indexer`` (``_indexer``): the search index, fed from the store's durable outbox.
+* ``Indexer`` (``_indexer``): the search index, fed from the store's durable outbox;
+* ``GroupCommit`` (``_group_commit``): passes finishing together stored in one batch;
+* ``Outage`` (``_outage``): a store unavailable for now, waited out and logged once.
 
 Wake-ups are pushed: a started workflow or a published event is queued at once, a due timer
 fires from the heap, and a workflow that is runnable again after a pass goes straight on while
@@ -23,16 +25,19 @@ import asyncio
 import logging
 import os
 import socket
+from datetime import timedelta
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ._capacity import Capacity
 from ._events import EventDelivery
 from ._executor import WorkflowExecutor
+from ._group_commit import GroupCommit
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
 from ._models import Event, WorkflowInstance, new_id
+from ._outage import Outage
 from ._poller import Poller
 from ._registry import WorkflowRegistry
 from ._runner import Publish, WorkflowRunner
@@ -40,6 +45,7 @@ from ._settings import RuntimeSettings
 from ._threads import StepThreads
 from ._timers import Timers
 from .clock import Clock
+from .errors import ProviderUnavailableError
 from .providers import LockProvider, PersistenceProvider, QueueKind, QueueProvider, SearchIndex
 
 __all__ = ["Runtime", "RuntimeSettings"]
@@ -76,15 +82,20 @@ class Runtime:
         self.loops: list[asyncio.Task[None]] = []
         self.work: set[asyncio.Task[Any]] = set()
         self.pool = StepThreads(settings.thread_pool_size)
-        self.leases = Leases(lock, self.owner, settings.lease_ttl)
+        self.outage = Outage()
+        self.commit = GroupCommit(persistence)
+        self.leases = Leases(lock, self.owner, settings.lease_ttl, self.outage)
         self.timers = Timers(clock, settings.poll_interval, self.timer_fired)
         self.capacity = Capacity(settings.max_concurrent_workflows, self.spawn_workflow)
         self.indexer = Indexer(persistence, search, self.leases, settings.poll_interval)
         self.events = EventDelivery(
-            persistence, queue, self.leases, self.timers, self.capacity, clock, self.spawn
+            persistence, queue, self.leases, self.timers, self.capacity, clock, self.spawn,
+            self.commit, self.outage,
         )
         self.runner = WorkflowRunner(
             persistence=persistence,
+            commit=self.commit,
+            outage=self.outage,
             queue=queue,
             leases=self.leases,
             capacity=self.capacity,
@@ -98,7 +109,8 @@ class Runtime:
             publish=publish,
         )
         self.poller = Poller(
-            persistence, queue, self.timers, clock, settings.poll_interval, self.capacity.active
+            persistence, queue, self.timers, clock, settings.poll_interval, self.capacity.active,
+            self.outage,
         )
 
     @property
@@ -183,14 +195,22 @@ class Runtime:
     async def workflow_loop(self) -> None:
         # Waits for the queue without holding a slot, so that every slot stays free for
         # workflows started or woken here, and takes one only for an item it got.
+        attempt = 0
         while not self.stopping:
             await self.capacity.take_for_queue()
             try:
                 wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
+            except ProviderUnavailableError as exc:
+                self.outage.failed(exc, "taking from the workflow queue")
+                attempt += 1
+                await asyncio.sleep(self.outage.delay(attempt))
+                continue
             except Exception:
                 log.exception("dequeue from the workflow queue failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
+            attempt = 0
+            self.outage.ok()
             if wid is None:
                 continue
             # Usually free at once. Cancelled (only at stop) while holding the item: it stays
@@ -199,13 +219,19 @@ class Runtime:
                 self.spawn_workflow(wid, None)
 
     async def timer_fired(self, kind: str, item_id: str) -> None:
-        if kind == "wf":
-            if self.capacity.try_reserve(item_id):
-                self.capacity.run(item_id)
+        try:
+            if kind == "wf":
+                if self.capacity.try_reserve(item_id):
+                    self.capacity.run(item_id)
+                else:
+                    await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
             else:
-                await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
-        else:
-            await self.queue.enqueue(QueueKind.EVENT, item_id)
+                await self.queue.enqueue(QueueKind.EVENT, item_id)
+        except ProviderUnavailableError as exc:
+            # Fire again later rather than wait a whole poll interval for the poller.
+            self.outage.failed(exc, f"queueing {kind} {item_id}")
+            delay = timedelta(seconds=self.outage.delay(self.outage.failures))
+            self.timers.schedule(self.clock.now() + delay, kind, item_id, force=True)
 
     async def launch(
         self,

@@ -14,11 +14,16 @@ The hierarchy::
     ├── HostStoppedError             a call that needs a running host after stop()
     ├── ConcurrencyError             a persist based on a stale instance version
     ├── ProviderError                a provider's backend failed (wraps the driver error)
+    │   └── ProviderUnavailableError transient: busy, locked, unreachable; retry with backoff
     └── StepFailedError              base for failures the engine raises inside a step
         ├── SubWorkflowFailedError   a child workflow ended terminated
         └── RetriesExhaustedError    (recorded, never raised to users)
 
-Providers translate driver errors at their boundary with ``raise ProviderError(...) from exc``.
+Providers translate driver errors at their boundary with ``raise ProviderError(...) from exc``,
+choosing ``ProviderUnavailableError`` for failures that go away by themselves (a lock held by
+another process, a connection lost, a server restarting): the host retries those with backoff
+and logs the outage once, while a plain ``ProviderError`` is reported at once with its
+traceback.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "InvalidEventError",
     "MissingDependencyError",
     "ProviderError",
+    "ProviderUnavailableError",
     "RetriesExhaustedError",
     "SerializationError",
     "StepFailedError",
@@ -131,6 +137,14 @@ class ConcurrencyError(WfeError):
 
 class ProviderError(WfeError):
     """A provider's backend failed; the driver's error is the ``__cause__``."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """A provider's backend is unavailable for now (busy, locked, unreachable); retry later.
+
+    Nothing was written by the call that raised it. The host retries the work with a capped,
+    jittered backoff and never gives up on it: a busy store slows the host down, never stops it.
+    """
 
 
 class StepFailedError(WfeError):

@@ -32,12 +32,14 @@ from ._models import (
 __all__ = [
     "LockProvider",
     "PersistenceProvider",
+    "WorkflowWrite",
     "QueueKind",
     "QueueProvider",
     "SearchFilter",
     "SearchIndex",
     "SearchPage",
     "WorkflowSummary",
+    "persist_one_by_one",
     "search_words",
 ]
 
@@ -47,7 +49,24 @@ class QueueKind(enum.Enum):
 
     WORKFLOW = "workflow"
     EVENT = "event"
-    INDEX = "index"
+
+
+@attrs.frozen
+class WorkflowWrite:
+    """One pass to store: the arguments of :meth:`PersistenceProvider.persist_workflow`.
+
+    Attributes:
+        instance: the instance as the pass left it (``data`` is JSON text); its ``revision`` is
+            the stored revision the write replaces, and goes up by one when the write succeeds.
+        changed_pointers: the ids of the pointers to write; ``None`` writes all of them.
+        subscriptions: new event subscriptions.
+        errors: execution errors to record.
+    """
+
+    instance: WorkflowInstance
+    changed_pointers: Collection[str] | None = None
+    subscriptions: Sequence[EventSubscription] = ()
+    errors: Sequence[ExecutionError] = ()
 
 
 @runtime_checkable
@@ -82,6 +101,26 @@ class PersistenceProvider(Protocol):
             WorkflowNotFoundError: no such instance.
         """
 
+    async def persist_workflows(self, writes: Sequence[WorkflowWrite]) -> list[Exception | None]:
+        """Write several passes (of different workflows) together; each succeeds or fails alone.
+
+        The group commit of the host (``wfe_core._group_commit``) hands the passes that finish
+        together to one call, so that they can share a transaction and its commit. The outcome
+        of each write is exactly that of :meth:`persist_workflow` called on it alone: ``None``
+        when it was written (its ``instance.revision`` went up by one), or the error it would
+        have raised (:class:`~wfe_core.errors.ConcurrencyError`,
+        :class:`~wfe_core.errors.WorkflowNotFoundError`, a ``ProviderError``), with nothing of
+        it written. One write failing never fails or undoes another; no write is acknowledged
+        before it is durable. A provider that cannot batch returns
+        ``await persist_one_by_one(self, writes)``.
+
+        Returns:
+            One outcome per write, in the order given.
+
+        Raises:
+            ProviderError: only when no write could be attempted at all; then none was written.
+        """
+
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
         """Load one instance with all its pointers.
 
@@ -113,17 +152,16 @@ class PersistenceProvider(Protocol):
     async def get_runnable_events(self, as_of: datetime, limit: int = 1000) -> list[str]:
         """Ids of unprocessed events with ``event_time <= as_of``, oldest first."""
 
-    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[str]:
-        """Ids of events of this name and key with ``event_time >= as_of``, oldest first,
-        processed or not."""
+    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[Event]:
+        """Events of this name and key with ``event_time >= as_of``, processed or not, whole.
+
+        Oldest (by ``event_time``, then by creation) first. One query answers what a wait needs
+        to know about the events before it, where an id list would cost one read per event.
+        """
 
     async def mark_event_processed(self, event_id: str) -> None: ...
 
     async def mark_event_unprocessed(self, event_id: str) -> None: ...
-
-    async def create_subscription(self, subscription: EventSubscription) -> str: ...
-
-    async def get_subscription(self, subscription_id: str) -> EventSubscription | None: ...
 
     async def get_subscriptions(
         self, event_name: str, event_key: str, as_of: datetime
@@ -132,8 +170,6 @@ class PersistenceProvider(Protocol):
 
     async def terminate_subscription(self, subscription_id: str) -> None:
         """Delete a subscription; unknown ids are ignored."""
-
-    async def persist_errors(self, errors: Sequence[ExecutionError]) -> None: ...
 
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
         """Errors of one workflow, oldest (by ``error_time``) first."""
@@ -156,6 +192,30 @@ class PersistenceProvider(Protocol):
         An entry goes only if its recorded revision is at most the one given: a workflow
         written again since it was read stays in the outbox. Unknown ids are ignored.
         """
+
+
+async def persist_one_by_one(
+    persistence: PersistenceProvider, writes: Sequence[WorkflowWrite]
+) -> list[Exception | None]:
+    """``persist_workflows`` for a provider that cannot batch: one ``persist_workflow`` each.
+
+    A provider whose store commits each write on its own returns this from its
+    ``persist_workflows``; the outcomes are the same, only the commits are not shared.
+    """
+    outcomes: list[Exception | None] = []
+    for write in writes:
+        try:
+            await persistence.persist_workflow(
+                write.instance,
+                changed_pointers=write.changed_pointers,
+                subscriptions=write.subscriptions,
+                errors=write.errors,
+            )
+        except Exception as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
 
 
 @runtime_checkable

@@ -2,13 +2,20 @@
 
 ``SqliteDatabase`` calls :func:`provider_error` at its boundary, so no ``sqlite3`` exception ever
 reaches the host; the driver's error stays reachable as ``__cause__``.
+
+Transient failures become :class:`~wfe_core.errors.ProviderUnavailableError`, which the host
+retries with backoff: a write lock another process held past the busy timeout
+(``SQLITE_BUSY``, ``SQLITE_LOCKED``, "database is locked") and the I/O errors that a retry can
+clear (``SQLITE_IOERR`` of a lock, a short read or write, an fsync). A full disk, a read-only
+or corrupt file and a missing table are permanent: retrying changes nothing, so they surface
+at once as a plain ``ProviderError``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from wfe_core.errors import ProviderError
+from wfe_core.errors import ProviderError, ProviderUnavailableError
 
 __all__ = ["provider_error"]
 
@@ -24,7 +31,9 @@ def provider_error(exc: sqlite3.Error, path: str, busy_timeout: float) -> Provid
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     lowered = text.lower()
+    transient = False
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
+        transient = True
         hint = (
             f"another process held the write lock on {path} for longer than the busy timeout "
             f"({busy_timeout:g} s); keep other writers' transactions short, or raise the timeout "
@@ -39,6 +48,7 @@ def provider_error(exc: sqlite3.Error, path: str, busy_timeout: float) -> Provid
     elif name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in lowered:
         hint = f"{path} is corrupt or is not an SQLite database; restore it from a backup"
     elif name.startswith("SQLITE_IOERR"):
+        transient = True
         hint = f"the operating system failed to read or write {path}; check the disk"
     elif "no such table" in lowered or "no such column" in lowered:
         hint = (
@@ -47,4 +57,5 @@ def provider_error(exc: sqlite3.Error, path: str, busy_timeout: float) -> Provid
         )
     else:
         hint = f"SQLite failed on {path}"
-    return ProviderError(f"{hint} ({name or type(exc).__name__}: {text})")
+    error = ProviderUnavailableError if transient else ProviderError
+    return error(f"{hint} ({name or type(exc).__name__}: {text})")

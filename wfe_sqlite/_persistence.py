@@ -27,9 +27,11 @@ from wfe_core._models import (
     WorkflowStatus,
 )
 from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
+from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
 from ._database import DatabaseUser
+from ._errors import provider_error
 from ._search import EntryWrite, SqliteSearchIndex
 from ._rows import (
     ERROR_COLUMNS,
@@ -143,40 +145,49 @@ class SqlitePersistence(DatabaseUser):
             WorkflowNotFoundError: no such instance.
             KeyError: ``changed_pointers`` names a pointer the instance does not have.
         """
-        wid, expected = instance.id, instance.revision
-        row = instance_row(instance, revision=expected)
-        update = (*row[1:10], row[11], wid, expected)
-        every = changed_pointers is None
-        pointers = instance.execution_pointers
-        names = [p.id for p in pointers] if changed_pointers is None else changed_pointers
-        # A pointer's seq is its place in the instance: pointers are only ever appended, so
-        # a stored one keeps the seq it was written with, and no query is needed to number
-        # new ones.
-        pointer_rows = [
-            (wid, pid, pointers.position(pid), dump_pointer(pointers[pid])) for pid in names
-        ]
-        sub_rows = [subscription_row(s) for s in subscriptions]
-        error_rows = [error_row(e) for e in errors]
-        search = _SearchStep(self._db.search_index, instance, expected)
+        write = _PassWrite(
+            self._db.search_index,
+            WorkflowWrite(instance, changed_pointers, subscriptions, errors),
+        )
+        write.committed(await self._db.write(write.run))
 
-        def persist(conn: sqlite3.Connection) -> Any:
-            if conn.execute(_UPDATE_INSTANCE, update).rowcount == 0:
-                found = conn.execute("SELECT revision FROM workflows WHERE id = ?", (wid,))
-                stored = found.fetchone()
-                if stored is None:
-                    raise WorkflowNotFoundError(wid)
-                raise ConcurrencyError(wid, expected, stored[0])
-            if every:
-                conn.execute("DELETE FROM execution_pointers WHERE workflow_id = ?", (wid,))
-            conn.executemany(_UPSERT_POINTER, pointer_rows)
-            if sub_rows:
-                conn.executemany(_UPSERT_SUBSCRIPTION, sub_rows)
-            if error_rows:
-                conn.executemany(_INSERT_ERROR, error_rows)
-            return search.run(conn)
+    async def persist_workflows(self, writes: Sequence[WorkflowWrite]) -> list[Exception | None]:
+        """Write several passes in one transaction, each in its own SAVEPOINT, with one COMMIT.
 
-        search.committed(await self._db.write(persist))
-        instance.revision = expected + 1
+        A write that fails is rolled back to its savepoint alone and gets its error; the others
+        commit. If the transaction is lost as a whole (SQLite rolls it all back on some I/O
+        errors), the writes run again without the one that broke it. So each write's outcome
+        is what ``persist_workflow`` would give it alone, for one fsync per batch.
+        """
+        outcomes: list[Exception | None] = [None] * len(writes)
+        prepared: list[tuple[int, _PassWrite]] = []
+        for n, item in enumerate(writes):
+            try:
+                prepared.append((n, _PassWrite(self._db.search_index, item)))
+            except Exception as exc:  # e.g. a changed pointer the instance does not have
+                outcomes[n] = exc
+        while prepared:
+            batch = [write for _, write in prepared]
+            try:
+                results = await self._db.write(lambda conn: _run_batch(conn, batch))
+            except _BatchLost as lost:
+                n, write = prepared.pop(lost.index)
+                outcomes[n] = self._translate(lost.error)
+                continue
+            for (n, write), (ok, value) in zip(prepared, results, strict=True):
+                if ok:
+                    write.committed(value)
+                else:
+                    outcomes[n] = self._translate(value)
+            break
+        return outcomes
+
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, sqlite3.Error):
+            error = provider_error(exc, self._db.path, self._db.options.busy_timeout)
+            error.__cause__ = exc
+            return error
+        return exc
 
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
         """Load one instance with all its pointers, in creation order.
@@ -232,28 +243,19 @@ class SqlitePersistence(DatabaseUser):
         args = (to_micros(as_of), limit)
         return await self._ids(sql, args)
 
-    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[str]:
-        """Ids of events of this name and key with ``event_time >= as_of``, oldest first."""
-        sql = """SELECT id FROM events WHERE name = ? AND key = ? AND event_time >= ?
-                 ORDER BY event_time, rowid"""
-        return await self._ids(sql, (event_name, event_key, to_micros(as_of)))
+    async def get_events(self, event_name: str, event_key: str, as_of: datetime) -> list[Event]:
+        """Events of this name and key with ``event_time >= as_of``, oldest first."""
+        sql = f"""SELECT {EVENT_COLUMNS} FROM events WHERE name = ? AND key = ? AND event_time >= ?
+                  ORDER BY event_time, rowid"""
+        args = (event_name, event_key, to_micros(as_of))
+        rows = await self._db.read(lambda conn: conn.execute(sql, args).fetchall())
+        return [event_from_row(r) for r in rows]
 
     async def mark_event_processed(self, event_id: str) -> None:
         await self._set_processed(event_id, 1)
 
     async def mark_event_unprocessed(self, event_id: str) -> None:
         await self._set_processed(event_id, 0)
-
-    async def create_subscription(self, subscription: EventSubscription) -> str:
-        """Store a subscription (re-storing an id replaces it) and return its id."""
-        row = subscription_row(subscription)
-        await self._db.write(lambda conn: conn.execute(_UPSERT_SUBSCRIPTION, row))
-        return subscription.id
-
-    async def get_subscription(self, subscription_id: str) -> EventSubscription | None:
-        sql = f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?"
-        row = await self._db.read(lambda conn: conn.execute(sql, (subscription_id,)).fetchone())
-        return None if row is None else subscription_from_row(row)
 
     async def get_subscriptions(
         self, event_name: str, event_key: str, as_of: datetime
@@ -269,11 +271,6 @@ class SqlitePersistence(DatabaseUser):
         """Delete a subscription; unknown ids are ignored."""
         sql = "DELETE FROM subscriptions WHERE id = ?"
         await self._db.write(lambda conn: conn.execute(sql, (subscription_id,)))
-
-    async def persist_errors(self, errors: Sequence[ExecutionError]) -> None:
-        rows = [error_row(e) for e in errors]
-        if rows:
-            await self._db.write(lambda conn: conn.executemany(_INSERT_ERROR, rows))
 
     async def get_execution_errors(self, workflow_id: str) -> list[ExecutionError]:
         """Errors of one workflow, oldest (first stored) first."""
@@ -303,6 +300,87 @@ class SqlitePersistence(DatabaseUser):
     async def _ids(self, sql: str, args: tuple[Any, ...]) -> list[str]:
         rows = await self._db.read(lambda conn: conn.execute(sql, args).fetchall())
         return [r[0] for r in rows]
+
+
+class _PassWrite:
+    """One pass's write, made into rows on the loop and run in the worker thread.
+
+    Built when the write is asked for, so that it captures the instance as it was then; the
+    instance's revision goes up only in :meth:`committed`, once the write is durable.
+    """
+
+    __slots__ = ("error_rows", "every", "expected", "instance", "pointer_rows", "search",
+                 "sub_rows", "update")
+
+    def __init__(self, index: SqliteSearchIndex | None, write: WorkflowWrite) -> None:
+        instance = write.instance
+        wid, expected = instance.id, instance.revision
+        row = instance_row(instance, revision=expected)
+        self.instance = instance
+        self.expected = expected
+        self.update = (*row[1:10], row[11], wid, expected)
+        self.every = write.changed_pointers is None
+        pointers = instance.execution_pointers
+        names = [p.id for p in pointers] if self.every else write.changed_pointers
+        # A pointer's seq is its place in the instance: pointers are only ever appended, so
+        # a stored one keeps the seq it was written with, and no query is needed to number
+        # new ones.
+        self.pointer_rows = [
+            (wid, pid, pointers.position(pid), dump_pointer(pointers[pid])) for pid in names or ()
+        ]
+        self.sub_rows = [subscription_row(s) for s in write.subscriptions]
+        self.error_rows = [error_row(e) for e in write.errors]
+        self.search = _SearchStep(index, instance, expected)
+
+    def run(self, conn: sqlite3.Connection) -> Any:
+        """In the worker thread, inside a write transaction."""
+        wid = self.instance.id
+        if conn.execute(_UPDATE_INSTANCE, self.update).rowcount == 0:
+            found = conn.execute("SELECT revision FROM workflows WHERE id = ?", (wid,))
+            stored = found.fetchone()
+            if stored is None:
+                raise WorkflowNotFoundError(wid)
+            raise ConcurrencyError(wid, self.expected, stored[0])
+        if self.every:
+            conn.execute("DELETE FROM execution_pointers WHERE workflow_id = ?", (wid,))
+        conn.executemany(_UPSERT_POINTER, self.pointer_rows)
+        if self.sub_rows:
+            conn.executemany(_UPSERT_SUBSCRIPTION, self.sub_rows)
+        if self.error_rows:
+            conn.executemany(_INSERT_ERROR, self.error_rows)
+        return self.search.run(conn)
+
+    def committed(self, result: Any) -> None:
+        """On the loop, once the write is durable."""
+        self.search.committed(result)
+        self.instance.revision = self.expected + 1
+
+
+class _BatchLost(Exception):
+    """The batch's transaction was rolled back as a whole by the write at ``index``."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+def _run_batch(conn: sqlite3.Connection, writes: list[_PassWrite]) -> list[tuple[bool, Any]]:
+    """Every write in its own savepoint of the one transaction; in the worker thread."""
+    outcomes: list[tuple[bool, Any]] = []
+    for n, write in enumerate(writes):
+        conn.execute("SAVEPOINT wfe_pass")
+        try:
+            outcomes.append((True, write.run(conn)))
+        except Exception as exc:
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back (I/O error, full disk): the writes
+                # before this one are gone too; run them again without it.
+                raise _BatchLost(n, exc) from exc
+            conn.execute("ROLLBACK TO wfe_pass")
+            outcomes.append((False, exc))
+        conn.execute("RELEASE wfe_pass")
+    return outcomes
 
 
 class _SearchStep:

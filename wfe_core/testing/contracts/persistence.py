@@ -31,6 +31,7 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -47,7 +48,7 @@ from ..._models import (
     utcnow,
 )
 from ...errors import ConcurrencyError, WorkflowNotFoundError
-from ...providers import PersistenceProvider
+from ...providers import PersistenceProvider, WorkflowWrite
 from ...serialization import encode_data
 
 __all__ = [
@@ -205,6 +206,30 @@ def _assert_utc(value: datetime | None) -> None:
 
 def _by_id(items: list[Any]) -> dict[str, Any]:
     return {item.id: item for item in items}
+
+
+async def _store_with_pass(
+    persistence: PersistenceProvider,
+    subscriptions: Sequence[EventSubscription] = (),
+    errors: Sequence[ExecutionError] = (),
+) -> None:
+    """Store subscriptions and errors the way the engine does: with a pass of their workflow.
+
+    Each workflow id they name gets an instance of that id if it has none yet.
+    """
+    ids = dict.fromkeys([s.workflow_id for s in subscriptions] + [e.workflow_id for e in errors])
+    for wid in ids:
+        try:
+            instance = await persistence.get_workflow(wid)
+        except WorkflowNotFoundError:
+            instance = sample_instance(id=wid)
+            await persistence.create_workflow(instance)
+        await persistence.persist_workflow(
+            instance,
+            changed_pointers=(),
+            subscriptions=[s for s in subscriptions if s.workflow_id == wid],
+            errors=[e for e in errors if e.workflow_id == wid],
+        )
 
 
 class PersistenceContract:
@@ -471,7 +496,6 @@ class PersistenceContract:
         stored = await persistence.get_workflow(instance.id)
         assert stored == winner
         assert stored.execution_pointers.get(added.id) is None
-        assert await persistence.get_subscription(loser_sub.id) is None
         assert await persistence.get_subscriptions("loser.event", "order-1", T0) == []
         assert await persistence.get_execution_errors(instance.id) == []
 
@@ -519,6 +543,80 @@ class PersistenceContract:
         assert len(set(ids)) == 30
         loaded = await persistence.get_workflows(ids)
         assert _by_id(loaded) == _by_id(list(persisted))
+
+    # -- persisting several passes together -----------------------------------------------------
+
+    async def test_persist_workflows_writes_every_pass_and_bumps_each_revision(
+        self, persistence: PersistenceProvider
+    ) -> None:
+        instances = [sample_instance(description=f"wf {n}") for n in range(3)]
+        for instance in instances:
+            await persistence.create_workflow(instance)
+        writes = []
+        for n, instance in enumerate(instances):
+            instance.description = f"pass {n}"
+            added = instance.execution_pointers.add(ExecutionPointer(step_id=7))
+            sub = sample_subscription(instance.id, event_key=f"key-{n}")
+            error = sample_error(instance.id, message=f"error {n}")
+            writes.append(WorkflowWrite(instance, [added.id], [sub], [error]))
+        assert await persistence.persist_workflows(writes) == [None, None, None]
+        assert await persistence.persist_workflows([]) == []
+        for n, instance in enumerate(instances):
+            assert instance.revision == 2
+            assert await persistence.get_workflow(instance.id) == instance
+            assert await persistence.get_subscriptions("oven.timer", f"key-{n}", T0) == [
+                writes[n].subscriptions[0]
+            ]
+            assert await persistence.get_execution_errors(instance.id) == list(writes[n].errors)
+
+    async def test_persist_workflows_fails_each_bad_pass_alone(
+        self, persistence: PersistenceProvider
+    ) -> None:
+        before, stale, after = (sample_instance() for _ in range(3))
+        for instance in (before, stale, after):
+            await persistence.create_workflow(instance)
+        winner = await persistence.get_workflow(stale.id)
+        await persistence.persist_workflow(winner, changed_pointers=())
+        unknown = sample_instance()
+        for instance in (before, stale, after, unknown):
+            instance.description = "batch"
+        stale_sub = sample_subscription(stale.id, event_name="stale.event")
+        stale_error = sample_error(stale.id)
+        outcomes = await persistence.persist_workflows(
+            [
+                WorkflowWrite(before, ()),
+                WorkflowWrite(stale, None, [stale_sub], [stale_error]),
+                WorkflowWrite(unknown, None),
+                WorkflowWrite(after, ()),
+            ]
+        )
+        assert outcomes[0] is None and outcomes[3] is None
+        assert isinstance(outcomes[1], ConcurrencyError)
+        assert outcomes[1].workflow_id == stale.id
+        assert isinstance(outcomes[2], WorkflowNotFoundError)
+        assert (before.revision, stale.revision, after.revision) == (2, 1, 2)
+        assert await persistence.get_workflow(before.id) == before
+        assert await persistence.get_workflow(after.id) == after
+        assert await persistence.get_workflow(stale.id) == winner
+        assert await persistence.get_subscriptions("stale.event", "order-1", T0) == []
+        assert await persistence.get_execution_errors(stale.id) == []
+        with pytest.raises(WorkflowNotFoundError):
+            await persistence.get_workflow(unknown.id)
+
+    async def test_persist_workflows_of_one_revision_twice_lets_the_first_win(
+        self, persistence: PersistenceProvider
+    ) -> None:
+        instance = sample_instance()
+        await persistence.create_workflow(instance)
+        first = await persistence.get_workflow(instance.id)
+        second = await persistence.get_workflow(instance.id)
+        first.description, second.description = "first", "second"
+        outcomes = await persistence.persist_workflows(
+            [WorkflowWrite(first, ()), WorkflowWrite(second, ())]
+        )
+        assert outcomes[0] is None
+        assert isinstance(outcomes[1], ConcurrencyError)
+        assert (await persistence.get_workflow(instance.id)).description == "first"
 
     # -- the runnable query --------------------------------------------------------------------
 
@@ -673,26 +771,21 @@ class PersistenceContract:
             await persistence.create_event(event)
         await persistence.mark_event_processed(processed.id)
         found = await persistence.get_events("oven.timer", "order-1", now - timedelta(hours=1))
-        assert found == [at_as_of.id, processed.id, later.id]
+        processed.is_processed = True
+        assert found == [at_as_of, processed, later]
+        _assert_utc(found[0].event_time)
         assert await persistence.get_events("oven.timer", "order-3", now - timedelta(days=1)) == []
 
     # -- subscriptions -------------------------------------------------------------------------
 
-    async def test_create_and_get_subscription_round_trip(
+    async def test_subscription_round_trips_through_a_pass(
         self, persistence: PersistenceProvider
     ) -> None:
         subscription = sample_subscription("wf-1")
-        subscription_id = await persistence.create_subscription(subscription)
-        assert subscription_id == subscription.id
-        loaded = await persistence.get_subscription(subscription_id)
+        await _store_with_pass(persistence, [subscription])
+        (loaded,) = await persistence.get_subscriptions("oven.timer", "order-1", T0)
         assert loaded == subscription
-        assert loaded is not None
         _assert_utc(loaded.subscribe_as_of)
-
-    async def test_get_unknown_subscription_returns_none(
-        self, persistence: PersistenceProvider
-    ) -> None:
-        assert await persistence.get_subscription("no-such-subscription") is None
 
     async def test_get_subscriptions_matches_name_and_key(
         self, persistence: PersistenceProvider
@@ -701,8 +794,7 @@ class PersistenceContract:
         second = sample_subscription("wf-2", execution_pointer_id="p-2")
         other_key = sample_subscription("wf-3", event_key="order-2")
         other_name = sample_subscription("wf-4", event_name="oven.door")
-        for subscription in (first, second, other_key, other_name):
-            await persistence.create_subscription(subscription)
+        await _store_with_pass(persistence, [first, second, other_key, other_name])
         found = await persistence.get_subscriptions(
             "oven.timer", "order-1", T0 + timedelta(seconds=1)
         )
@@ -714,8 +806,7 @@ class PersistenceContract:
         earlier = sample_subscription("wf-1", subscribe_as_of=T0 - timedelta(hours=1))
         at_as_of = sample_subscription("wf-2", subscribe_as_of=T0)
         later = sample_subscription("wf-3", subscribe_as_of=T0 + timedelta(hours=1))
-        for subscription in (earlier, at_as_of, later):
-            await persistence.create_subscription(subscription)
+        await _store_with_pass(persistence, [earlier, at_as_of, later])
         found = await persistence.get_subscriptions("oven.timer", "order-1", T0)
         assert _by_id(found) == _by_id([earlier, at_as_of])
 
@@ -724,33 +815,26 @@ class PersistenceContract:
     ) -> None:
         kept = sample_subscription("wf-1")
         ended = sample_subscription("wf-2")
-        await persistence.create_subscription(kept)
-        await persistence.create_subscription(ended)
+        await _store_with_pass(persistence, [kept, ended])
         await persistence.terminate_subscription(ended.id)
-        assert await persistence.get_subscription(ended.id) is None
         assert await persistence.get_subscriptions("oven.timer", "order-1", T0) == [kept]
         await persistence.terminate_subscription(ended.id)
         await persistence.terminate_subscription("no-such-subscription")
-        assert await persistence.get_subscription(kept.id) == kept
+        assert await persistence.get_subscriptions("oven.timer", "order-1", T0) == [kept]
 
     async def test_stored_subscription_is_independent_of_the_callers_objects(
         self, persistence: PersistenceProvider
     ) -> None:
         instance = sample_instance()
         await persistence.create_workflow(instance)
-        direct = sample_subscription(instance.id, subscription_data={"items": [1]})
         via_pass = sample_subscription(instance.id, subscription_data={"items": [1]})
-        await persistence.create_subscription(direct)
         await persistence.persist_workflow(instance, subscriptions=[via_pass])
-        for subscription in (direct, via_pass):
-            subscription.subscription_data["items"].append(2)
-            subscription.event_key = "mutated"
-        for subscription in (direct, via_pass):
-            loaded = await persistence.get_subscription(subscription.id)
-            assert loaded is not None
-            assert (loaded.event_key, loaded.subscription_data) == ("order-1", {"items": [1]})
-            loaded.subscription_data["items"].append(3)
-        (found, *_) = await persistence.get_subscriptions("oven.timer", "order-1", T0)
+        via_pass.subscription_data["items"].append(2)
+        via_pass.event_key = "mutated"
+        (loaded,) = await persistence.get_subscriptions("oven.timer", "order-1", T0)
+        assert (loaded.event_key, loaded.subscription_data) == ("order-1", {"items": [1]})
+        loaded.subscription_data["items"].append(3)
+        (found,) = await persistence.get_subscriptions("oven.timer", "order-1", T0)
         assert found.subscription_data == {"items": [1]}
 
     async def test_subscriptions_persisted_with_a_pass_are_queryable(
@@ -776,11 +860,10 @@ class PersistenceContract:
                 subscription.event_name, instance.id, utcnow()
             )
             assert found == [subscription]
-            assert await persistence.get_subscription(subscription.id) == subscription
 
     # -- execution errors ----------------------------------------------------------------------
 
-    async def test_persist_errors_then_get_them_oldest_first_for_one_workflow(
+    async def test_errors_of_passes_come_back_oldest_first_for_one_workflow(
         self, persistence: PersistenceProvider
     ) -> None:
         first = sample_error("wf-1", error_time=T0, message="first")
@@ -789,8 +872,8 @@ class PersistenceContract:
             "wf-1", error_time=T0 + timedelta(seconds=2), step_id=None, error_type=None
         )
         other = sample_error("wf-2", error_time=T0 + timedelta(milliseconds=500))
-        await persistence.persist_errors([first, other, second])
-        await persistence.persist_errors([third])
+        await _store_with_pass(persistence, errors=[first, other, second])
+        await _store_with_pass(persistence, errors=[third])
         errors = await persistence.get_execution_errors("wf-1")
         assert errors == [first, second, third]
         _assert_utc(errors[0].error_time)
@@ -815,12 +898,9 @@ class PersistenceContract:
         instance = sample_instance()
         await persistence.create_workflow(instance)
         via_pass = sample_error(instance.id, message="via pass")
-        direct = sample_error(instance.id, message="direct", error_time=T0 + timedelta(seconds=1))
-        expected = [attrs.evolve(via_pass), attrs.evolve(direct)]
+        expected = [attrs.evolve(via_pass)]
         await persistence.persist_workflow(instance, errors=[via_pass])
-        await persistence.persist_errors([direct])
         via_pass.message = "mutated"
-        direct.message = "mutated"
         assert await persistence.get_execution_errors(instance.id) == expected
 
     # -- lifecycle -----------------------------------------------------------------------------

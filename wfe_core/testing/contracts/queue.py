@@ -54,20 +54,12 @@ class QueueContract:
     async def test_kinds_are_independent(self, queue: QueueProvider) -> None:
         await queue.enqueue(QueueKind.WORKFLOW, "w1")
         await queue.enqueue(QueueKind.EVENT, "e1")
-        await queue.enqueue(QueueKind.INDEX, "i1")
         await queue.enqueue(QueueKind.WORKFLOW, "w2")
+        await queue.enqueue(QueueKind.EVENT, "e2")
         assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) == "e1"
-        assert await queue.dequeue(QueueKind.INDEX, EMPTY_TIMEOUT) == "i1"
+        assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) == "e2"
         assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) is None
-        assert await queue.dequeue(QueueKind.INDEX, EMPTY_TIMEOUT) is None
         assert await _drain(queue, QueueKind.WORKFLOW) == ["w1", "w2"]
-
-    async def test_index_queue_is_isolated(self, queue: QueueProvider) -> None:
-        await queue.enqueue(QueueKind.WORKFLOW, "w1")
-        for item in ("i1", "i2", "i3"):
-            await queue.enqueue(QueueKind.INDEX, item)
-        assert await _drain(queue, QueueKind.INDEX) == ["i1", "i2", "i3"]
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["w1"]
 
     async def test_the_same_id_may_wait_in_each_kind(self, queue: QueueProvider) -> None:
         for kind in QueueKind:
