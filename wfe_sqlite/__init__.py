@@ -10,20 +10,25 @@ URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sq
 ``?busy_timeout=<milliseconds>``. The directory must exist. See :mod:`wfe_sqlite._database`
 for what the settings mean for durability.
 
-Direct construction, sharing one connection::
+A host opens each file once (one :class:`SqliteBackend`, one connection), however many of
+its URLs name it. Direct construction, sharing one connection that the caller closes::
 
-    db = SqliteDatabase("wfe.db", synchronous="FULL")
-    host = WorkflowHost(persistence=SqlitePersistence(db), lock=SqliteLock(db),
-                        queue=SqliteQueue(db), search=SqliteSearchIndex(db))
+    async with SqliteDatabase("wfe.db", synchronous="FULL") as db:
+        host = WorkflowHost(persistence=SqlitePersistence(db), lock=SqliteLock(db),
+                            queue=SqliteQueue(db), search=SqliteSearchIndex(db))
+        async with host:
+            ...
 """
 
 from ._database import SqliteDatabase
 from ._lock import SqliteLock
 from ._persistence import SqlitePersistence
+from ._plugin import SqliteBackend
 from ._queue import SqliteQueue
 from ._search import SqliteSearchIndex
 
 __all__ = [
+    "SqliteBackend",
     "SqliteDatabase",
     "SqliteLock",
     "SqlitePersistence",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +22,14 @@ from wfe_core import (
     PluginHost,
     ProviderBackend,
     ProviderSpec,
+    TestStore,
     hookimpl,
 )
 from wfe_core._memory import MemoryLock, MemoryPersistence
 from wfe_core._plugins import ProviderBackends
 from wfe_core.providers import QueueProvider, SearchIndex
+from wfe_core.testing import StoreUnavailableError, empty_store, service_url, store_schemes
+from wfe_core.testing._pytest_plugin import store_or_skip
 
 ALL = {Capability.PERSISTENCE, Capability.LOCK, Capability.QUEUE, Capability.SEARCH}
 
@@ -413,3 +420,95 @@ def test_a_blocked_scheme_is_named_when_a_url_needs_it() -> None:
     assert "sqlite" not in plugins.specs()
     with pytest.raises(ConfigurationError, match="Blocked plugins: sqlite"):
         WorkflowHost("sqlite:///x.db", plugins=plugins)
+
+
+# -- test stores ------------------------------------------------------------------------------
+
+
+def test_a_sqlite_database_opened_by_url_is_closed_by_the_host_once(tmp_path: Path) -> None:
+    async def run() -> None:
+        host = WorkflowHost(f"sqlite:///{tmp_path}/wfe.db")
+        database = host.persistence.database  # type: ignore[attr-defined]
+        async with host:
+            assert database._worker is not None
+            await host.lock.close()  # a provider's close leaves the shared database open
+            assert await host.persistence.get_runnable_instances(datetime.now(UTC)) == []
+        assert database._worker is None
+
+    asyncio.run(run())
+
+
+@contextlib.contextmanager
+def _journaled_store(directory: Path) -> Iterator[str]:
+    STORES.append("made")
+    yield "rec://fresh"
+    STORES.append("removed")
+
+
+def _absent_store(directory: Path) -> contextlib.AbstractContextManager[str]:
+    return contextlib.nullcontext(service_url("WFE_TEST_NO_SUCH_SERVICE_URL", "absent"))
+
+
+STORES: list[str] = []
+
+
+def test_store_schemes_follow_the_declarations() -> None:
+    plugins = PluginHost(
+        load_entry_points=False,
+        plugins=(
+            FakePlugin("mem", "mem", ALL, test_store=TestStore(_journaled_store)),
+            FakePlugin("disk", "disk", ALL, test_store=TestStore(_journaled_store, True)),
+            FakePlugin("lockonly", "lockonly", {Capability.LOCK}),
+        ),
+    )
+    assert store_schemes(plugin_host=plugins) == ["disk", "lockonly", "mem"]
+    assert store_schemes("persistence", plugin_host=plugins) == ["disk", "mem"]
+    assert store_schemes(("lock", "search"), plugin_host=plugins) == ["disk", "mem"]
+    assert store_schemes(
+        Capability.LOCK, shared_across_processes=True, plugin_host=plugins
+    ) == ["disk", "lockonly"]  # lockonly declares no store: it stays, to be skipped with why
+
+
+def test_an_empty_store_is_made_and_removed(tmp_path: Path) -> None:
+    STORES.clear()
+    plugins = PluginHost(
+        load_entry_points=False,
+        plugins=(FakePlugin("mem", "mem", ALL, test_store=TestStore(_journaled_store)),),
+    )
+    with empty_store("mem", tmp_path, plugins) as url:
+        assert (url, STORES) == ("rec://fresh", ["made"])
+    assert STORES == ["made", "removed"]
+
+
+def test_a_scheme_without_a_test_store_says_how_to_declare_one(tmp_path: Path) -> None:
+    plugins = PluginHost(
+        load_entry_points=False, plugins=(FakePlugin("lockonly", "lockonly", {Capability.LOCK}),)
+    )
+    with pytest.raises(StoreUnavailableError, match="test_store"):
+        with empty_store("lockonly", tmp_path, plugins):
+            pass
+
+
+@pytest.mark.parametrize("required", ["", "1"])
+def test_an_absent_service_skips_or_fails_under_require_services(
+    required: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("WFE_REQUIRE_SERVICES", required)
+    monkeypatch.delenv("WFE_TEST_NO_SUCH_SERVICE_URL", raising=False)
+    plugins = PluginHost(
+        load_entry_points=False,
+        plugins=(FakePlugin("absent", "absent", ALL, test_store=TestStore(_absent_store)),),
+    )
+    outcome = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(outcome, match="WFE_TEST_NO_SUCH_SERVICE_URL"):
+        with store_or_skip("absent", tmp_path, plugins):
+            pass
+
+
+@pytest.mark.wfe_stores(shared_across_processes=True)
+def test_the_store_fixture_runs_on_schemes_shared_across_processes(
+    wfe_store_url: str, request: pytest.FixtureRequest
+) -> None:
+    scheme = request.node.callspec.id
+    assert scheme != "memory"  # two processes never share one memory:// store
+    assert wfe_store_url.startswith(f"{scheme}://")
