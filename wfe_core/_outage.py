@@ -28,9 +28,12 @@ T = TypeVar("T")
 #: The first pause after a failure, and the longest one, in seconds.
 FIRST_DELAY = 0.05
 MAX_DELAY = 5.0
-#: An outage is over once work goes through this long after the last failure: a store that
-#: fails and succeeds by turns (a busy file) makes one outage, not a pair of lines per retry.
+#: An outage is over once work went through after the last failure and no failure came for
+#: this long, or for twice the longest gap between its failures if that is longer: a store that
+#: fails and succeeds by turns (a file busy every few seconds) makes one outage, not a pair of
+#: lines per retry.
 SETTLE = 1.0
+MAX_SETTLE = 60.0
 
 
 class Outage:
@@ -39,7 +42,10 @@ class Outage:
     def __init__(self) -> None:
         self.started: float | None = None  # time.monotonic() of the first failure
         self.last_failure = 0.0
+        self.last_success = 0.0
+        self.longest_gap = 0.0
         self.failures = 0
+        self._check: asyncio.TimerHandle | None = None
 
     @property
     def active(self) -> bool:
@@ -48,21 +54,39 @@ class Outage:
     def failed(self, exc: ProviderUnavailableError, what: str) -> None:
         """Note a transient failure of ``what``; the first one of an outage is logged."""
         now = time.monotonic()
-        self.last_failure = now
-        self.failures += 1
         if self.started is None:
             self.started = now
             log.warning(
                 "the store is unavailable (%s failed: %s); waiting for it, retrying with backoff",
                 what, exc,
             )
+        else:
+            self.longest_gap = max(self.longest_gap, now - self.last_failure)
+        self.last_failure = now
+        self.failures += 1
 
     def ok(self) -> None:
-        """Work went through: end the outage, once it has settled."""
+        """Work went through: the outage ends once it has settled (see ``SETTLE``)."""
         if self.started is None:
             return
+        self.last_success = time.monotonic()
+        if self._check is None:
+            self._schedule_check()
+
+    def _settle_time(self) -> float:
+        return min(MAX_SETTLE, max(SETTLE, 2 * self.longest_gap))
+
+    def _schedule_check(self) -> None:
+        delay = self.last_failure + self._settle_time() - time.monotonic()
+        self._check = asyncio.get_running_loop().call_later(max(delay, 0.0), self._settled)
+
+    def _settled(self) -> None:
+        self._check = None
+        if self.started is None or self.last_success < self.last_failure:
+            return  # failed again since: the next success looks again
         now = time.monotonic()
-        if now - self.last_failure < SETTLE:
+        if now - self.last_failure < self._settle_time():
+            self._schedule_check()
             return
         log.info(
             "the store is available again after %.1f s (%d failed attempt(s) retried)",
@@ -70,6 +94,7 @@ class Outage:
         )
         self.started = None
         self.failures = 0
+        self.longest_gap = 0.0
 
     @staticmethod
     def delay(attempt: int) -> float:
