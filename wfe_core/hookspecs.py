@@ -75,8 +75,13 @@ class ProviderSpec:
     description: str = ""
 
     def key_of(self, url: str) -> Hashable:
-        """The store ``url`` names (see :attr:`store_key`)."""
-        return (self.scheme, self.store_key(url) if self.store_key is not None else url)
+        """The store ``url`` names (see :attr:`store_key`).
+
+        Qualified by the backend factory, so an alias scheme with the same backend
+        (``postgres://`` for ``postgresql://``) shares the store, and another plugin's keys
+        never collide with it.
+        """
+        return (self.backend, self.store_key(url) if self.store_key is not None else url)
 
 
 @hookspec

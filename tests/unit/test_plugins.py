@@ -512,3 +512,19 @@ def test_the_store_fixture_runs_on_schemes_shared_across_processes(
     scheme = request.node.callspec.id
     assert scheme != "memory"  # two processes never share one memory:// store
     assert wfe_store_url.startswith(f"{scheme}://")
+
+
+def test_an_alias_scheme_with_the_same_backend_shares_the_store() -> None:
+    MADE.clear()
+    plugins = PluginHost(
+        load_entry_points=False,
+        plugins=(
+            FakePlugin("rec", "rec", ALL, RecordingBackend, store_key=lambda url: "one"),
+            FakePlugin("alias", "recalias", ALL, RecordingBackend, store_key=lambda url: "one"),
+            FakePlugin("other", "other", ALL, lambda url: RecordingBackend(url),
+                       store_key=lambda url: "one"),
+        ),
+    )
+    backends = ProviderBackends(plugins)
+    assert backends.backend("rec://a") is backends.backend("recalias://a")
+    assert backends.backend("other://a") is not backends.backend("rec://a")
