@@ -113,7 +113,8 @@ class WorkflowStep:
     def make_body(self) -> StepBody:
         """A fresh body for one execution."""
         if isinstance(self.body, type):
-            return self.body()
+            body: StepBody = self.body()
+            return body
         return _FunctionStep(self.body)
 
     @property

@@ -25,14 +25,15 @@ class MemoryBackend(ProviderBackend):
 
         if capability is Capability.PERSISTENCE:
             store = _memory.MemoryPersistence()
-            if Capability.SEARCH in self._made:
-                store.keep_search_index(self._made[Capability.SEARCH])  # type: ignore[arg-type]
+            made_index = self._made.get(Capability.SEARCH)
+            if isinstance(made_index, _memory.MemorySearchIndex):
+                store.keep_search_index(made_index)
             return store
         if capability is Capability.SEARCH:
             index = _memory.MemorySearchIndex()
-            store = self._made.get(Capability.PERSISTENCE)
-            if store is not None:
-                store.keep_search_index(index)  # type: ignore[attr-defined]
+            made_store = self._made.get(Capability.PERSISTENCE)
+            if isinstance(made_store, _memory.MemoryPersistence):
+                made_store.keep_search_index(index)
             return index
         if capability is Capability.LOCK:
             return _memory.MemoryLock()

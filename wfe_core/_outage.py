@@ -99,8 +99,8 @@ class Outage:
     @staticmethod
     def delay(attempt: int) -> float:
         """The pause before retry number ``attempt`` (1, 2, ...): doubling, capped, jittered."""
-        base = min(MAX_DELAY, FIRST_DELAY * 2 ** min(attempt - 1, 16))
-        return base * random.uniform(0.5, 1.0)
+        base = min(MAX_DELAY, FIRST_DELAY * 2.0 ** min(attempt - 1, 16))
+        return float(base * random.uniform(0.5, 1.0))
 
     async def retry(
         self,

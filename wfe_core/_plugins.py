@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Hashable, Iterable, Iterator
+from typing import cast
 from urllib.parse import urlsplit
 
 import pluggy
@@ -139,7 +140,7 @@ class PluginHost:
             specs: dict[str, ProviderSpec] = {}
             owners: dict[str, str] = {}
             for impl in self._pm.hook.wfe_providers.get_hookimpls():
-                declared: list[ProviderSpec] = impl.function() or []
+                declared = cast(list[ProviderSpec], impl.function() or [])
                 for spec in declared:
                     if spec.scheme in specs:
                         raise ConfigurationError(

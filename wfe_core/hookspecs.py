@@ -9,7 +9,7 @@ providers, with a lazy backend factory per URL scheme; no hook opens a connectio
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
@@ -45,6 +45,11 @@ class TestStore:
     shared_across_processes: bool = False
 
 
+
+def _capability_set(capabilities: Iterable[Capability]) -> frozenset[Capability]:
+    return frozenset(capabilities)
+
+
 @attrs.frozen
 class ProviderSpec:
     """One URL scheme and what it provides.
@@ -66,7 +71,7 @@ class ProviderSpec:
     """
 
     scheme: str
-    capabilities: frozenset[Capability] = attrs.field(converter=frozenset)
+    capabilities: frozenset[Capability] = attrs.field(converter=_capability_set)
     backend: Callable[[str], ProviderBackend]
     store_key: Callable[[str], Hashable] | None = None
     test_store: TestStore | None = None

@@ -397,11 +397,11 @@ def from_json_value(value: Any) -> Any:
         case "map":
             return {from_json_value(k): from_json_value(x) for k, x in v}
         case "enum":
-            cls = _import_type(value["t"])
-            return cls(from_json_value(v)) if cls is not None else from_json_value(v)
+            enum_cls = _import_type(value["t"])
+            return enum_cls(from_json_value(v)) if enum_cls is not None else from_json_value(v)
         case "obj":
-            cls = _import_type(value["t"])
-            return _converter.structure(v, cls) if cls is not None else from_json_value(v)
+            obj_cls = _import_type(value["t"])
+            return _converter.structure(v, obj_cls) if obj_cls is not None else from_json_value(v)
     return {k: from_json_value(x) for k, x in value.items()}
 
 
@@ -504,7 +504,7 @@ def _has_exact_fields(cls: Any) -> bool:
 
 
 def _unstructure_untyped(hint: Any) -> Callable[[Any], Any]:
-    kind = _untyped_container(hint)
+    kind: Any = _untyped_container(hint)
     if kind is dict:
         return _encode_root
 
@@ -551,9 +551,12 @@ def _unstructure_exact_fields(c: JsonConverter) -> Callable[[type], Callable[[An
             name: override(unstruct_hook=_lazy_hook(c, hint))
             for name, hint in _exact_fields(cls).items()
         }
-        return make_dict_unstructure_fn(
+        # cattrs types **overrides as its keyword flags; they are AttributeOverrides here.
+        make: Any = make_dict_unstructure_fn
+        fn: Callable[[Any], Any] = make(
             cls, c, _cattrs_omit_if_default=c.omit_if_default, **overrides
         )
+        return fn
 
     return factory
 

@@ -143,7 +143,8 @@ class ConnectionWorker:
         except RuntimeError:
             loop = None
         self._enqueue(job, loop)
-        return job.future
+        future: Future[Any] = job.future
+        return future
 
     def _enqueue(self, job: _Job, loop: asyncio.AbstractEventLoop | None) -> None:
         """Add ``job`` to ``loop``'s batch (sent at the end of its iteration), or queue it."""
