@@ -1,0 +1,362 @@
+"""What only the PostgreSQL provider has: its URL, its schema and migrations, its failure
+messages, group commit on a real server, wake-ups across hosts, and search terms as data.
+
+The contract, scenario, bad-input and crash suites run on ``postgresql://`` by themselves (the
+provider declares its test store); these cases need a server too, from the same test store: a
+fresh schema per test, dropped afterwards. Without ``WFE_TEST_POSTGRES_URL`` they are skipped,
+or failed under ``WFE_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from wfe import WorkflowHost
+from wfe.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    MissingDependencyError,
+    ProviderError,
+    ProviderUnavailableError,
+    WorkflowNotFoundError,
+)
+from wfe_core._models import WorkflowInstance, WorkflowStatus
+from wfe_core._plugins import PluginHost
+from wfe_core.providers import QueueKind, SearchFilter, WorkflowWrite
+from wfe_core.serialization import encode_data
+from wfe_core.testing._pytest_plugin import store_or_skip
+from wfe_core.testing.contracts.persistence import sample_instance
+
+pytest.importorskip("psycopg")
+
+from wfe_postgres import (  # noqa: E402
+    PostgresDatabase,
+    PostgresPersistence,
+    PostgresQueue,
+    PostgresSearchIndex,
+)
+from wfe_postgres._schema import SCHEMA_VERSION  # noqa: E402
+from wfe_postgres._url import parse_url, redact  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    """A ``postgresql://`` URL naming a fresh schema, dropped after the test."""
+    with store_or_skip("postgresql", tmp_path) as made:
+        yield made
+
+
+def schema_of(url: str) -> str:
+    return dict(parse_qsl(urlsplit(url).query))["schema"]
+
+
+def with_query(url: str, **changes: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(changes)
+    return parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())).geturl()
+
+
+async def schemas(url: str) -> set[str]:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(parse_url(url).conninfo) as conn:
+        rows = await (await conn.execute("SELECT nspname FROM pg_namespace")).fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.fixture
+async def database(url: str) -> AsyncIterator[PostgresDatabase]:
+    db = PostgresDatabase.from_url(url)
+    await db.open()
+    yield db
+    await db.close()
+
+
+# -- URLs and bad input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "postgresql://u:s3cr3t@localhost/db?schema=wfe%22%3B%20DROP%20TABLE%20x",
+        'postgresql://u:s3cr3t@localhost/db?schema=we"ird',
+        "postgresql://u:s3cr3t@localhost/db?schema=Upper",
+        "postgresql://u:s3cr3t@localhost/db?schema=",
+        "postgresql://u:s3cr3t@localhost/db?pool_size=0",
+        "postgresql://u:s3cr3t@localhost/db?pool_size=ten",
+        "postgresql://u:s3cr3t@localhost",
+        "postgresql://u:s3cr3t@localhost:99999/db",
+    ],
+)
+def test_a_bad_url_is_a_configuration_error_without_the_password(bad: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        WorkflowHost(bad)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_redact_hides_the_password_in_both_places() -> None:
+    shown = redact("postgresql://app:pa%40ss@db:5432/app?password=other&schema=wfe")
+    assert "pa%40ss" not in shown and "other" not in shown
+    assert shown.startswith("postgresql://app:***@db:5432/app")
+
+
+def test_postgres_is_an_alias_and_options_reach_the_backend() -> None:
+    options = parse_url(
+        "postgres://u:pw-secret-9@h:6543/d?schema=orders&pool_size=3&sslmode=disable"
+    )
+    assert (options.schema, options.pool_size) == ("orders", 3)
+    assert "sslmode=disable" in options.conninfo and "schema" not in options.conninfo
+    assert "connect_timeout=" in options.conninfo
+    assert "pw-secret-9" not in repr(options)
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "psycopg" else real(name, *a),
+    )
+    with pytest.raises(MissingDependencyError, match=r'pip install "wfe\[postgres\]"'):
+        PluginHost().backend("postgresql://u:p@localhost/db")
+
+
+def test_the_plugin_module_imports_no_driver() -> None:
+    code = (
+        "import sys, wfe_postgres._plugin, wfe_postgres\n"
+        "from wfe_core._plugins import PluginHost\n"
+        "PluginHost().specs()\n"
+        "assert not any(m.startswith(('psycopg', 'psycopg_pool')) for m in sys.modules), "
+        "sorted(m for m in sys.modules if m.startswith('psycopg'))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+async def test_a_wrong_password_is_a_configuration_error_and_creates_nothing(url: str) -> None:
+    parts = urlsplit(url)
+    wrong = parts._replace(netloc=f"{parts.username}:n0t-the-pa55word@{parts.hostname}:{parts.port or 5432}").geturl()
+    host = WorkflowHost(wrong)
+    with pytest.raises(ConfigurationError) as caught:
+        await host.start()
+    assert "n0t-the-pa55word" not in str(caught.value)
+    assert "password" in str(caught.value)
+    assert schema_of(url) not in await schemas(url)
+
+
+async def test_a_missing_database_is_a_configuration_error(url: str) -> None:
+    missing = urlsplit(url)._replace(path="/wfe_no_such_database").geturl()
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        await WorkflowHost(missing).start()
+    assert schema_of(url) not in await schemas(url)
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_hang(url: str) -> None:
+    parts = urlsplit(url)
+    # A port nothing listens on: refused at once.
+    closed = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:1").geturl()
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await WorkflowHost(closed).start()
+    assert time.monotonic() - started < 15
+    assert f":{parts.password}@" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+
+async def test_the_schema_is_made_on_first_use_and_only_inside_it(url: str) -> None:
+    import psycopg
+
+    before = await schemas(url)
+    async with WorkflowHost(url):
+        pass
+    assert (await schemas(url)) - before == {schema_of(url)}
+    async with await psycopg.AsyncConnection.connect(parse_url(url).conninfo) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT max(version) FROM " + f'"{schema_of(url)}".wfe_migrations'
+            )
+        ).fetchall()
+    assert rows == [(SCHEMA_VERSION,)]
+
+
+async def test_hosts_starting_together_migrate_once(url: str) -> None:
+    databases = [PostgresDatabase.from_url(url) for _ in range(6)]
+    await asyncio.gather(*(db.open() for db in databases))
+    await asyncio.gather(*(db.close() for db in databases))
+    async with WorkflowHost(url) as host:
+        assert await host.persistence.get_workflows([]) == []
+
+
+async def test_a_newer_schema_refuses_to_start(url: str) -> None:
+    import psycopg
+
+    async with WorkflowHost(url):
+        pass
+    async with await psycopg.AsyncConnection.connect(parse_url(url).conninfo, autocommit=True) as conn:
+        await conn.execute(
+            f'INSERT INTO "{schema_of(url)}".wfe_migrations (version) VALUES (%s)',
+            (SCHEMA_VERSION + 1,),
+        )
+    with pytest.raises(ConfigurationError, match="newer than this wfe"):
+        await WorkflowHost(url).start()
+
+
+async def test_a_foreign_schema_is_refused_untouched(url: str) -> None:
+    import psycopg
+
+    schema = schema_of(url)
+    async with await psycopg.AsyncConnection.connect(parse_url(url).conninfo, autocommit=True) as conn:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute(f'CREATE TABLE "{schema}".workflows (x int)')
+    with pytest.raises(ConfigurationError, match="did not make"):
+        await WorkflowHost(url).start()
+
+
+# -- persistence ---------------------------------------------------------------------------------
+
+
+async def test_group_commit_fails_each_write_alone(database: PostgresDatabase) -> None:
+    persistence = PostgresPersistence(database)
+    instances = [sample_instance(reference=f"r{i}") for i in range(4)]
+    for instance in instances:
+        await persistence.create_workflow(instance)
+    stale = await persistence.get_workflow(instances[1].id)
+    stale.revision = 7
+    broken = await persistence.get_workflow(instances[2].id)
+    broken.reference = "a NUL \x00 PostgreSQL text cannot hold"
+    ghost = sample_instance()
+    for instance in (instances[0], instances[3]):
+        instance.description = "written"
+    writes = [WorkflowWrite(i) for i in (instances[0], stale, broken, ghost, instances[3])]
+    outcomes = await persistence.persist_workflows(writes)
+    assert outcomes[0] is None and outcomes[4] is None
+    assert isinstance(outcomes[1], ConcurrencyError)
+    assert isinstance(outcomes[2], ProviderError)
+    assert isinstance(outcomes[3], WorkflowNotFoundError)
+    for n in (0, 3):
+        loaded = await persistence.get_workflow(instances[n].id)
+        assert (loaded.description, loaded.revision) == ("written", 2)
+        assert loaded == instances[n]
+    assert (await persistence.get_workflow(instances[2].id)).revision == 1
+
+
+async def test_a_persist_writes_only_the_changed_pointers(database: PostgresDatabase) -> None:
+    persistence = PostgresPersistence(database)
+    instance = sample_instance()
+    await persistence.create_workflow(instance)
+    first, second = instance.execution_pointers
+    first.step_name = "changed, not written"
+    second.step_name = "changed and written"
+    await persistence.persist_workflow(instance, changed_pointers=[second.id])
+    loaded = list((await persistence.get_workflow(instance.id)).execution_pointers)
+    assert loaded[0].step_name != first.step_name
+    assert loaded[1].step_name == "changed and written"
+
+
+# -- queue ---------------------------------------------------------------------------------------
+
+
+async def test_an_enqueue_on_one_host_wakes_a_waiting_dequeue_on_another(url: str) -> None:
+    one, two = PostgresDatabase.from_url(url), PostgresDatabase.from_url(url)
+    await one.open()
+    await two.open()
+    try:
+        for _ in range(100):  # the listeners connect in the background
+            if one.listening and two.listening:
+                break
+            await asyncio.sleep(0.02)
+        waiting, sending = PostgresQueue(one), PostgresQueue(two)
+
+        async def send() -> float:
+            await asyncio.sleep(0.1)
+            sent = time.monotonic()
+            await sending.enqueue(QueueKind.WORKFLOW, "wake")
+            return sent
+
+        got, sent = await asyncio.gather(waiting.dequeue(QueueKind.WORKFLOW, 5.0), send())
+        woke = time.monotonic() - sent
+        assert got == "wake"
+        # Without the notification the waiting side looks again only after a second.
+        assert woke < 0.5, woke
+    finally:
+        await one.close()
+        await two.close()
+
+
+# -- search --------------------------------------------------------------------------------------
+
+
+async def test_search_terms_are_data_never_syntax(database: PostgresDatabase) -> None:
+    index = PostgresSearchIndex(database)
+    texts = {
+        "quote": "it's O'Brien",
+        "ops": "salt & pepper | vinegar ! oil",
+        "prefix": "term:* here",
+        "like": "100% pure_cotton",
+        "slash": "back\\slash c:\\path",
+        "unicode": "Zoë 日本語 café",
+    }
+    for n, (wid, text) in enumerate(texts.items()):
+        await index.index_workflow(
+            WorkflowInstance(
+                id=wid,
+                definition_id="x1",
+                version=1,
+                data=encode_data({"text": text}),
+                create_time=datetime(2020, 1, n + 1, tzinfo=UTC),
+            )
+        )
+
+    async def ids(terms: str) -> list[str]:
+        return [item.id for item in (await index.search(terms, SearchFilter(), 0, 10)).items]
+
+    everything = ["unicode", "slash", "like", "prefix", "ops", "quote"]
+    assert await ids("o'brien") == ["quote"]
+    assert await ids("brien'") == ["quote"]
+    assert await ids("'") == everything
+    assert await ids("salt & pepper") == ["ops"]
+    assert await ids("vinegar | nothing") == []
+    assert await ids("!oil") == ["ops"]
+    assert await ids("term:*") == ["prefix"]
+    assert await ids(":*") == everything
+    assert await ids("100%") == ["like"]
+    assert await ids("%") == everything
+    assert await ids("pure_") == ["like"]
+    assert await ids("_cotton") == ["like"]
+    assert await ids("back\\") == ["slash"]
+    assert await ids("\\") == everything
+    assert await ids("日本") == ["unicode"]
+    assert await ids("ZOË") == ["unicode"]
+    assert await ids("cafe") == []
+
+
+async def test_a_pass_writes_the_search_entry_in_its_statement(url: str) -> None:
+    async with WorkflowHost(url) as host:
+        persistence: Any = host.persistence
+        instance = sample_instance(data=encode_data({"word": "before"}))
+        await persistence.create_workflow(instance)
+        assert await persistence.get_index_outbox() == []
+        instance.data = encode_data({"word": "after"})
+        instance.status = WorkflowStatus.COMPLETE
+        await persistence.persist_workflow(instance)
+        page = await host.search("after")
+        assert [item.id for item in page.items] == [instance.id]
+        assert page.items[0].status is WorkflowStatus.COMPLETE
+        assert (await host.search("before")).total == 0

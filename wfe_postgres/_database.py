@@ -1,0 +1,292 @@
+"""``PostgresDatabase``: one pool of connections to one schema, shared by the PostgreSQL providers.
+
+The providers of a host that name one database and schema share one ``PostgresDatabase``, owned
+by the host's :class:`~wfe_postgres._plugin.PostgresBackend`, which opens it once and closes it
+once. It holds:
+
+* a ``psycopg_pool.AsyncConnectionPool`` of autocommit connections. Most calls are a single
+  statement (data-modifying CTEs do a whole pass in one), which PostgreSQL runs as its own
+  transaction: one round trip, no BEGIN/COMMIT. Group commits open an explicit transaction;
+* a listening connection outside the pool (``LISTEN wfe_<schema>``): enqueues notify it, so a
+  waiting ``dequeue`` on any host wakes at once. When it drops (a restart, a network blip) it
+  reconnects by itself, and the queue polls more often meanwhile.
+
+Opening checks the server with a plain connection first, so a wrong password or a missing
+database is reported at once with libpq's reason (a pool would only time out), then migrates
+the schema (see ``_schema``) and fills the pool. Every driver error is translated at this
+boundary (see ``_errors``).
+
+The search index: a :class:`~wfe_postgres.PostgresSearchIndex` made on a database attaches
+itself to it, and ``PostgresPersistence`` then writes each workflow's search entry in the
+statement of the workflow write. Without one it records written workflows in ``index_outbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from wfe_core.errors import WfeError
+
+from ._errors import translate
+from ._schema import migrate
+from ._url import PostgresOptions, parse_url
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+    from ._search import PostgresSearchIndex
+
+__all__ = ["DatabaseUser", "PostgresDatabase"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("wfe.postgres")
+
+#: Seconds a call waits for a free connection before the pool is called unavailable.
+POOL_TIMEOUT = 30.0
+
+#: Backoff of the listener's reconnection attempts, in seconds.
+_LISTEN_RETRY = (0.1, 5.0)
+
+
+class PostgresDatabase:
+    """One PostgreSQL database and schema: its pool, its listener and its wake-ups.
+
+    Args:
+        options: what :func:`~wfe_postgres._url.parse_url` read from the URL.
+    """
+
+    def __init__(self, options: PostgresOptions) -> None:
+        self.options = options
+        self.schema = options.schema
+        self.channel = f"wfe_{options.schema}"
+        self.search_index: PostgresSearchIndex | None = None
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._sql: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresDatabase:
+        """A database for a ``postgresql://`` URL.
+
+        Raises:
+            ConfigurationError: a malformed URL.
+        """
+        return cls(parse_url(url))
+
+    def __repr__(self) -> str:
+        return f"PostgresDatabase({self.options.display!r}, schema={self.schema!r})"
+
+    def sql(self, template: str) -> str:
+        """``template`` with ``{s}`` naming this schema (a validated identifier, quoted)."""
+        text = self._sql.get(template)
+        if text is None:
+            text = self._sql[template] = template.replace("{s}", f'"{self.schema}"')
+        return text
+
+    def attach_search(self, index: PostgresSearchIndex) -> None:
+        """Have every workflow write on this database update ``index`` in its statement."""
+        self.search_index = index
+
+    @property
+    def listening(self) -> bool:
+        """Whether the listening connection is up (notifications arrive)."""
+        return self._listening
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema, fill the pool, listen. Idempotent.
+
+        Raises:
+            ConfigurationError: a wrong password, a missing database, a newer schema.
+            ProviderUnavailableError: the server cannot be reached.
+        """
+        async with self._lock:
+            if self._pool is not None:
+                return
+            import psycopg
+            from psycopg_pool import AsyncConnectionPool
+
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.options.conninfo, autocommit=True
+                )
+            except psycopg.Error as exc:
+                raise translate(exc, self.options, "connecting") from None
+            try:
+                async with conn:
+                    await migrate(conn, self.schema, self.options.display)
+            except psycopg.Error as exc:
+                raise translate(exc, self.options, "creating the schema") from None
+            # The pool is filled at once, in the background: growing it on demand would make
+            # the first burst of concurrent calls wait for new connections (a login each).
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                self.options.conninfo,
+                min_size=self.options.pool_size,
+                max_size=self.options.pool_size,
+                kwargs={"autocommit": True},
+                timeout=POOL_TIMEOUT,
+                open=False,
+                name=f"wfe-{self.schema}",
+            )
+            # The login was checked above; the connections come as they connect.
+            await pool.open(wait=False)
+            self._pool = pool
+            self._listener = asyncio.create_task(self._listen(), name=f"wfe-listen-{self.schema}")
+
+    async def close(self) -> None:
+        """Stop listening and close the pool. Idempotent; a later :meth:`open` opens again."""
+        async with self._lock:
+            listener, self._listener = self._listener, None
+            pool, self._pool = self._pool, None
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await listener
+            if pool is not None:
+                await pool.close()
+            self._listening = False
+
+    async def __aenter__(self) -> PostgresDatabase:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def connection(self, doing: str) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled autocommit connection; driver errors inside become wfe errors.
+
+        Raises:
+            ProviderUnavailableError: the database is unreachable.
+            ConfigurationError: the server refused the login.
+            ProviderError: the statement failed.
+        """
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        pool = self._pool
+        try:
+            if pool is None:
+                # Closed (or never opened): a call still works, on a connection of its own, as
+                # a closed SqliteDatabase answers by opening again; nothing is left open.
+                async with await psycopg.AsyncConnection.connect(
+                    self.options.conninfo, autocommit=True
+                ) as conn:
+                    yield conn
+                return
+            async with pool.connection() as conn:
+                yield conn
+        except WfeError:
+            raise
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc, self.options, doing) from exc
+
+    async def run(self, doing: str, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``await fn(connection)`` on a pooled connection, errors translated."""
+        async with self.connection(doing) as conn:
+            return await fn(conn)
+
+    async def fetchall(self, doing: str, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        """Rows of one statement (``sql`` may name the schema as ``{s}``)."""
+        async with self.connection(doing) as conn:
+            cursor = await conn.execute(self.sql(sql), args)
+            return await cursor.fetchall()
+
+    async def fetchone(self, doing: str, sql: str, args: Any = None) -> tuple[Any, ...] | None:
+        """The first row of one statement, or ``None``."""
+        async with self.connection(doing) as conn:
+            cursor = await conn.execute(self.sql(sql), args)
+            return await cursor.fetchone()
+
+    async def execute(self, doing: str, sql: str, args: Any = None) -> int:
+        """Run one statement; the number of rows it changed."""
+        async with self.connection(doing) as conn:
+            cursor = await conn.execute(self.sql(sql), args)
+            return cursor.rowcount
+
+    def wakeup(self, name: str) -> asyncio.Event:
+        """An in-process event named ``name``, set by local enqueues and by notifications.
+
+        The event belongs to the running loop; a caller on another loop gets a fresh one.
+        """
+        loop = asyncio.get_running_loop()
+        entry = self._wakeups.get(name)
+        if entry is None or entry[0] is not loop:
+            entry = self._wakeups[name] = (loop, asyncio.Event())
+        return entry[1]
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection up and turn notifications into wake-ups, until cancelled."""
+        import psycopg
+
+        delay = _LISTEN_RETRY[0]
+        down_logged = False
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.options.conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(f'LISTEN "{self.channel}"')
+                    self._listening = True
+                    if down_logged:
+                        _log.info("wfe-postgres: listening on %s again", self.options.display)
+                        down_logged = False
+                    # Whatever was enqueued while nobody listened: wake every consumer once.
+                    for _, event in list(self._wakeups.values()):
+                        event.set()
+                    delay = _LISTEN_RETRY[0]
+                    async for notify in conn.notifies():
+                        self.wakeup(f"queue:{notify.payload}").set()
+            except asyncio.CancelledError:
+                self._listening = False
+                raise
+            except Exception as exc:
+                self._listening = False
+                if not down_logged:  # once per outage, not once per attempt
+                    down_logged = True
+                    _log.warning(
+                        "wfe-postgres: lost the notification connection to %s (%s); queues "
+                        "poll until it is back",
+                        self.options.display,
+                        self.options.scrub(str(exc)) or type(exc).__name__,
+                    )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LISTEN_RETRY[1])
+
+
+class DatabaseUser:
+    """Base of the PostgreSQL providers: holds the database, and owns it when made from a URL.
+
+    Args:
+        database: a :class:`PostgresDatabase` (its maker closes it), or a ``postgresql://``
+            URL to make one from (then :meth:`close` closes it).
+    """
+
+    def __init__(self, database: PostgresDatabase | str) -> None:
+        self._owns = not isinstance(database, PostgresDatabase)
+        self._db = (
+            database if isinstance(database, PostgresDatabase) else PostgresDatabase.from_url(database)
+        )
+
+    @property
+    def database(self) -> PostgresDatabase:
+        """The database this provider uses (shared with the host's other PostgreSQL providers)."""
+        return self._db
+
+    async def start(self) -> None:
+        """Open the database and create or migrate its schema. Idempotent."""
+        await self._db.open()
+
+    async def close(self) -> None:
+        """Close the database if this provider made it from a URL. Idempotent."""
+        if self._owns:
+            await self._db.close()

@@ -1,0 +1,71 @@
+"""Translation of psycopg errors into wfe's errors, at the provider's boundary.
+
+``PostgresDatabase`` calls :func:`translate` on every driver error, so no psycopg exception
+reaches the host; the driver's error stays reachable as ``__cause__``. The split:
+
+* what goes away by itself is :class:`~wfe_core.errors.ProviderUnavailableError`, which the
+  host retries with backoff: a server that is down, restarting or unreachable (SQLSTATE class
+  08, 57P01-57P03), a pool with no free connection in time, a serialization failure or
+  deadlock (40001, 40P01), too many connections (53300);
+* what a retry cannot fix is :class:`~wfe_core.errors.ConfigurationError` (a wrong password, a
+  missing database, a role without rights: 28xxx, 3D000, 42501) or a plain
+  :class:`~wfe_core.errors.ProviderError` (anything else).
+
+Every message is scrubbed of the password.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wfe_core.errors import ConfigurationError, ProviderError, ProviderUnavailableError, WfeError
+
+if TYPE_CHECKING:
+    from ._url import PostgresOptions
+
+__all__ = ["translate"]
+
+_TRANSIENT_STATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"}
+_CONFIG_STATES = {"3D000", "42501", "3F000"}
+
+
+def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeError:
+    """The wfe error for a driver error ``exc`` raised while ``doing`` something.
+
+    Args:
+        exc: a ``psycopg.Error`` or ``psycopg_pool.PoolTimeout``.
+        options: the database's options (for its display URL and the password to scrub).
+        doing: what was being done, e.g. ``"writing a workflow"``.
+    """
+    import psycopg
+
+    where = options.display
+    state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    text = options.scrub(str(exc).strip()) or type(exc).__name__
+    lowered = text.lower()
+    if state is not None and (state.startswith("28") or state in _CONFIG_STATES):
+        hint = {
+            "3D000": "the database does not exist; create it, or fix the database name",
+            "42501": "the role lacks a privilege wfe needs (it creates tables in its schema)",
+            "3F000": "the schema is missing",
+        }.get(state, "the server refused the login; check the user name and password")
+        return ConfigurationError(f"PostgreSQL at {where}: {hint} ({text})")
+    if state is None and (
+        "password authentication failed" in lowered or "does not exist" in lowered
+    ):
+        # Connection failures carry no SQLSTATE in psycopg; their text is libpq's.
+        return ConfigurationError(
+            f"PostgreSQL at {where} refused the connection; check the user, password and "
+            f"database name ({text})"
+        )
+    transient = (
+        isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        or type(exc).__name__ == "PoolTimeout"
+        or (state is not None and (state.startswith("08") or state in _TRANSIENT_STATES))
+    )
+    if transient:
+        return ProviderUnavailableError(
+            f"PostgreSQL at {where} is unavailable while {doing}; wfe retries by itself once it "
+            f"is back ({text})"
+        )
+    return ProviderError(f"PostgreSQL at {where} failed while {doing} ({state or '-'}: {text})")

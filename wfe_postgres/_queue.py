@@ -1,0 +1,116 @@
+"""``PostgresQueue``: de-duplicated FIFO queues of ids, one per kind, in the ``queue`` table.
+
+Implements :class:`wfe_core.providers.QueueProvider`; the host's consumers call ``dequeue`` in a
+loop. Items live in the database, so every host on the schema shares the queues.
+
+Claiming: ``DELETE ... WHERE (kind, item_id) = (SELECT ... ORDER BY seq LIMIT 1 FOR UPDATE SKIP
+LOCKED) RETURNING``, one statement: consumers on any host never wait for each other's row
+locks, and each item goes to exactly one of them. Waking up: an enqueue that adds a row
+notifies the schema's channel in the same statement (``pg_notify``, delivered at commit), the
+database's listening connection sets the kind's wake-up, and a waiting ``dequeue`` on any host
+claims at once. A local enqueue also sets it directly. While the listener is down, waiting
+consumers look at the table on a backoff (5 ms up to 100 ms); with it up, once a second, only as
+a safety net.
+
+A claimed item is gone from the table: the Protocol has no acknowledgement, so a host that dies
+between ``dequeue`` and its work loses that wake-up, not the work. The durable truth is the
+workflow's own row (runnable, due) and the event's (unprocessed), which every host's poller
+finds again once the dead host's lease expired, and queues again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from wfe_core.providers import QueueKind
+
+from ._database import DatabaseUser
+
+__all__ = ["PostgresQueue"]
+
+_FIRST_DELAY = 0.005
+_MAX_DELAY = 0.1
+_LISTENING_DELAY = 1.0
+
+_ENQUEUE = """
+    WITH added AS (
+        INSERT INTO {s}.queue (kind, item_id) VALUES (%(kind)s, %(item)s)
+        ON CONFLICT (kind, item_id) DO NOTHING RETURNING 1)
+    SELECT pg_notify(%(channel)s, %(kind)s) FROM added"""
+_CLAIM = """
+    DELETE FROM {s}.queue WHERE (kind, item_id) = (
+        SELECT kind, item_id FROM {s}.queue WHERE kind = %s
+        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING item_id"""
+# Puts a claimed item back at the head of its queue, unless it was queued again meanwhile.
+_PUT_BACK = """
+    INSERT INTO {s}.queue (kind, item_id, seq)
+    VALUES (%(kind)s, %(item)s, (SELECT COALESCE(min(seq), 1) - 1 FROM {s}.queue WHERE kind = %(kind)s))
+    ON CONFLICT (kind, item_id) DO NOTHING"""
+
+
+class PostgresQueue(DatabaseUser):
+    """Durable FIFO queues shared by every host on the same database and schema.
+
+    Args:
+        database: the :class:`~wfe_postgres.PostgresDatabase` to use, or a ``postgresql://`` URL.
+    """
+
+    def __init__(self, database: Any) -> None:
+        super().__init__(database)
+        self._put_backs: set[asyncio.Task[Any]] = set()
+
+    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
+        """Append ``item_id`` to ``kind``'s queue unless it is already waiting there."""
+        args = {"kind": kind.value, "item": item_id, "channel": self._db.channel}
+        await self._db.execute("queueing an item", _ENQUEUE, args)
+        self._wakeup(kind).set()
+
+    async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
+        """Take the oldest id of ``kind``, waiting up to ``timeout`` seconds; None if none came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        delay = _FIRST_DELAY
+        while True:
+            # Cleared before looking, so that a wake-up landing while we look still counts.
+            wakeup = self._wakeup(kind)
+            wakeup.clear()
+            item = await self._take(kind)
+            if item is not None:
+                return item
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            wait = _LISTENING_DELAY if self._db.listening else delay
+            try:
+                await asyncio.wait_for(wakeup.wait(), min(wait, remaining))
+                delay = _FIRST_DELAY
+            except TimeoutError:
+                delay = min(delay * 2, _MAX_DELAY)
+
+    async def _take(self, kind: QueueKind) -> str | None:
+        """Claim the oldest item, never losing it to the caller's cancellation."""
+        claim = asyncio.ensure_future(
+            self._db.fetchone("claiming a queued item", _CLAIM, (kind.value,))
+        )
+        try:
+            # Shielded: a claim the server ran commits whatever happens to us, and an item
+            # deleted for a caller that is gone must go back.
+            row = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claim.add_done_callback(lambda done: self._put_back(kind, done))
+            raise
+        return None if row is None else str(row[0])
+
+    def _put_back(self, kind: QueueKind, done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or done.exception() is not None or done.result() is None:
+            return
+        args = {"kind": kind.value, "item": done.result()[0]}
+        task = asyncio.ensure_future(self._db.execute("putting an item back", _PUT_BACK, args))
+        self._put_backs.add(task)
+        task.add_done_callback(self._put_backs.discard)
+        self._wakeup(kind).set()
+
+    def _wakeup(self, kind: QueueKind) -> asyncio.Event:
+        return self._db.wakeup(f"queue:{kind.value}")

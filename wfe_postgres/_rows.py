@@ -1,0 +1,147 @@
+"""How models map to PostgreSQL parameters and rows: workflows, events, subscriptions, errors.
+
+``PostgresPersistence`` calls these; the column lists here and the tables in ``_schema`` change
+together. Pointers and event/subscription data are JSON made by ``wfe_core.serialization``;
+workflow data arrives as JSON text already and is stored as it is. Several rows of one kind go
+to the server as one array per column (``unnest``), so a pass is one statement however many
+pointers it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from wfe_core._models import (
+    Event,
+    EventSubscription,
+    ExecutionError,
+    ExecutionPointers,
+    WorkflowInstance,
+    WorkflowStatus,
+)
+from wfe_core.serialization import dump_value, load_pointer, load_value
+
+__all__ = [
+    "ERROR_COLUMNS",
+    "EVENT_COLUMNS",
+    "INSTANCE_COLUMNS",
+    "SUBSCRIPTION_COLUMNS",
+    "error_arrays",
+    "error_from_row",
+    "event_from_row",
+    "event_params",
+    "instance_from_row",
+    "instance_params",
+    "subscription_arrays",
+    "subscription_from_row",
+    "utc",
+]
+
+INSTANCE_COLUMNS = (
+    "id, definition_id, version, status, reference, description, data, create_time, "
+    "complete_time, next_execution, revision, parent_workflow_id"
+)
+EVENT_COLUMNS = "id, name, key, data, event_time, is_processed"
+SUBSCRIPTION_COLUMNS = "id, workflow_id, step_id, pointer_id, name, key, subscribe_as_of, data"
+ERROR_COLUMNS = "workflow_id, pointer_id, step_id, message, error_type, error_time"
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (a naive one is taken to be UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def instance_params(instance: WorkflowInstance) -> dict[str, Any]:
+    """The instance's fields as named parameters (its revision is the stored one replaced)."""
+    return {
+        "id": instance.id,
+        "definition_id": instance.definition_id,
+        "version": instance.version,
+        "status": instance.status.value,
+        "reference": instance.reference,
+        "description": instance.description,
+        "data": instance.data,
+        "create_time": utc(instance.create_time),
+        "complete_time": _utc_or_none(instance.complete_time),
+        "next_execution": _utc_or_none(instance.next_execution),
+        "revision": instance.revision,
+        "parent": instance.parent_workflow_id,
+    }
+
+
+def instance_from_row(row: Sequence[Any], pointers: Sequence[str]) -> WorkflowInstance:
+    """Reverse :func:`instance_params`, with the pointers' JSON in creation order."""
+    wid, definition_id, version, status, reference, description, data = row[:7]
+    created, completed, next_execution, revision, parent = row[7:12]
+    return WorkflowInstance(
+        id=wid,
+        definition_id=definition_id,
+        version=version,
+        status=WorkflowStatus(status),
+        data=data,
+        reference=reference,
+        description=description,
+        create_time=utc(created),
+        complete_time=_utc_or_none(completed),
+        next_execution=_utc_or_none(next_execution),
+        execution_pointers=ExecutionPointers(load_pointer(body) for body in pointers),
+        revision=revision,
+        parent_workflow_id=parent,
+    )
+
+
+def event_params(e: Event) -> tuple[Any, ...]:
+    """The event's row, in ``EVENT_COLUMNS`` order."""
+    data = dump_value(e.event_data)
+    return (e.id, e.event_name, e.event_key, data, utc(e.event_time), bool(e.is_processed))
+
+
+def event_from_row(row: Sequence[Any]) -> Event:
+    eid, name, key, data, when, processed = row
+    return Event(name, key, load_value(data), utc(when), eid, bool(processed))
+
+
+def subscription_arrays(subscriptions: Sequence[EventSubscription]) -> dict[str, list[Any]]:
+    """The subscriptions as one list per column, for ``unnest``."""
+    return {
+        "sub_ids": [s.id for s in subscriptions],
+        "sub_wids": [s.workflow_id for s in subscriptions],
+        "sub_steps": [s.step_id for s in subscriptions],
+        "sub_pids": [s.execution_pointer_id for s in subscriptions],
+        "sub_names": [s.event_name for s in subscriptions],
+        "sub_keys": [s.event_key for s in subscriptions],
+        "sub_times": [utc(s.subscribe_as_of) for s in subscriptions],
+        "sub_data": [dump_value(s.subscription_data) for s in subscriptions],
+    }
+
+
+def subscription_from_row(row: Sequence[Any]) -> EventSubscription:
+    sid, wid, step_id, pointer_id, name, key, as_of, data = row
+    return EventSubscription(
+        wid, step_id, pointer_id, name, key, utc(as_of), load_value(data), sid
+    )
+
+
+def error_arrays(errors: Sequence[ExecutionError]) -> dict[str, list[Any]]:
+    """The errors as one list per column, for ``unnest``."""
+    return {
+        "err_wids": [e.workflow_id for e in errors],
+        "err_pids": [e.execution_pointer_id for e in errors],
+        "err_steps": [e.step_id for e in errors],
+        "err_messages": [e.message for e in errors],
+        "err_types": [e.error_type for e in errors],
+        "err_times": [utc(e.error_time) for e in errors],
+    }
+
+
+def error_from_row(row: Sequence[Any]) -> ExecutionError:
+    wid, pointer_id, step_id, message, error_type, when = row
+    return ExecutionError(wid, pointer_id, message, utc(when), step_id, error_type)

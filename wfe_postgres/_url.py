@@ -1,0 +1,146 @@
+"""Parsing of ``postgresql://`` provider URLs into a libpq connection string and wfe's options.
+
+The plugin (store keys), the backend and the error messages call these; nothing here imports
+the driver. Forms::
+
+    postgresql://user:secret@db.example:5432/app                    schema "wfe", pool of 10
+    postgresql://user:secret@db.example/app?schema=orders&pool_size=20
+    postgres://user@/app?host=/var/run/postgresql&sslmode=require    any libpq parameter
+
+``schema`` and ``pool_size`` are wfe's; every other query parameter goes to libpq unchanged
+(the driver refuses one libpq does not know). A password is never shown: :func:`redact` is
+what every message and log line prints instead of the URL.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import attrs
+
+from wfe_core.errors import ConfigurationError
+
+__all__ = ["PostgresOptions", "parse_url", "redact", "store_key"]
+
+SCHEMES = ("postgresql", "postgres")
+
+#: A schema name wfe accepts: a plain lower-case identifier, so it never needs quoting rules
+#: beyond double quotes, and LISTEN channels derived from it stay valid identifiers.
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+
+MAX_POOL_SIZE = 1000
+
+#: libpq waits forever for an unreachable host by default; a host should fail and retry.
+DEFAULT_CONNECT_TIMEOUT = "10"
+
+
+@attrs.frozen(repr=False)
+class PostgresOptions:
+    """Where the database is and how wfe uses it.
+
+    Attributes:
+        conninfo: the libpq URL (with the password), without wfe's own parameters.
+        schema: the schema holding wfe's tables (made on first use).
+        pool_size: the most connections the pool holds.
+        display: the URL with its password replaced by ``***``, for messages.
+        password: the password, so that messages can be scrubbed of it (never printed).
+    """
+
+    conninfo: str
+    schema: str = "wfe"
+    pool_size: int = 10
+    display: str = ""
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresOptions({self.display!r}, schema={self.schema!r}, pool_size={self.pool_size})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password (raw or URL-encoded) replaced by ``***``."""
+        if self.password:
+            text = text.replace(self.password, "***")
+        return text
+
+
+def redact(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unreadable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        if ":" in user:
+            user = user.split(":", 1)[0] + ":***"
+        netloc = f"{user}@{host}"
+    query = urlencode(
+        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def parse_url(url: str) -> PostgresOptions:
+    """Read a ``postgresql://`` (or ``postgres://``) URL.
+
+    Raises:
+        ConfigurationError: not such a URL, no database name, a bad schema name or pool size.
+    """
+    shown = redact(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # validates the port
+    except ValueError as exc:
+        raise ConfigurationError(f"{shown!r} is not a valid PostgreSQL URL: {exc}") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise ConfigurationError(f"{shown!r} is not a postgresql:// URL")
+    if not parts.path.strip("/"):
+        raise ConfigurationError(
+            f"{shown!r} names no database; write postgresql://user:password@host:5432/database"
+        )
+    schema, pool_size = "wfe", 10
+    libpq: list[tuple[str, str]] = []
+    password = parts.password
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "schema":
+            schema = value
+        elif name == "pool_size":
+            try:
+                pool_size = int(value)
+            except ValueError:
+                raise ConfigurationError(
+                    f"pool_size={value!r} in {shown!r} is not a whole number"
+                ) from None
+        else:
+            if name == "password":
+                password = value
+            libpq.append((name, value))
+    if not _SCHEMA.fullmatch(schema):
+        raise ConfigurationError(
+            f"schema={schema!r} in {shown!r} is not a schema name wfe accepts: use lower-case "
+            "letters, digits and underscores (at most 48, not starting with a digit), e.g. "
+            "schema=wfe"
+        )
+    if not 1 <= pool_size <= MAX_POOL_SIZE:
+        raise ConfigurationError(
+            f"pool_size={pool_size} in {shown!r} is out of range; give 1 to {MAX_POOL_SIZE}"
+        )
+    if not any(name == "connect_timeout" for name, _ in libpq):
+        libpq.append(("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
+    return PostgresOptions(
+        conninfo=conninfo,
+        schema=schema,
+        pool_size=pool_size,
+        display=shown,
+        password=unquote(password) if password else None,
+    )
+
+
+def store_key(url: str) -> tuple[str, str]:
+    """Which store a URL names: the server and database (without password) and the schema."""
+    options = parse_url(url)
+    parts = urlsplit(options.conninfo)
+    host = parts.netloc.rpartition("@")[2]
+    return (f"{parts.username or ''}@{host}{parts.path}", options.schema)
