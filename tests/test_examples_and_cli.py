@@ -81,3 +81,15 @@ def test_the_cli_lists_providers_and_shows_a_workflow(tmp_path: Path) -> None:
 
     missing = run("-m", "wfe._cli", "show", "--db", url, "no-such-id")
     assert missing.returncode == 2 and "no workflow with id 'no-such-id'" in missing.stderr
+
+
+def test_telemetry_example_prints_one_trace_and_the_metrics() -> None:
+    done = run(str(ROOT / "examples" / "telemetry.py"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "span tree (one trace):" in out and out.count("wfe.start_workflow") == 1
+    assert "step.name=ChargeCard, step.attempt=1, step.outcome=failed" in out
+    assert "step.name=ChargeCard, step.attempt=2, step.outcome=next" in out
+    assert "step.name=MakeSauce" in out and "step.name=GrateCheese" in out
+    assert "wfe.steps.retries            1" in out
+    assert "wfe.workflows.completed      1" in out

@@ -19,6 +19,7 @@ from ._group_commit import GroupCommit
 from ._leases import Leases, event_key, workflow_key
 from ._models import Event, EventSubscription, PointerStatus, WorkflowStatus
 from ._outage import Outage
+from ._telemetry import Telemetry, log_fields
 from ._timers import Timers
 from .clock import Clock
 from .errors import ConcurrencyError, ProviderUnavailableError, WorkflowNotFoundError
@@ -48,7 +49,9 @@ class EventDelivery:
         spawn: Callable[[Coroutine[Any, Any, Any]], object],
         commit: GroupCommit | None = None,
         outage: Outage | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
         self.commit = commit if commit is not None else GroupCommit(persistence)
         self.outage = outage if outage is not None else Outage()
@@ -124,7 +127,8 @@ class EventDelivery:
             done = False
             retry = timedelta(seconds=self.outage.delay(self.outage.failures))
         except Exception:
-            log.exception("event %s: delivery failed; the poller will try it again", eid)
+            log.exception("event %s: delivery failed; the poller will try it again", eid,
+                          extra=log_fields(None))
             done = True
         else:
             self.outage.ok()
@@ -148,10 +152,17 @@ class EventDelivery:
             subs = await self.persistence.get_subscriptions(
                 event.event_name, event.event_key, event.event_time
             )
-            delivered = True
-            for sub in subs:
-                if not await self.seed(sub, event):
-                    delivered = False
+            if not subs:
+                delivered = True
+            else:
+                # Traced only when it reaches a wait: an event nobody waits for yet is looked
+                # at again each time a wait begins, and would leave an empty span each time.
+                span = self.telemetry.delivery_span(event)
+                try:
+                    delivered = await self.seed_all(subs, event)
+                finally:
+                    if span is not None:
+                        span.end()
             if not delivered:
                 return False
             await self.persistence.mark_event_processed(eid)
@@ -167,6 +178,13 @@ class EventDelivery:
             return True
         finally:
             await self.leases.release(key)
+
+    async def seed_all(self, subs: list[EventSubscription], event: Event) -> bool:
+        delivered = True
+        for sub in subs:
+            if not await self.seed(sub, event):
+                delivered = False
+        return delivered
 
     async def older_event_pending(
         self, event: Event, sub: EventSubscription, received: set[str | None]
@@ -220,6 +238,9 @@ class EventDelivery:
             pointer.active = True
             pointer.status = PointerStatus.PENDING
             pointer.extension_attributes["event_id"] = event.id
+            if event.trace_context is not None:
+                # The step span of the wait links to the publish_event span (wfe_core.tracing).
+                pointer.extension_attributes["event_traceparent"] = event.trace_context
             if instance.status is WorkflowStatus.RUNNABLE:
                 instance.next_execution = self.clock.now()
             try:
@@ -227,6 +248,7 @@ class EventDelivery:
             except ConcurrencyError:
                 return False
             await self.persistence.terminate_subscription(sub.id)
+            self.telemetry.event_delivered(event.event_name)
             # Go straight on with the instance in hand, lease and all, when there is room.
             if instance.status is WorkflowStatus.RUNNABLE and self.capacity.try_reserve(wid, or_wait=True):
                 handed_over = True

@@ -10,14 +10,19 @@ what must be written (changed pointers, new subscriptions, errors) comes back in
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
+import time
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
+from . import tracing
 from ._definition import WorkflowDefinition, WorkflowStep, arity, call_with_data
 from ._lifecycle import LifecycleEvent, LifecycleEventType
 from ._models import (
@@ -35,6 +40,7 @@ from ._step import (
     ExecutionResult,
     StepExecutionContext,
 )
+from ._telemetry import Telemetry, log_fields
 from ._threads import StepThreads
 from .clock import Clock
 from .errors import SerializationError
@@ -73,6 +79,11 @@ class _StepRun:
     result: ExecutionResult | None = None
     error: BaseException | None = None
     sleep_until: datetime | None = None
+    # Kept only while telemetry observes the pass: the step's span, when its body ended
+    # (ns since the epoch) and how long it ran (s).
+    span: Any = None
+    end_ns: int = 0
+    elapsed: float = 0.0
 
 
 class _Pass:
@@ -87,8 +98,15 @@ class _Pass:
         thread_pool: StepThreads | None,
         data_text: str | None,
         max_parallel: int,
+        telemetry: Telemetry | None = None,
+        span: Any = None,
     ) -> None:
         self.wf = instance
+        # Steps are observed (spans, measurements) only when someone records them: the
+        # default no-op providers cost the hot path one flag test per step.
+        self.telemetry = telemetry
+        self.observe = telemetry is not None and telemetry.observing
+        self.trace_parent = trace.set_span_in_context(span) if span is not None else None
         self.data_text = data_text  # the data as last stored: what a failed step leaves
         self.max_parallel = max_parallel
         self.defn = definition
@@ -191,6 +209,7 @@ class _Pass:
         users = [p for p in due if not self.steps[p.step_id].is_primitive]
         if users and self.wf.status is WorkflowStatus.RUNNABLE:
             await self.run_user_steps(users)
+        invoke = self.invoke_observed if self.observe else self.invoke
         for pointer in due:
             if self.wf.status is not WorkflowStatus.RUNNABLE:
                 break
@@ -198,21 +217,22 @@ class _Pass:
                 continue
             if not self.steps[pointer.step_id].is_primitive:
                 continue
-            await self.execute_primitive(pointer)
+            await self.execute_primitive(pointer, invoke)
             self.process_cancellations()
         self.determine_next_execution()
         return self.result
 
     async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
         runs = [self.prepare(p) for p in pointers]
+        invoke = self.invoke_observed if self.observe else self.invoke
         if len(runs) == 1:
-            await self.invoke(runs[0])
+            await invoke(runs[0])
         else:
             bound = asyncio.Semaphore(self.max_parallel)
 
             async def bounded(run: _StepRun) -> None:
                 async with bound:
-                    await self.invoke(run)
+                    await invoke(run)
 
             tasks = [asyncio.create_task(bounded(run)) for run in runs]
             try:
@@ -229,14 +249,14 @@ class _Pass:
             self.finish(run)
             self.process_cancellations()
 
-    async def execute_primitive(self, pointer: ExecutionPointer) -> None:
+    async def execute_primitive(self, pointer: ExecutionPointer, invoke: Any) -> None:
         step = self.steps[pointer.step_id]
         if step.is_end:
             self.close(pointer, PointerStatus.COMPLETE)
             self.complete_workflow()
             return
         run = self.prepare(pointer)
-        await self.invoke(run)
+        await invoke(run)
         if step.outputs and run.error is None:
             self.check_data([run])
         self.finish(run)
@@ -297,6 +317,29 @@ class _Pass:
         except BaseException as exc:  # noqa: BLE001 - a step body must never stop the host
             run.error = exc
 
+    async def invoke_observed(self, run: _StepRun) -> None:
+        """``invoke`` with a span (current while the body runs, so the body's own spans nest
+        under it) and a timing; ``finish`` ends the span once the outcome is known."""
+        telemetry = self.telemetry
+        assert telemetry is not None
+        token = None
+        if telemetry.tracing:
+            run.span = span = telemetry.start_step(self.trace_parent, self.wf, run.step, run.pointer)
+            token = otel_context.attach(trace.set_span_in_context(span, self.trace_parent))
+        started = time.perf_counter()
+        try:
+            await self.invoke(run)
+        except BaseException:  # the pass is being stopped: the span ends here, unfinished
+            if run.span is not None:
+                run.span.end()
+                run.span = None
+            raise
+        finally:
+            run.elapsed = time.perf_counter() - started
+            run.end_ns = time.time_ns()
+            if token is not None:
+                otel_context.detach(token)
+
     def sleep_until(self, step: WorkflowStep, result: ExecutionResult) -> datetime | None:
         period = result.sleep_for
         if period is None:
@@ -337,7 +380,10 @@ class _Pass:
         pointer, step = run.pointer, run.step
         if run.error is not None or run.result is None:
             self.result.changed.add(pointer.id)
-            self.handle_exception(pointer, step, run.error or RuntimeError("step did not run"))
+            error = run.error or RuntimeError("step did not run")
+            if self.observe:
+                self.observed(run, tracing.OUTCOME_FAILED, error)
+            self.handle_exception(pointer, step, error)
             return
         before = _state(pointer) if step.is_primitive and not run.was_new else None
         self.process_result(pointer, step, run.result, run.sleep_until)
@@ -345,6 +391,15 @@ class _Pass:
         # primitives: a user step may have changed its persistence data in place.)
         if before is None or _state(pointer) != before:
             self.result.changed.add(pointer.id)
+        if self.observe:
+            self.observed(run, _outcome(run.result), None)
+
+    def observed(self, run: _StepRun, outcome: str, error: BaseException | None) -> None:
+        assert self.telemetry is not None
+        self.telemetry.step_done(
+            run.span, run.end_ns, run.elapsed, self.wf, run.step, outcome, error
+        )
+        run.span = None
 
     async def call(self, step: WorkflowStep, body: Any, ctx: StepExecutionContext) -> Any:
         run = body.run
@@ -355,7 +410,11 @@ class _Pass:
         else:
             # Sync user code runs in a worker thread so it cannot stall other workflows.
             if self.pool is not None:
-                out = await self.pool.run(run, ctx)
+                if self.observe:  # the body's own spans nest under the step's span
+                    in_context = contextvars.copy_context().run
+                    out = await self.pool.run(lambda c: in_context(run, c), ctx)
+                else:
+                    out = await self.pool.run(run, ctx)
             else:
                 out = await asyncio.to_thread(run, ctx)
         if inspect.isawaitable(out):
@@ -466,7 +525,6 @@ class _Pass:
         self, pointer: ExecutionPointer, step: WorkflowStep, exc: BaseException
     ) -> None:
         message = _describe(exc)
-        log.info("step %s of workflow %s failed: %s", step.display_name, self.wf.id, message)
         self.result.errors.append(
             ExecutionError(
                 workflow_id=self.wf.id,
@@ -481,7 +539,33 @@ class _Pass:
         pointer.status = PointerStatus.FAILED
         if self.wf.status is not WorkflowStatus.RUNNABLE:
             # A step that ran beside the one that ended the workflow: recorded, nothing more.
+            self.log_failure(pointer, step, exc, message)
             return
+        self.follow_error_behavior(pointer, exc)
+        self.log_failure(pointer, step, exc, message)
+
+    def log_failure(
+        self, pointer: ExecutionPointer, step: WorkflowStep, exc: BaseException, message: str
+    ) -> None:
+        """The one log record of a step's failure, with its traceback, where it is recorded.
+
+        INFO when it will be retried (handled, and the retry may well succeed); WARNING when
+        it suspended, terminated or compensated the workflow.
+        """
+        retrying = (
+            self.wf.status is WorkflowStatus.RUNNABLE
+            and pointer.end_time is None
+            and pointer.sleep_until is not None
+        )
+        log.log(
+            logging.INFO if retrying else logging.WARNING,
+            "step %s of workflow %s failed%s: %s",
+            step.display_name, self.wf.id, " (retrying)" if retrying else "", message,
+            exc_info=exc,
+            extra=log_fields(self.wf.id, self.wf.definition_id, step.display_name),
+        )
+
+    def follow_error_behavior(self, pointer: ExecutionPointer, exc: BaseException) -> None:
         queue: deque[ExecutionPointer] = deque([pointer])
         while queue:
             failed = queue.popleft()
@@ -541,6 +625,8 @@ class _Pass:
             return
         pointer.retry_count += 1
         pointer.sleep_until = self.now + min(behavior.delay_for(pointer.retry_count), MAX_DELAY)
+        if self.observe:
+            self.telemetry.retried(self.wf, step)  # type: ignore[union-attr]
         self.prime_for_retry(pointer)
         self.result.changed.add(pointer.id)
 
@@ -679,6 +765,19 @@ def _check_storable(step: WorkflowStep, result: ExecutionResult) -> None:
         dump_value(list(result.branch_values))
 
 
+def _outcome(result: ExecutionResult) -> str:
+    """What a step's result led to, as a ``tracing.OUTCOME_*`` value."""
+    if result.proceed:
+        return tracing.OUTCOME_NEXT
+    if result.event_name is not None:
+        return tracing.OUTCOME_WAITING
+    if result.branch_values is not None:
+        return tracing.OUTCOME_BRANCHED
+    if result.sleep_for is not None:
+        return tracing.OUTCOME_SLEEPING
+    return tracing.OUTCOME_RUNNING
+
+
 def _describe(exc: BaseException) -> str:
     """The message recorded for a failed step: the type, the text and, for an exit, a hint."""
     text = str(exc)
@@ -714,7 +813,9 @@ class WorkflowExecutor:
         host: Any = None,
         thread_pool: StepThreads | None = None,
         max_parallel_steps: int = MAX_PARALLEL_STEPS,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry if telemetry is not None and telemetry.observing else None
         self.clock = clock
         self.host = host
         self.thread_pool = thread_pool
@@ -725,11 +826,13 @@ class WorkflowExecutor:
         instance: WorkflowInstance,
         definition: WorkflowDefinition,
         data_text: str | None = None,
+        span: Any = None,
     ) -> PassResult:
         """Run one pass over ``instance``; mutates it and returns what to persist.
 
         ``data_text`` is the data as last stored: when the steps leave data that cannot be
-        stored, they fail and the data goes back to it.
+        stored, they fail and the data goes back to it. ``span``: the pass's span, the parent
+        of its steps' spans.
         """
         return await _Pass(
             instance,
@@ -739,5 +842,7 @@ class WorkflowExecutor:
             self.thread_pool,
             data_text,
             self.max_parallel_steps,
+            self.telemetry,
+            span,
         ).run()
 

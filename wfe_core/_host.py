@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from . import tracing
-from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
+from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
 from ._models import (
     Event,
     ExecutionError,
@@ -31,6 +31,7 @@ from ._executor import MAX_PARALLEL_STEPS
 from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime, RuntimeSettings
+from ._telemetry import Telemetry
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrencyError,
@@ -69,7 +70,9 @@ class WorkflowHost:
         lock, queue, search: URLs or instances; by default the persistence provider's own
             where it has them, else in-process ones.
         clock: where time comes from (``wfe_core.testing.FakeClock`` in tests).
-        tracer_provider, meter_provider: OpenTelemetry providers (default: the globals).
+        tracer_provider, meter_provider: OpenTelemetry providers (default: the globals, as
+            they are when the host is made). With no SDK configured, nothing is recorded
+            and the engine skips the work of recording (see ``wfe_core.tracing``).
         max_concurrent_workflows: workflows in flight at once in this host. Workflows
             started here beyond it wait in line in this host, oldest first (up to four per
             slot); beyond that they go to the shared queue, for any host.
@@ -81,9 +84,6 @@ class WorkflowHost:
         max_parallel_steps: step bodies of one workflow that run at once when several are
             ready together (parallel branches, parallel ``for_each`` items).
         plugins: a ``PluginHost`` to resolve URLs with (default: installed entry points).
-        lifecycle: a URL (``"valkey://..."``; any scheme offering lifecycle events) or
-            channel through which ``host.lifecycle`` also sees the events of workflows other
-            hosts run, and sends them this host's. ``None``: this host's events only.
     """
 
     def __init__(
@@ -103,7 +103,6 @@ class WorkflowHost:
         thread_pool_size: int = 32,
         max_parallel_steps: int = MAX_PARALLEL_STEPS,
         plugins: PluginHost | None = None,
-        lifecycle: str | LifecycleChannel | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.registry = WorkflowRegistry()
@@ -120,10 +119,7 @@ class WorkflowHost:
         self.lock: LockProvider = self._open(Capability.LOCK, lock, base_url)
         self.queue: QueueProvider = self._open(Capability.QUEUE, queue, base_url)
         self.search_index: SearchIndex = self._open(Capability.SEARCH, search, base_url)
-        if lifecycle is not None:
-            self.lifecycle.connect(self._open(Capability.LIFECYCLE_EVENTS, lifecycle, None))
-        self._tracer = trace.get_tracer(tracing.INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
-        self._meter_provider = meter_provider
+        self._telemetry = Telemetry(tracer_provider, meter_provider)
         self.max_concurrent_workflows = max_concurrent_workflows
         self.poll_interval = _seconds(poll_interval)
         self.lease_ttl = _seconds(lease_ttl)
@@ -201,6 +197,7 @@ class WorkflowHost:
             ),
             publish=self.publish_event,
             step_host=self,
+            telemetry=self._telemetry,
         )
         await self._runtime.start()
         self._started = True
@@ -255,10 +252,13 @@ class WorkflowHost:
             HostStoppedError: the host was stopped.
         """
         self._check_not_stopped("start a workflow")
-        with self._tracer.start_as_current_span(tracing.SPAN_START_WORKFLOW) as span:
-            span.set_attribute(tracing.ATTR_DEFINITION_ID, definition_id)
+        with self._telemetry.call_span(
+            tracing.SPAN_START_WORKFLOW, {tracing.ATTR_DEFINITION_ID: definition_id},
+            SpanKind.PRODUCER,
+        ) as span:
             wid = await self._start(definition_id, data, version, reference, description)
-            span.set_attribute(tracing.ATTR_WORKFLOW_ID, wid)
+            if span is not None:
+                span.set_attribute(tracing.ATTR_WORKFLOW_ID, wid)
             return wid
 
     async def _start(
@@ -289,6 +289,9 @@ class WorkflowHost:
             next_execution=now,
             execution_pointers=[ExecutionPointer(step_id=0, step_name=definition.steps[0].name)],
             parent_workflow_id=parent_id,
+            # Every pass is traced as a child of this (the start_workflow span, or the step
+            # that starts a sub-workflow): one workflow, one trace, on any host.
+            trace_context=self._telemetry.current_traceparent(),
         )
         runtime = self._runtime
 
@@ -300,6 +303,7 @@ class WorkflowHost:
         else:  # not started yet: the poller of the first host to start finds it
             await self.persistence.create_workflow(instance)
             await announce()
+        self._telemetry.workflow_started(definition.id)
         return instance.id
 
     async def _start_child(
@@ -340,14 +344,24 @@ class WorkflowHost:
         if effective_date is not None and effective_date.tzinfo is None:
             raise InvalidEventError("effective_date must be timezone-aware (use UTC)")
         dump_value(data)  # raises SerializationError before anything is stored
-        with self._tracer.start_as_current_span(tracing.SPAN_PUBLISH_EVENT):
+        telemetry = self._telemetry
+        with telemetry.call_span(
+            tracing.SPAN_PUBLISH_EVENT,
+            {tracing.ATTR_EVENT_NAME: event_name, tracing.ATTR_EVENT_KEY: str(event_key)},
+            SpanKind.PRODUCER,
+        ) as span:
             event = Event(
                 event_name=event_name,
                 event_key=str(event_key),
                 event_data=data,
                 event_time=effective_date or self.clock.now(),
+                # The delivery is traced as this span's child, and the wait it wakes links here.
+                trace_context=telemetry.current_traceparent(),
             )
             await self.persistence.create_event(event)
+            if span is not None:
+                span.set_attribute(tracing.ATTR_EVENT_ID, event.id)
+            telemetry.event_published(event_name)
             if self._runtime is not None:
                 await self._runtime.event_published(event)
             return event.id
@@ -428,7 +442,7 @@ class WorkflowHost:
             instance.status = WorkflowStatus.SUSPENDED
             return LifecycleEventType.WORKFLOW_SUSPENDED
 
-        return await self._control(workflow_id, change)
+        return await self._control(workflow_id, change, tracing.SPAN_SUSPEND_WORKFLOW)
 
     async def resume_workflow(self, workflow_id: str) -> bool:
         """Resume a suspended workflow (failed steps get a fresh set of retries)."""
@@ -444,7 +458,7 @@ class WorkflowHost:
                     p.sleep_until = None
             return LifecycleEventType.WORKFLOW_RESUMED
 
-        return await self._control(workflow_id, change)
+        return await self._control(workflow_id, change, tracing.SPAN_RESUME_WORKFLOW)
 
     async def terminate_workflow(self, workflow_id: str) -> bool:
         """End a runnable or suspended workflow now; its remaining steps never run."""
@@ -457,14 +471,32 @@ class WorkflowHost:
             instance.next_execution = None
             return LifecycleEventType.WORKFLOW_TERMINATED
 
-        return await self._control(workflow_id, change)
+        return await self._control(workflow_id, change, tracing.SPAN_TERMINATE_WORKFLOW)
 
     async def _control(
-        self, workflow_id: str, change: Callable[[WorkflowInstance], LifecycleEventType | None]
+        self,
+        workflow_id: str,
+        change: Callable[[WorkflowInstance], LifecycleEventType | None],
+        span_name: str,
+    ) -> bool:
+        telemetry = self._telemetry
+        with telemetry.call_span(span_name, {tracing.ATTR_WORKFLOW_ID: workflow_id}) as span:
+            changed = await self._change(workflow_id, change, span)
+            if span is not None:
+                span.set_attribute(tracing.ATTR_CHANGED, changed)
+            return changed
+
+    async def _change(
+        self,
+        workflow_id: str,
+        change: Callable[[WorkflowInstance], LifecycleEventType | None],
+        span: Any,
     ) -> bool:
         runtime = self._runtime
-        for _ in range(20):
+        for attempt in range(20):
             instance = await self.persistence.get_workflow(workflow_id)
+            if attempt == 0:
+                self._telemetry.link_workflow(span, instance.trace_context)
             kind = change(instance)
             if kind is None:
                 return False
@@ -473,6 +505,8 @@ class WorkflowHost:
             except ConcurrencyError:
                 await asyncio.sleep(0.01)  # a pass just landed; decide again on fresh state
                 continue
+            if instance.status is not WorkflowStatus.RUNNABLE:
+                self._telemetry.workflow_settled(instance, failed=False)
             await self._announce(instance, kind)
             if runtime is not None:
                 await runtime.after_control(instance)

@@ -18,6 +18,7 @@ import attrs
 
 from ._leases import Leases
 from ._models import ExecutionPointers, WorkflowInstance
+from ._telemetry import Telemetry
 from .errors import WfeError
 from .providers import PersistenceProvider, SearchIndex
 
@@ -44,7 +45,9 @@ class Indexer:
         search: SearchIndex,
         leases: Leases,
         poll_interval: float,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
         self.search = search
         self.leases = leases
@@ -95,21 +98,26 @@ class Indexer:
         async with self.lock:
             snapshots, self.pending = self.pending, {}
             entries = await self.persistence.get_index_outbox(INDEX_DRAIN)
+            self.telemetry.index_backlog_is(len(entries))
             if not entries:
                 return
             if not await self.leases.acquire(INDEX_LEASE):
                 return  # another host is draining it
             try:
-                await self.index_entries(entries, snapshots)
+                left = await self.index_entries(entries, snapshots)
             finally:
                 await self.leases.release(INDEX_LEASE)
+            self.telemetry.index_backlog_is(left)
             if len(entries) >= INDEX_DRAIN:
                 self.wake.set()  # there may be more
 
     async def index_entries(
         self, entries: list[tuple[str, int]], snapshots: dict[str, WorkflowInstance]
-    ) -> None:
-        """Index outbox entries, from ``snapshots`` where they are as new, else reloaded."""
+    ) -> int:
+        """Index outbox entries, from ``snapshots`` where they are as new, else reloaded.
+
+        Returns how many are left in the outbox (the entries of chunks that failed raise).
+        """
         ready: list[WorkflowInstance] = []
         missing: list[str] = []
         for wid, revision in entries:
@@ -141,4 +149,6 @@ class Indexer:
         if done:
             await self.persistence.remove_index_outbox(done)
         if errors:
+            self.telemetry.index_backlog_is(failed)
             raise WfeError(f"search indexing failed for {failed} workflow(s)") from errors[0]
+        return 0

@@ -182,6 +182,9 @@ class WorkflowInstance:
 
     ``revision`` counts persisted passes; providers use it for optimistic concurrency.
     ``next_execution`` is when the instance should run next (``None``: nothing scheduled).
+    ``trace_context`` is the W3C ``traceparent`` of the span that started it (None: none was
+    current): every pass is traced as its child, so one workflow is one trace on any host.
+    Set once, when the instance is created; providers store it and never change it.
     """
 
     id: str = attrs.field(factory=new_id)
@@ -199,11 +202,16 @@ class WorkflowInstance:
     )
     revision: int = 0
     parent_workflow_id: str | None = None
+    trace_context: str | None = None
 
 
 @attrs.define(eq=True)
 class Event:
-    """An external event, published with a name, a key and optional data."""
+    """An external event, published with a name, a key and optional data.
+
+    ``trace_context`` is the W3C ``traceparent`` of the ``publish_event`` span (None: none),
+    the parent of the event's delivery span. Providers store it as it is.
+    """
 
     event_name: str
     event_key: str
@@ -211,6 +219,7 @@ class Event:
     event_time: datetime = attrs.field(factory=utcnow)
     id: str = attrs.field(factory=new_id)
     is_processed: bool = False
+    trace_context: str | None = None
 
 
 @attrs.define(eq=True)

@@ -27,6 +27,7 @@ from ._models import WorkflowInstance, WorkflowStatus
 from ._outage import Outage
 from ._primitives import WORKFLOW_ENDED_EVENT
 from ._registry import WorkflowRegistry
+from ._telemetry import Telemetry, log_fields
 from ._timers import Timers
 from .clock import Clock
 from .errors import ConcurrencyError, ProviderUnavailableError, WorkflowNotFoundError
@@ -63,7 +64,9 @@ class WorkflowRunner:
         clock: Clock,
         lifecycle: LifecycleHub,
         publish: Publish,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
         self.commit = commit
         self.outage = outage
@@ -91,6 +94,8 @@ class WorkflowRunner:
         left to the poller.
         """
         attempt = 0
+        telemetry = self.telemetry
+        telemetry.running(1)
         try:
             while True:
                 try:
@@ -104,7 +109,8 @@ class WorkflowRunner:
                     await asyncio.sleep(self.outage.delay(attempt))
                     continue
                 except Exception:
-                    log.exception("workflow %s: pass failed; it will be retried by the poller", wid)
+                    log.exception("workflow %s: pass failed; it will be retried by the poller",
+                                  wid, extra=log_fields(wid))
                 else:
                     self.outage.ok()
                 attempt = 0
@@ -112,6 +118,7 @@ class WorkflowRunner:
                 if not self.capacity.take_rerun(wid):
                     break
         finally:
+            telemetry.running(-1)
             self.capacity.finished(wid)
 
     async def run_workflow(self, wid: str, loaded: WorkflowInstance | None = None) -> None:
@@ -132,12 +139,15 @@ class WorkflowRunner:
                 log.warning(
                     "workflow %s needs definition %r version %d, which this host has not "
                     "registered; leaving it for a host that has", wid, instance.definition_id,
-                    instance.version,
+                    instance.version, extra=log_fields(wid, instance.definition_id),
                 )
                 return
             text = instance.data  # as stored: what a step that leaves bad data goes back to
             instance.data = decode_data(text, definition.data_type)
             passes = 0
+            telemetry = self.telemetry
+            tracing, metering = telemetry.tracing, telemetry.metering
+            stored_at = None
             while (
                 not self.stopping
                 and instance.status is WorkflowStatus.RUNNABLE
@@ -147,14 +157,20 @@ class WorkflowRunner:
                 passes += 1
                 if passes % YIELD_EVERY_PASSES == 0:
                     await asyncio.sleep(0)  # let other workflows in; keep the instance and lease
-                result = await self.executor.execute(instance, definition, text)
-                if self.leases.is_lost(key):
-                    log.warning(
-                        "workflow %s: lease lost during a pass; the pass is not written and "
-                        "the host that holds the lease now runs it", wid,
-                    )
-                    return
-                stored = await self.persist_pass(instance, definition, result)
+                if metering:
+                    # Due at its next execution, but not before the previous pass was stored.
+                    now = self.clock.now()
+                    telemetry.pass_due(instance, now, stored_at)
+                if tracing:
+                    stored = await self.traced_pass(instance, definition, text, key)
+                    if stored is None and self.leases.is_lost(key):
+                        return
+                else:
+                    result = await self.executor.execute(instance, definition, text)
+                    if self.leases.is_lost(key):
+                        self.lease_lost(instance)
+                        return
+                    stored = await self.persist_pass(instance, definition, result)
                 if stored is None:
                     # Someone changed it under us (suspend, terminate, an event): start over.
                     instance = await self.persistence.get_workflow(wid)
@@ -162,10 +178,40 @@ class WorkflowRunner:
                     instance.data = decode_data(text, definition.data_type)
                 else:
                     text = stored
+                if metering:
+                    stored_at = self.clock.now()
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
                 self.timers.schedule(instance.next_execution, "wf", wid)
         finally:
             await self.leases.release(key)
+
+    def lease_lost(self, instance: WorkflowInstance) -> None:
+        log.warning(
+            "workflow %s: lease lost during a pass; the pass is not written and the host "
+            "that holds the lease now runs it", instance.id,
+            extra=log_fields(instance.id, instance.definition_id),
+        )
+
+    async def traced_pass(
+        self, instance: WorkflowInstance, definition: WorkflowDefinition, text: str, key: str
+    ) -> str | None:
+        """A pass and its write in the pass's span: ``persist_pass``'s answer (None, too, when
+        the lease was lost and the pass not written)."""
+        span = self.telemetry.start_pass(instance)
+        steps_run = 0
+        error: BaseException | None = None
+        try:
+            result = await self.executor.execute(instance, definition, text, span)
+            steps_run = result.steps_run
+            if self.leases.is_lost(key):
+                self.lease_lost(instance)
+                return None
+            return await self.persist_pass(instance, definition, result)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.telemetry.end_pass(span, instance, steps_run, error)
 
     async def persist_pass(
         self, instance: WorkflowInstance, definition: WorkflowDefinition, result: PassResult
@@ -181,7 +227,8 @@ class WorkflowRunner:
                 WorkflowWrite(instance, result.changed, result.subscriptions, result.errors)
             )
         except ConcurrencyError:
-            log.info("workflow %s changed during a pass; the pass is discarded and rerun", instance.id)
+            log.info("workflow %s changed during a pass; the pass is discarded and rerun",
+                     instance.id, extra=log_fields(instance.id, instance.definition_id))
             return None
         finally:
             instance.data = data
@@ -198,6 +245,10 @@ class WorkflowRunner:
             for sub in result.subscriptions:
                 await self.events.seed_earlier_events(sub, received)
         if instance.status is not WorkflowStatus.RUNNABLE:
+            self.telemetry.workflow_settled(
+                instance,
+                failed=bool(result.errors) and instance.status is not WorkflowStatus.COMPLETE,
+            )
             await self.settled(instance, text)
         return text
 

@@ -42,6 +42,7 @@ from ._poller import Poller
 from ._registry import WorkflowRegistry
 from ._runner import Publish, WorkflowRunner
 from ._settings import RuntimeSettings
+from ._telemetry import Telemetry
 from ._threads import StepThreads
 from ._timers import Timers
 from .clock import Clock
@@ -72,7 +73,9 @@ class Runtime:
         settings: RuntimeSettings,
         publish: Publish,
         step_host: Any = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
         self.queue = queue
         self.clock = clock
@@ -87,10 +90,12 @@ class Runtime:
         self.leases = Leases(lock, self.owner, settings.lease_ttl, self.outage)
         self.timers = Timers(clock, settings.poll_interval, self.timer_fired)
         self.capacity = Capacity(settings.max_concurrent_workflows, self.spawn_workflow)
-        self.indexer = Indexer(persistence, search, self.leases, settings.poll_interval)
+        self.indexer = Indexer(
+            persistence, search, self.leases, settings.poll_interval, telemetry
+        )
         self.events = EventDelivery(
             persistence, queue, self.leases, self.timers, self.capacity, clock, self.spawn,
-            self.commit, self.outage,
+            self.commit, self.outage, telemetry,
         )
         self.runner = WorkflowRunner(
             persistence=persistence,
@@ -102,11 +107,14 @@ class Runtime:
             timers=self.timers,
             indexer=self.indexer,
             events=self.events,
-            executor=WorkflowExecutor(clock, step_host, self.pool, settings.max_parallel_steps),
+            executor=WorkflowExecutor(
+                clock, step_host, self.pool, settings.max_parallel_steps, telemetry
+            ),
             registry=registry,
             clock=clock,
             lifecycle=lifecycle,
             publish=publish,
+            telemetry=telemetry,
         )
         self.poller = Poller(
             persistence, queue, self.timers, clock, settings.poll_interval, self.capacity.active,

@@ -51,7 +51,7 @@ from ._times import from_micros, to_micros
 
 __all__ = ["SqlitePersistence"]
 
-_INSERT_INSTANCE = f"INSERT INTO workflows ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_INSERT_INSTANCE = f"INSERT INTO workflows ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 # The revision check and the write are one statement: no other writer can slip in between.
 _UPDATE_INSTANCE = """
     UPDATE workflows SET definition_id = ?, version = ?, status = ?, reference = ?,
@@ -71,10 +71,10 @@ _UPSERT_SUBSCRIPTION = f"""
         step_id = excluded.step_id, pointer_id = excluded.pointer_id, name = excluded.name,
         key = excluded.key, subscribe_as_of = excluded.subscribe_as_of, data = excluded.data"""
 _UPSERT_EVENT = f"""
-    INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+    INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, key = excluded.key,
         data = excluded.data, event_time = excluded.event_time,
-        is_processed = excluded.is_processed"""
+        is_processed = excluded.is_processed, trace_context = excluded.trace_context"""
 _INSERT_ERROR = f"INSERT INTO execution_errors ({ERROR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 # The status literal (not a parameter) lets SQLite see that the partial index applies.
 _RUNNABLE = """

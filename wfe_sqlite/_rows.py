@@ -38,9 +38,9 @@ __all__ = [
 
 INSTANCE_COLUMNS = (
     "id, definition_id, version, status, reference, description, data, create_time, "
-    "complete_time, next_execution, revision, parent_workflow_id"
+    "complete_time, next_execution, revision, parent_workflow_id, trace_context"
 )
-EVENT_COLUMNS = "id, name, key, data, event_time, is_processed"
+EVENT_COLUMNS = "id, name, key, data, event_time, is_processed, trace_context"
 SUBSCRIPTION_COLUMNS = "id, workflow_id, step_id, pointer_id, name, key, subscribe_as_of, data"
 ERROR_COLUMNS = "workflow_id, pointer_id, step_id, message, error_type, error_time"
 
@@ -60,13 +60,14 @@ def instance_row(instance: WorkflowInstance, *, revision: int) -> tuple[Any, ...
         to_micros_or_none(instance.next_execution),
         revision,
         instance.parent_workflow_id,
+        instance.trace_context,
     )
 
 
 def instance_from_row(row: tuple[Any, ...], pointer_bodies: list[str]) -> WorkflowInstance:
     """Reverse :func:`instance_row`, with the pointers' JSON in creation order."""
     wid, definition_id, version, status, reference, description, data = row[:7]
-    created, completed, next_execution, revision, parent = row[7:]
+    created, completed, next_execution, revision, parent, trace_context = row[7:]
     return WorkflowInstance(
         id=wid,
         definition_id=definition_id,
@@ -81,18 +82,20 @@ def instance_from_row(row: tuple[Any, ...], pointer_bodies: list[str]) -> Workfl
         execution_pointers=ExecutionPointers(load_pointer(b) for b in pointer_bodies),
         revision=revision,
         parent_workflow_id=parent,
+        trace_context=trace_context,
     )
 
 
 def event_row(e: Event) -> tuple[Any, ...]:
     """The event's ``events`` row, in ``EVENT_COLUMNS`` order."""
     data = dump_value(e.event_data)
-    return (e.id, e.event_name, e.event_key, data, to_micros(e.event_time), int(e.is_processed))
+    when = to_micros(e.event_time)
+    return (e.id, e.event_name, e.event_key, data, when, int(e.is_processed), e.trace_context)
 
 
 def event_from_row(row: tuple[Any, ...]) -> Event:
-    eid, name, key, data, when, processed = row
-    return Event(name, key, load_value(data), from_micros(when), eid, bool(processed))
+    eid, name, key, data, when, processed, trace_context = row
+    return Event(name, key, load_value(data), from_micros(when), eid, bool(processed), trace_context)
 
 
 def subscription_row(s: EventSubscription) -> tuple[Any, ...]:

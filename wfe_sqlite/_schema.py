@@ -231,10 +231,25 @@ def _migration_3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Version 4: the W3C traceparent of the span that started a workflow / published an event, so
+# that a workflow's passes on any host join its trace (see wfe_core.tracing). Set once, at the
+# insert; the pass updates never write it.
+_TRACE_CONTEXT = [
+    "ALTER TABLE workflows ADD COLUMN trace_context TEXT",
+    "ALTER TABLE events ADD COLUMN trace_context TEXT",
+]
+
+
+def _migration_4(conn: sqlite3.Connection) -> None:
+    for statement in _TRACE_CONTEXT:
+        conn.execute(statement)
+
+
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
+    _migration_4,
 ]
 
 #: Every table wfe makes (besides ``wfe_migrations``).

@@ -261,8 +261,10 @@ def test_an_index_left_stale_by_schema_1_heals_after_the_upgrade(tmp_path: Path)
         _schema._migration_1(conn)
         conn.execute("CREATE TABLE wfe_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
         conn.execute("INSERT INTO wfe_migrations VALUES (1, 'then')")
-        conn.execute(f"INSERT INTO workflows ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                     instance_row(done, revision=3))
+        # The columns of schema 1 (trace_context came in schema 4).
+        columns = INSTANCE_COLUMNS.replace(", trace_context", "")
+        conn.execute(f"INSERT INTO workflows ({columns}) VALUES ({', '.join('?' * 12)})",
+                     instance_row(done, revision=3)[:12])
         conn.execute(
             "INSERT INTO search_docs (doc, id, definition_id, version, status, reference, "
             "create_time) VALUES (1, 'w1', 'waits', 1, 'runnable', 'café', 0)"

@@ -67,6 +67,10 @@ T0 = datetime(2024, 2, 29, 12, 34, 56, 789012, tzinfo=UTC)
 UNICODE_TEXT = "Zoë 🍕 — 日本語 ✓"
 
 
+#: A W3C traceparent, as ``WorkflowHost`` stores with workflows and events.
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 def awkward_value() -> dict[str, Any]:
     """A value that JSON alone cannot carry; it must come back equal and of the same types."""
     return {
@@ -357,6 +361,22 @@ class PersistenceContract:
         next(iter(loaded.execution_pointers)).scope.append("mutated")
         loaded.status = WorkflowStatus.TERMINATED
         assert await persistence.get_workflow(instance.id) == expected
+
+    async def test_trace_context_round_trips_and_passes_keep_it(
+        self, persistence: PersistenceProvider
+    ) -> None:
+        # The W3C traceparent of the span that started the workflow: every pass on any host
+        # is traced as its child (wfe_core.tracing), so it must come back exactly, always.
+        instance = sample_instance(trace_context=TRACEPARENT)
+        await persistence.create_workflow(instance)
+        loaded = await persistence.get_workflow(instance.id)
+        assert loaded.trace_context == TRACEPARENT
+        loaded.status = WorkflowStatus.COMPLETE
+        await persistence.persist_workflow(loaded, changed_pointers=None)
+        assert (await persistence.get_workflow(instance.id)).trace_context == TRACEPARENT
+        assert [w.trace_context for w in await persistence.get_workflows([instance.id])] == [
+            TRACEPARENT
+        ]
 
     # -- persisting a pass ---------------------------------------------------------------------
 
@@ -685,6 +705,14 @@ class PersistenceContract:
         assert loaded.is_processed is False
         assert str(loaded.event_data["decimal"]) == "12.3400"
         _assert_utc(loaded.event_time)
+
+    async def test_event_trace_context_round_trips(self, persistence: PersistenceProvider) -> None:
+        event = sample_event(trace_context=TRACEPARENT)
+        await persistence.create_event(event)
+        loaded = await persistence.get_event(event.id)
+        assert loaded is not None and loaded.trace_context == TRACEPARENT
+        [found] = await persistence.get_events(event.event_name, event.event_key, T0)
+        assert found.trace_context == TRACEPARENT
 
     @pytest.mark.parametrize(
         "event_data",
