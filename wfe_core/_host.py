@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from . import tracing
-from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
+from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
 from ._models import (
     Event,
     ExecutionError,
@@ -84,6 +84,9 @@ class WorkflowHost:
         max_parallel_steps: step bodies of one workflow that run at once when several are
             ready together (parallel branches, parallel ``for_each`` items).
         plugins: a ``PluginHost`` to resolve URLs with (default: installed entry points).
+        lifecycle: a URL (``"valkey://..."``; any scheme offering lifecycle events) or
+            channel through which ``host.lifecycle`` also sees the events of workflows other
+            hosts run, and sends them this host's. ``None``: this host's events only.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class WorkflowHost:
         thread_pool_size: int = 32,
         max_parallel_steps: int = MAX_PARALLEL_STEPS,
         plugins: PluginHost | None = None,
+        lifecycle: str | LifecycleChannel | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.registry = WorkflowRegistry()
@@ -119,6 +123,8 @@ class WorkflowHost:
         self.lock: LockProvider = self._open(Capability.LOCK, lock, base_url)
         self.queue: QueueProvider = self._open(Capability.QUEUE, queue, base_url)
         self.search_index: SearchIndex = self._open(Capability.SEARCH, search, base_url)
+        if lifecycle is not None:
+            self.lifecycle.connect(self._open(Capability.LIFECYCLE_EVENTS, lifecycle, None))
         self._telemetry = Telemetry(tracer_provider, meter_provider)
         self.max_concurrent_workflows = max_concurrent_workflows
         self.poll_interval = _seconds(poll_interval)
