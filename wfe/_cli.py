@@ -4,6 +4,7 @@
     wfe show --db sqlite:///app.db ID     one workflow: status, data, pointers, errors
     wfe search --db sqlite:///app.db [TERMS] [--status complete]
     wfe suspend|resume|terminate --db URL ID
+    wfe reindex --db URL [--search URL]   write every workflow to the search index again
 
 No command creates a store: a SQLite database must exist (``show`` and ``search`` open it
 read-only), so a mistyped ``--db`` path is an error rather than a new, empty database.
@@ -15,7 +16,9 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
+from typing import TextIO
 from urllib.parse import parse_qsl, urlsplit
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
@@ -112,6 +115,43 @@ async def _control(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reindex(args: argparse.Namespace) -> int:
+    # With a search URL the store is only read; without one its own index is rebuilt.
+    db = _existing(args.db, "ro" if args.search else "rw")
+    async with idle(WorkflowHost(db, search=args.search)) as host:
+        bar = ProgressBar(sys.stderr, "reindex")
+        written = await host.rebuild_search_index(progress=bar.show, batch=args.batch)
+        bar.done()
+    print(f"reindexed {written} workflow(s)")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream (stderr), redrawn at most ten times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.drawn = 0.0
+        self.line = ""
+
+    def show(self, done: int, total: int) -> None:
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        self.line = f"{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}"
+        now = time.monotonic()
+        if now - self.drawn >= 0.1 or done >= total:
+            self.drawn = now
+            self.stream.write("\r" + self.line)
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.line:
+            self.stream.write("\r" + self.line + "\n")
+            self.stream.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wfe", description="wfe workflow engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,15 +162,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     search.add_argument("terms", nargs="*")
     search.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     search.add_argument("--take", type=int, default=20)
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the store")
+    reindex.add_argument(
+        "--search", help="search index URL, e.g. opensearch://host:9200 (default: the store's own)"
+    )
+    reindex.add_argument("--batch", type=int, default=256, help="workflows per write")
     for name in ("suspend", "resume", "terminate"):
         sub.add_parser(name, help=f"{name} a workflow").add_argument("id")
-    for p in (show, search, *(sub.choices[n] for n in ("suspend", "resume", "terminate"))):
+    for p in (show, search, reindex, *(sub.choices[n] for n in ("suspend", "resume", "terminate"))):
         p.add_argument("--db", required=True, help="provider URL, e.g. sqlite:///app.db")
     args = parser.parse_args(argv)
     try:
         if args.command == "providers":
             return _providers(args)
-        runner = {"show": _show, "search": _search}.get(args.command, _control)
+        runner = {"show": _show, "search": _search, "reindex": _reindex}.get(args.command, _control)
         return asyncio.run(runner(args))
     except WfeError as exc:
         print(f"wfe: {exc}", file=sys.stderr)

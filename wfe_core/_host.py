@@ -50,6 +50,7 @@ from .providers import (
     SearchFilter,
     SearchIndex,
     SearchPage,
+    WorkflowListing,
 )
 from .serialization import decode_data, dump_value, encode_data
 
@@ -436,6 +437,47 @@ class WorkflowHost:
             await self._runtime.flush_index()
         filters = SearchFilter(status, definition_id, reference, created_after, created_before)
         return await self.search_index.search(terms or "", filters, skip, take)
+
+    async def rebuild_search_index(
+        self, *, progress: Callable[[int, int], None] | None = None, batch: int = 256
+    ) -> int:
+        """Write every stored workflow to the search index again, from persistence.
+
+        For an index that was lost, emptied or newly named: pages through the store's
+        workflows by id, ``batch`` at a time, one ``index_workflows`` call per page. Safe
+        while hosts run: an entry only ever moves to a newer revision, so a page read before
+        a newer write changes nothing, and that write's outbox entry indexes it as usual.
+        Needs only the providers open (``wfe reindex`` does not start the host).
+
+        Args:
+            progress: called after each page with (workflows written, workflows stored when
+                the rebuild began, or more if more came).
+            batch: workflows per page.
+
+        Returns:
+            How many workflows were written.
+
+        Raises:
+            ConfigurationError: the persistence provider cannot list its workflows.
+            ProviderError: the store or the index failed; run it again, it is idempotent.
+        """
+        store = self.persistence
+        if not isinstance(store, WorkflowListing):
+            raise ConfigurationError(
+                f"{type(store).__name__} cannot list its workflows (it lacks count_workflows "
+                "and list_workflow_ids), so its search index cannot be rebuilt"
+            )
+        total = await store.count_workflows()
+        done = 0
+        after: str | None = None
+        while ids := await store.list_workflow_ids(after, max(batch, 1)):
+            instances = await store.get_workflows(ids)
+            await self.search_index.index_workflows(instances)
+            done += len(instances)
+            after = ids[-1]
+            if progress is not None:
+                progress(done, max(total, done))
+        return done
 
     # -- control -----------------------------------------------------------------------------
 

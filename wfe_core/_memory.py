@@ -151,6 +151,13 @@ class MemoryPersistence:
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         return [await self.get_workflow(i) for i in workflow_ids if i in self._instances]
 
+    async def count_workflows(self) -> int:
+        return len(self._instances)
+
+    async def list_workflow_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        ids = sorted(i for i in self._instances if after is None or i > after)
+        return ids[:limit]
+
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:

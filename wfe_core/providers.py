@@ -38,6 +38,7 @@ __all__ = [
     "SearchFilter",
     "SearchIndex",
     "SearchPage",
+    "WorkflowListing",
     "WorkflowSummary",
     "persist_one_by_one",
     "search_words",
@@ -327,6 +328,25 @@ class SearchIndex(Protocol):
         only punctuation) match every instance. ``created_after`` is inclusive,
         ``created_before`` exclusive; ties in create time are ordered by id, descending. A
         search sees every ``index_workflow`` and ``index_workflows`` that returned before it.
+        """
+
+
+@runtime_checkable
+class WorkflowListing(Protocol):
+    """Optional for a :class:`PersistenceProvider`: its workflows' ids, in pages.
+
+    ``host.rebuild_search_index()`` (and ``wfe reindex``) pages through a store with it to
+    write every workflow to the search index again. The memory and SQLite providers have it;
+    a store without it cannot be reindexed (a ``ConfigurationError`` says so).
+    """
+
+    async def count_workflows(self) -> int:
+        """How many workflows the store holds."""
+
+    async def list_workflow_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Up to ``limit`` workflow ids greater than ``after`` (all when ``None``), ascending.
+
+        Paging by the last id seen (not by offset) stays correct while workflows are added.
         """
 
 

@@ -217,6 +217,18 @@ class SqlitePersistence(DatabaseUser):
         ids = list(workflow_ids)
         return await self._db.read(lambda conn: _load_instances(conn, ids))
 
+    async def count_workflows(self) -> int:
+        """How many workflows the database holds (for ``wfe reindex``)."""
+        sql = "SELECT COUNT(*) FROM workflows"
+        (count,) = await self._db.read(lambda conn: conn.execute(sql).fetchone())
+        return int(count)
+
+    async def list_workflow_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Workflow ids above ``after``, ascending, ``limit`` at most (a primary-key range)."""
+        return await self._ids(
+            "SELECT id FROM workflows WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+        )
+
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:
