@@ -71,6 +71,11 @@ class EventDelivery:
         else:
             await self.queue.enqueue(QueueKind.EVENT, event.id)
 
+    async def deliver_here(self, eid: str) -> None:
+        """Deliver an event from this host, without the queue (it is down)."""
+        await self.slots.acquire()
+        self.spawn(self.process(eid))
+
     async def seed_earlier_events(self, sub: EventSubscription, received: set[str | None]) -> None:
         """Events published before this wait began are still delivered to it.
 

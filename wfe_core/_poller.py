@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 
 from ._outage import Outage
 from ._timers import Timers
 from .clock import Clock
-from .errors import ProviderUnavailableError
+from .errors import ProviderError, ProviderUnavailableError
 from .providers import PersistenceProvider, QueueKind, QueueProvider
 
 __all__ = ["Poller"]
 
 log = logging.getLogger("wfe.runtime")
+
+#: Handles due work in this host when the queue refuses it: ``(kind, item_id, error)``.
+WithoutQueue = Callable[[str, str, ProviderError], Awaitable[None]]
 
 #: Rows one poll reads of each kind; a full answer makes the next poll come sooner.
 POLL_LIMIT = 1000
@@ -36,6 +39,7 @@ class Poller:
         interval: float,
         active: Collection[str],
         outage: Outage | None = None,
+        without_queue: WithoutQueue | None = None,
     ) -> None:
         self.persistence = persistence
         self.queue = queue
@@ -44,6 +48,7 @@ class Poller:
         self.interval = interval
         self.active = active
         self.outage = outage if outage is not None else Outage()
+        self.without_queue = without_queue
         self.wake = asyncio.Event()
 
     async def run(self, stopping: Callable[[], bool]) -> None:
@@ -82,10 +87,19 @@ class Poller:
         for wid, when in due:
             if when <= now:
                 if wid not in self.active:
-                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                    await self.enqueue(QueueKind.WORKFLOW, "wf", wid)
             else:
                 self.timers.schedule(when, "wf", wid)
         events = await self.persistence.get_runnable_events(now, limit)
         for eid in events:
-            await self.queue.enqueue(QueueKind.EVENT, eid)
+            await self.enqueue(QueueKind.EVENT, "evt", eid)
         return len(due) >= limit or len(events) >= limit
+
+    async def enqueue(self, queue: QueueKind, kind: str, item_id: str) -> None:
+        """Queue due work; with the queue down, this host handles it (slower, never stuck)."""
+        try:
+            await self.queue.enqueue(queue, item_id)
+        except ProviderError as exc:
+            if self.without_queue is None:
+                raise
+            await self.without_queue(kind, item_id, exc)

@@ -46,7 +46,7 @@ from ._telemetry import Telemetry
 from ._threads import StepThreads
 from ._timers import Timers
 from .clock import Clock
-from .errors import ProviderUnavailableError
+from .errors import ProviderError, ProviderUnavailableError
 from .providers import LockProvider, PersistenceProvider, QueueKind, QueueProvider, SearchIndex
 
 __all__ = ["Runtime", "RuntimeSettings"]
@@ -118,7 +118,7 @@ class Runtime:
         )
         self.poller = Poller(
             persistence, queue, self.timers, clock, settings.poll_interval, self.capacity.active,
-            self.outage,
+            self.outage, self.without_queue,
         )
 
     @property
@@ -274,10 +274,34 @@ class Runtime:
             if here:
                 self.capacity.run(wid, instance)
             else:
-                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                await self.queue_or_run(wid)
+
+    async def queue_or_run(self, wid: str) -> None:
+        """Queue a stored workflow for any host. With the queue down it runs here when there
+        is room, else the poller finds it: the caller's write stands either way, so a caller
+        never sees an error for work that was stored (and never stores it twice)."""
+        try:
+            await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+        except ProviderError as exc:
+            await self.without_queue("wf", wid, exc)
+
+    async def without_queue(self, kind: str, item_id: str, exc: ProviderError) -> None:
+        """The queue refused ``item_id``: handle it in this host instead."""
+        if isinstance(exc, ProviderUnavailableError):
+            self.outage.failed(exc, "queueing work")  # logged once per outage
+        else:
+            log.warning("the queue refused %s %s (%s); it is handled in this host", kind, item_id, exc)
+        if kind == "wf":
+            if self.capacity.try_reserve(item_id):
+                self.capacity.run(item_id)
+        else:
+            await self.events.deliver_here(item_id)
 
     async def event_published(self, event: Event) -> None:
-        await self.events.published(event)
+        try:
+            await self.events.published(event)
+        except ProviderError as exc:  # stored already: deliver it from here
+            await self.without_queue("evt", event.id, exc)
 
     async def flush_index(self) -> None:
         await self.indexer.flush()
