@@ -115,7 +115,27 @@ class Increment(StepBody):
 def make_host(url: str, params: dict[str, Any]) -> WorkflowHost:
     settings = dict(HOST_SETTINGS)
     settings.update(params.get("host", {}))
+    if params.get("otel"):
+        settings.update(otel_providers())
     return WorkflowHost(persistence=url, **settings)
+
+
+def otel_providers() -> dict[str, Any]:
+    """SDK providers as an application would set them up, exporting nowhere: every span is
+    made, recorded and batched, every measurement aggregated; only the network is left out."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    return {"tracer_provider": tracer_provider,
+            "meter_provider": MeterProvider([InMemoryMetricReader()])}
 
 
 class Completions:

@@ -93,6 +93,11 @@ def wfe_entries(sleepers: int) -> list[Entry]:
         Entry("chain_async", "chain", {"workflows": 1000, "steps": 10, "async_steps": True},
               {"workflows": 20, "steps": 10, "async_steps": True},
               what="the same with async def run (no thread hop)", **CHAIN_REPEAT),
+        Entry("chain_otel", "chain",
+              {"workflows": 1000, "steps": 10, "async_steps": True, "otel": True},
+              {"workflows": 20, "steps": 10, "async_steps": True, "otel": True},
+              what="chain_async with OpenTelemetry SDK providers (spans and metrics recorded)",
+              **CHAIN_REPEAT),
         Entry("chain_200", "chain", {"workflows": 200, "steps": 10}, {"workflows": 10, "steps": 10},
               what="200 x 10 sync steps: DBOS's workload, for the like-for-like ratio",
               **CHAIN_REPEAT),
@@ -307,7 +312,8 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
     dbos_sqlite = _ok(cases, "dbos_chain", "sqlite")
     dbos_pg = _ok(cases, "dbos_chain", "postgres")
 
-    for name, kind in (("chain", "sync"), ("chain_async", "async"), ("chain_200", "sync")):
+    for name, kind in (("chain", "sync"), ("chain_async", "async"), ("chain_otel", "async, OTel SDK"),
+                       ("chain_200", "sync")):
         for provider in [*providers, "sqlite_normal"]:
             r = _ok(cases, name, provider)
             if r is None:
@@ -324,6 +330,11 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
             out.append(Figure(label, "CPU per step", provider, r["cpu_per_step_us"], "us"))
             if name == "chain":
                 out.append(Figure(label, "peak RSS", provider, r["peak_rss_mb"], "MB"))
+            no_sdk = _ok(cases, "chain_async", provider)
+            if name == "chain_otel" and no_sdk:
+                # The cost of recording; without an SDK the engine skips it (chain_async).
+                out.append(Figure(label, "x no-SDK chain_async", provider,
+                                  sps / no_sdk["steps_per_s"], "x"))
             if provider.startswith("sqlite") and dbos_sqlite and name in ("chain", "chain_200"):
                 ratio = sps / dbos_sqlite["steps_per_s"]
                 ok = ratio >= 10 if provider == "sqlite" else None

@@ -48,6 +48,15 @@ def _is_noop_meter_provider(provider: Any) -> bool:
     )
 
 
+def _seconds_histogram(meter: Any, name: str, description: str) -> Any:
+    try:
+        return meter.create_histogram(
+            name, "s", description, explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS
+        )
+    except TypeError:  # an API before 1.23 takes no advice: the SDK's default buckets
+        return meter.create_histogram(name, "s", description)
+
+
 def traceparent(span_context: trace.SpanContext) -> str | None:
     """The W3C ``traceparent`` header value of ``span_context``, or None if it is invalid."""
     if not span_context.is_valid:
@@ -126,13 +135,11 @@ class Telemetry:
             self.steps = counter(names.METRIC_STEPS, "{step}", "Step bodies run")
             self.steps_failed = counter(names.METRIC_STEPS_FAILED, "{step}", "Step runs that failed")
             self.retries = counter(names.METRIC_RETRIES, "{retry}", "Step retries scheduled")
-            self.step_duration = meter.create_histogram(
-                names.METRIC_STEP_DURATION, "s", "Run time of step bodies",
-                explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+            self.step_duration = _seconds_histogram(
+                meter, names.METRIC_STEP_DURATION, "Run time of step bodies"
             )
-            self.queue_latency = meter.create_histogram(
-                names.METRIC_QUEUE_LATENCY, "s", "From a workflow being due to its pass starting",
-                explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+            self.queue_latency = _seconds_histogram(
+                meter, names.METRIC_QUEUE_LATENCY, "From a workflow being due to its pass starting"
             )
             self.events_published = counter(names.METRIC_EVENTS_PUBLISHED, "{event}",
                                             "Events published")
