@@ -195,17 +195,39 @@ class PostgresDatabase:
         async with self.connection(doing) as conn:
             return await fn(conn)
 
-    async def fetchall(self, doing: str, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
-        """Rows of one statement (``sql`` may name the schema as ``{s}``)."""
-        async with self.connection(doing) as conn:
-            cursor = await conn.execute(self.sql(sql), args)
-            return await cursor.fetchall()
+    async def fetchall(
+        self, doing: str, sql: str, args: Any = None, *, read: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Rows of one statement (``sql`` may name the schema as ``{s}``).
 
-    async def fetchone(self, doing: str, sql: str, args: Any = None) -> tuple[Any, ...] | None:
-        """The first row of one statement, or ``None``."""
-        async with self.connection(doing) as conn:
-            cursor = await conn.execute(self.sql(sql), args)
-            return await cursor.fetchone()
+        Args:
+            read: the statement only reads, so it may run again: a pooled connection that
+                the server dropped while idle (a restart, a network blip) is only found broken
+                when used, and a read then runs once more on a fresh one instead of failing.
+        """
+        import psycopg
+
+        for attempt in (1, 2):
+            conn_broken = False
+            try:
+                async with self.connection(doing) as conn:
+                    try:
+                        cursor = await conn.execute(self.sql(sql), args)
+                        return await cursor.fetchall()
+                    except psycopg.OperationalError:
+                        conn_broken = conn.closed or conn.broken
+                        raise
+            except WfeError:
+                if not (read and conn_broken and attempt == 1):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def fetchone(
+        self, doing: str, sql: str, args: Any = None, *, read: bool = False
+    ) -> tuple[Any, ...] | None:
+        """The first row of one statement, or ``None`` (``read``: see :meth:`fetchall`)."""
+        rows = await self.fetchall(doing, sql, args, read=read)
+        return rows[0] if rows else None
 
     async def execute(self, doing: str, sql: str, args: Any = None) -> int:
         """Run one statement; the number of rows it changed."""

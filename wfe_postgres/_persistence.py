@@ -156,7 +156,7 @@ _CREATE = f"""
     WITH w AS (
         INSERT INTO {{s}}.workflows ({INSTANCE_COLUMNS}) VALUES (%(id)s, %(definition_id)s,
             %(version)s, %(status)s, %(reference)s, %(description)s, %(data)s, %(create_time)s,
-            %(complete_time)s, %(next_execution)s, 1, %(parent)s)
+            %(complete_time)s, %(next_execution)s, 1, %(parent)s, %(trace_context)s)
         ON CONFLICT (id) DO NOTHING RETURNING id),
     {_POINTERS},
     idx AS ({{index}})
@@ -186,10 +186,10 @@ _INSTANCE_ARRAYS = [
 ]
 
 _UPSERT_EVENT = f"""
-    INSERT INTO {{s}}.events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO {{s}}.events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, key = excluded.key,
         data = excluded.data, event_time = excluded.event_time,
-        is_processed = excluded.is_processed"""
+        is_processed = excluded.is_processed, trace_context = excluded.trace_context"""
 _LOAD = f"""
     SELECT {", ".join("w." + c for c in INSTANCE_COLUMNS.split(", "))},
         (SELECT array_agg(p.body ORDER BY p.seq) FROM {{s}}.execution_pointers p
@@ -450,7 +450,7 @@ class PostgresPersistence(DatabaseUser):
         if not ids:
             return []
         # One statement, so one snapshot: the row and its pointers as one pass left them.
-        rows = await self._db.fetchall("reading workflows", _LOAD, (ids,))
+        rows = await self._db.fetchall("reading workflows", _LOAD, (ids,), read=True)
         by_id = {row[0]: row for row in rows}
         return [
             instance_from_row(by_id[i][:-1], by_id[i][-1] or []) for i in workflow_ids if i in by_id
@@ -463,7 +463,10 @@ class PostgresPersistence(DatabaseUser):
             WorkflowNotFoundError: no such instance.
         """
         row = await self._db.fetchone(
-            "reading a status", "SELECT status FROM {s}.workflows WHERE id = %s", (workflow_id,)
+            "reading a status",
+            "SELECT status FROM {s}.workflows WHERE id = %s",
+            (workflow_id,),
+            read=True,
         )
         if row is None:
             raise WorkflowNotFoundError(workflow_id)
@@ -473,7 +476,9 @@ class PostgresPersistence(DatabaseUser):
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:
         """Runnable instances due by ``as_of`` as (id, next_execution), soonest first."""
-        rows = await self._db.fetchall("finding runnable workflows", _RUNNABLE, (utc(as_of), limit))
+        rows = await self._db.fetchall(
+            "finding runnable workflows", _RUNNABLE, (utc(as_of), limit), read=True
+        )
         return [(wid, utc(due)) for wid, due in rows]
 
     async def create_event(self, event: Event) -> str:
@@ -483,7 +488,10 @@ class PostgresPersistence(DatabaseUser):
 
     async def get_event(self, event_id: str) -> Event | None:
         row = await self._db.fetchone(
-            "reading an event", f"SELECT {EVENT_COLUMNS} FROM {{s}}.events WHERE id = %s", (event_id,)
+            "reading an event",
+            f"SELECT {EVENT_COLUMNS} FROM {{s}}.events WHERE id = %s",
+            (event_id,),
+            read=True,
         )
         return None if row is None else event_from_row(row)
 
@@ -494,6 +502,7 @@ class PostgresPersistence(DatabaseUser):
             """SELECT id FROM {s}.events WHERE NOT is_processed AND event_time <= %s
                ORDER BY event_time, seq LIMIT %s""",
             (utc(as_of), limit),
+            read=True,
         )
         return [r[0] for r in rows]
 
@@ -504,6 +513,7 @@ class PostgresPersistence(DatabaseUser):
             f"""SELECT {EVENT_COLUMNS} FROM {{s}}.events
                 WHERE name = %s AND key = %s AND event_time >= %s ORDER BY event_time, seq""",
             (event_name, event_key, utc(as_of)),
+            read=True,
         )
         return [event_from_row(r) for r in rows]
 
@@ -522,6 +532,7 @@ class PostgresPersistence(DatabaseUser):
             f"""SELECT {SUBSCRIPTION_COLUMNS} FROM {{s}}.subscriptions
                 WHERE name = %s AND key = %s AND subscribe_as_of <= %s ORDER BY seq""",
             (event_name, event_key, utc(as_of)),
+            read=True,
         )
         return [subscription_from_row(r) for r in rows]
 
@@ -539,6 +550,7 @@ class PostgresPersistence(DatabaseUser):
             "reading execution errors",
             f"SELECT {ERROR_COLUMNS} FROM {{s}}.execution_errors WHERE workflow_id = %s ORDER BY seq",
             (workflow_id,),
+            read=True,
         )
         return [error_from_row(r) for r in rows]
 
@@ -552,6 +564,7 @@ class PostgresPersistence(DatabaseUser):
             "reading the index outbox",
             "SELECT workflow_id, revision FROM {s}.index_outbox LIMIT %s",
             (limit,),
+            read=True,
         )
         return [(wid, revision) for wid, revision in rows]
 
@@ -596,6 +609,7 @@ class PostgresPersistence(DatabaseUser):
             "reading a subscription",
             f"SELECT {SUBSCRIPTION_COLUMNS} FROM {{s}}.subscriptions WHERE id = %s",
             (subscription_id,),
+            read=True,
         )
         return None if row is None else subscription_from_row(row)
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
+
 from wfe_core._models import (
     Event,
     EventSubscription,
@@ -41,9 +43,13 @@ __all__ = [
 
 INSTANCE_COLUMNS = (
     "id, definition_id, version, status, reference, description, data, create_time, "
-    "complete_time, next_execution, revision, parent_workflow_id"
+    "complete_time, next_execution, revision, parent_workflow_id, trace_context"
 )
-EVENT_COLUMNS = "id, name, key, data, event_time, is_processed"
+EVENT_COLUMNS = "id, name, key, data, event_time, is_processed, trace_context"
+
+# Whether the models carry a trace context (the W3C traceparent a host stores with a workflow
+# or event, for tracing across hosts); older wfe_core models do not.
+_TRACED = "trace_context" in attrs.fields_dict(WorkflowInstance)
 SUBSCRIPTION_COLUMNS = "id, workflow_id, step_id, pointer_id, name, key, subscribe_as_of, data"
 ERROR_COLUMNS = "workflow_id, pointer_id, step_id, message, error_type, error_time"
 
@@ -74,13 +80,15 @@ def instance_params(instance: WorkflowInstance) -> dict[str, Any]:
         "next_execution": _utc_or_none(instance.next_execution),
         "revision": instance.revision,
         "parent": instance.parent_workflow_id,
+        "trace_context": getattr(instance, "trace_context", None),
     }
 
 
 def instance_from_row(row: Sequence[Any], pointers: Sequence[str]) -> WorkflowInstance:
     """Reverse :func:`instance_params`, with the pointers' JSON in creation order."""
     wid, definition_id, version, status, reference, description, data = row[:7]
-    created, completed, next_execution, revision, parent = row[7:12]
+    created, completed, next_execution, revision, parent, trace_context = row[7:13]
+    traced = {"trace_context": trace_context} if _TRACED else {}
     return WorkflowInstance(
         id=wid,
         definition_id=definition_id,
@@ -95,18 +103,22 @@ def instance_from_row(row: Sequence[Any], pointers: Sequence[str]) -> WorkflowIn
         execution_pointers=ExecutionPointers(load_pointer(body) for body in pointers),
         revision=revision,
         parent_workflow_id=parent,
+        **traced,
     )
 
 
 def event_params(e: Event) -> tuple[Any, ...]:
     """The event's row, in ``EVENT_COLUMNS`` order."""
     data = dump_value(e.event_data)
-    return (e.id, e.event_name, e.event_key, data, utc(e.event_time), bool(e.is_processed))
+    trace_context = getattr(e, "trace_context", None)
+    when = utc(e.event_time)
+    return (e.id, e.event_name, e.event_key, data, when, bool(e.is_processed), trace_context)
 
 
 def event_from_row(row: Sequence[Any]) -> Event:
-    eid, name, key, data, when, processed = row
-    return Event(name, key, load_value(data), utc(when), eid, bool(processed))
+    eid, name, key, data, when, processed, trace_context = row
+    traced = {"trace_context": trace_context} if _TRACED else {}
+    return Event(name, key, load_value(data), utc(when), eid, bool(processed), **traced)
 
 
 def subscription_arrays(subscriptions: Sequence[EventSubscription]) -> dict[str, list[Any]]:

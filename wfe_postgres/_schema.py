@@ -126,7 +126,15 @@ _V1 = [
     "CREATE INDEX search_docs_reference ON {s}.search_docs (reference)",
 ]
 
-_MIGRATIONS: list[list[str]] = [_V1]
+# Version 2: the W3C traceparent of the span that started a workflow / published an event, so
+# that a workflow's passes on any host join its trace (see wfe_core.tracing). Set once, at the
+# insert; the pass updates never write it.
+_V2 = [
+    "ALTER TABLE {s}.workflows ADD COLUMN trace_context text",
+    "ALTER TABLE {s}.events ADD COLUMN trace_context text",
+]
+
+_MIGRATIONS: list[list[str]] = [_V1, _V2]
 
 #: The version a schema has once :func:`migrate` has run.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -200,7 +208,7 @@ async def migrate(conn: AsyncConnection, schema: str, display: str) -> None:
             raise _newer(current, schema, display)
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[version - 1]:
-                await conn.execute(statement.format(s=s))  # type: ignore[arg-type]
+                await conn.execute(statement.format(s=s))
             await conn.execute(
                 f"INSERT INTO {s}.wfe_migrations (version) VALUES (%s)", (version,)
             )

@@ -133,12 +133,16 @@ class PostgresSearchIndex(DatabaseUser):
             f"SELECT {_SUMMARY}, count(*) OVER () FROM {{s}}.search_docs WHERE {where} "
             'ORDER BY create_time DESC, id COLLATE "C" DESC LIMIT %s OFFSET %s',
             [*args, max(take, 0), max(skip, 0)],
+            read=True,
         )
         if rows:
             total = rows[0][-1]
         elif skip > 0 or take <= 0:
             found = await self._db.fetchone(
-                "searching", f"SELECT count(*) FROM {{s}}.search_docs WHERE {where}", args
+                "searching",
+                f"SELECT count(*) FROM {{s}}.search_docs WHERE {where}",
+                args,
+                read=True,
             )
             total = found[0] if found else 0
         else:
