@@ -31,8 +31,9 @@ MAX_DELAY = 5.0
 #: An outage is over once work went through after the last failure and no failure came for
 #: this long, or for twice the longest gap between its failures if that is longer: a store that
 #: fails and succeeds by turns (a file busy every few seconds) makes one outage, not a pair of
-#: lines per retry.
-SETTLE = 1.0
+#: lines per retry. At least the longest pause between retries: reads may go through while
+#: writes still fail (SQLite busy), so a success says little until a retry has had its turn.
+SETTLE = MAX_DELAY
 MAX_SETTLE = 60.0
 
 
