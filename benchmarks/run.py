@@ -49,6 +49,32 @@ PROVIDERS: dict[str, Callable[[Path], str]] = {
     "sqlite": lambda work: f"sqlite:///{work}/wfe.db",  # a file; WAL, synchronous=FULL
 }
 
+
+
+def postgres_schema_url(work: Path) -> str:
+    """A schema of its own on the test server (``WFE_TEST_POSTGRES_URL``) for one run."""
+    base = os.environ["WFE_TEST_POSTGRES_URL"]
+    parts = urlsplit(base)
+    schema = "wfe_bench_" + "".join(c if c.isalnum() else "_" for c in work.name.lower())[-40:]
+    query = "&".join(q for q in (parts.query, f"schema={schema}") if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def drop_postgres_schema(url: str) -> None:
+    """Drop the schema a run's ``postgres_schema_url`` made."""
+    import psycopg
+
+    from wfe_postgres._url import parse_url
+
+    options = parse_url(url)
+    with psycopg.connect(options.conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{options.schema}" CASCADE')
+
+
+# PostgreSQL runs where the test server is configured (scripts/services.sh exports it).
+if os.environ.get("WFE_TEST_POSTGRES_URL"):
+    PROVIDERS["postgresql"] = postgres_schema_url
+
 #: Extra URLs some entries also run on (``Entry.extra``).
 EXTRA_PROVIDERS: dict[str, Callable[[Path], str]] = {
     "sqlite_normal": lambda work: f"sqlite:///{work}/wfe.db?synchronous=NORMAL",
@@ -167,15 +193,18 @@ def run_wfe(entry: Entry, provider: str, url_for: Callable[[Path], str], smoke: 
 def run_wfe_once(entry: Entry, url_for: Callable[[Path], str], smoke: bool) -> dict[str, Any]:
     params = entry.smoke if smoke else entry.full
     work = Path(tempfile.mkdtemp(prefix=f"wfe-bench-{entry.name}-"))
+    url = ""
     try:
         url = url_for(work)
         cmd = [sys.executable, "-m", "benchmarks._wfe_cases", entry.case, "--url", url,
                "--params", json.dumps(params)]
         result = run_json(cmd, timeout=120 if smoke else 3600)
-        result["url"] = url
+        result["url"] = url.replace(urlsplit(url).password or "\0", "***")
         result["params"] = params
         return result
     finally:
+        if url and url_for is postgres_schema_url:
+            drop_postgres_schema(url)
         shutil.rmtree(work, ignore_errors=True)
 
 
