@@ -126,7 +126,7 @@ class ValkeyLifecycleChannel:
                 if message.get("type") == "subscribe":
                     break
         except BaseException:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
             raise
         self._pubsub = pubsub
 

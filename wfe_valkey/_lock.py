@@ -15,7 +15,7 @@ persistence store) is the fence that makes a late write fail even then.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._client import ValkeyClient
@@ -46,8 +46,8 @@ class ValkeyLock:
 
     def __init__(self, client: ValkeyClient) -> None:
         self.client = client
-        self._renew = None
-        self._release = None
+        self._renew: Any = None  # redis-py AsyncScript objects, made at start
+        self._release: Any = None
 
     async def start(self) -> None:
         redis = self.client.redis
