@@ -68,6 +68,9 @@ class ProviderSpec:
         extra: the ``pip install "wfe[extra]"`` that brings the driver, if any.
         driver: the module whose absence means the extra is missing.
         description: one line for ``wfe providers`` and error messages.
+        tested_as: another scheme whose test suites cover this one (an alias such as
+            ``postgres`` for ``postgresql``, or a spelling tested through the same test
+            store); the suites then do not run twice.
     """
 
     scheme: str
@@ -78,6 +81,7 @@ class ProviderSpec:
     extra: str | None = None
     driver: str | None = None
     description: str = ""
+    tested_as: str | None = None
 
     def key_of(self, url: str) -> Hashable:
         """The store ``url`` names (see :attr:`store_key`).

@@ -114,7 +114,7 @@ def _drop(options: OpenSearchOptions) -> None:
         client.close()
 
 
-def _spec(scheme: str, description: str) -> ProviderSpec:
+def _spec(scheme: str, description: str, tested_as: str | None = None) -> ProviderSpec:
     return ProviderSpec(
         scheme=scheme,
         capabilities={Capability.SEARCH},
@@ -124,6 +124,7 @@ def _spec(scheme: str, description: str) -> ProviderSpec:
         extra="opensearch",
         driver="opensearchpy",
         description=description,
+        tested_as=tested_as,
     )
 
 
@@ -132,5 +133,10 @@ def wfe_providers() -> list[ProviderSpec]:
     """The ``opensearch://`` scheme and its TLS form ``opensearch+https://``: search only."""
     return [
         _spec("opensearch", "OpenSearch search index, fed from the store's outbox"),
-        _spec("opensearch+https", "OpenSearch search index over TLS (certificates verified)"),
+        # Its test store is the plain node (no TLS node here), so its suites are opensearch's.
+        _spec(
+            "opensearch+https",
+            "OpenSearch search index over TLS (certificates verified)",
+            tested_as="opensearch",
+        ),
     ]

@@ -84,7 +84,7 @@ def _test_store(directory: Path, scheme: str = "postgresql") -> Iterator[str]:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _spec(scheme: str) -> ProviderSpec:
+def _spec(scheme: str, tested_as: str | None = None) -> ProviderSpec:
     return ProviderSpec(
         scheme=scheme,
         capabilities={
@@ -101,6 +101,7 @@ def _spec(scheme: str) -> ProviderSpec:
         extra="postgres",
         driver="psycopg",
         description="PostgreSQL: many hosts on one database (persistence, lock, queue, search)",
+        tested_as=tested_as,
     )
 
 
@@ -117,7 +118,7 @@ class _Alias:
     @hookimpl
     def wfe_providers(self) -> list[ProviderSpec]:
         """The ``postgres://`` scheme: the same provider."""
-        return [_spec("postgres")]
+        return [_spec("postgres", tested_as="postgresql")]
 
 
 #: The plugin object of the ``postgres`` entry point.

@@ -97,6 +97,8 @@ def _spec(scheme: str) -> ProviderSpec:
         driver="redis",
         description="Valkey / Redis: leases, reliable queues and lifecycle events for many hosts"
         + (" (TLS)" if scheme in ("valkeys", "rediss") else ""),
+        # redis:// and rediss:// are other spellings of the same provider and test store.
+        tested_as={"redis": "valkey", "rediss": "valkeys"}.get(scheme),
     )
 
 

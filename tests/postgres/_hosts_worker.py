@@ -86,7 +86,9 @@ STEPS = ["first", "left", "right", "item/0", "item/1", "item/2", "flaky", "last"
 
 async def main() -> None:
     url = sys.argv[1]
-    async with WorkflowHost(url, lease_ttl=2.0, poll_interval=0.5) as host:
+    # A lease long enough that a loaded machine does not lose one mid-pass (a lost lease
+    # discards its pass, which then runs again: not what this test counts).
+    async with WorkflowHost(url, lease_ttl=5.0, poll_interval=0.5) as host:
         host.register(mix)
         (LOG_DIR / f"ready.{os.getpid()}").write_text("")
         while not (LOG_DIR / "stop").exists():

@@ -23,7 +23,12 @@ class Busy(StepBody):
         running += 1
         most_running = max(most_running, running)
         try:
-            await asyncio.sleep(0.005)
+            # Wait for a partner in the other slot (a start may take longer than a short
+            # sleep on a networked store), but never for long: the last one may run alone.
+            for _ in range(250):
+                if most_running >= 2:
+                    break
+                await asyncio.sleep(0.02)
         finally:
             running -= 1
 

@@ -74,6 +74,8 @@ def store_schemes(
         capability: only schemes offering it, or all of several (every scheme when ``None``).
         shared_across_processes: only schemes whose test store two processes share, or
             that declare no test store (they are then skipped with the reason).
+
+    Schemes tested as another (``ProviderSpec.tested_as``: aliases) are left out.
         plugin_host: where to look; one loading the ``wfe`` entry points by default.
     """
     host = plugin_host if plugin_host is not None else PluginHost()
@@ -87,6 +89,7 @@ def store_schemes(
         scheme
         for scheme, spec in host.specs().items()
         if wanted <= spec.capabilities
+        and spec.tested_as is None
         and not (
             shared_across_processes
             and spec.test_store is not None
