@@ -8,6 +8,7 @@ prefix in front.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +28,8 @@ T = TypeVar("T")
 #: few seconds, so a reply later than this means the server or the network is gone.
 CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0
+#: The longest a call may take beyond its own blocking wait, whatever the socket does.
+CALL_DEADLINE = REPLY_TIMEOUT + CONNECT_TIMEOUT
 
 
 class ValkeyClient:
@@ -86,7 +89,15 @@ class ValkeyClient:
         """
         from redis.exceptions import RedisError
 
+        # A server that stops answering must not hang a host: every call has a deadline
+        # (a blocking read's own wait plus CALL_DEADLINE).
+        limit = CALL_DEADLINE + float(kwargs.get("timeout") or 0)
         try:
-            return await call(*args, **kwargs)
+            async with asyncio.timeout(limit):
+                return await call(*args, **kwargs)
         except (RedisError, OSError) as exc:
             raise translate(exc, self.options, doing) from exc
+        except TimeoutError as exc:
+            raise ProviderUnavailableError(
+                f"Valkey at {self.options.display} did not answer {doing} within {limit:g} s"
+            ) from exc
