@@ -307,9 +307,9 @@ class MemorySearchIndex:
     """
 
     def __init__(self) -> None:
-        # id -> (summary, searchable text, revision); an entry never goes back to an older
-        # revision.
-        self._docs: dict[str, tuple[WorkflowSummary, str, int]] = {}
+        # id -> (summary, searchable words, revision, the fields the words came from); an
+        # entry never goes back to an older revision.
+        self._docs: dict[str, tuple[WorkflowSummary, str, int, tuple[str | None, ...]]] = {}
 
     async def start(self) -> None:
         pass
@@ -331,8 +331,14 @@ class MemorySearchIndex:
         known = self._docs.get(instance.id)
         if known is not None and known[2] > instance.revision:
             return  # it shows a newer state already
-        entry = (search_rule.summary_of(instance), search_rule.instance_text(instance))
-        self._docs[instance.id] = (*entry, instance.revision)
+        # Most passes leave the searchable fields as they were: reuse their words rather than
+        # walk the data again (this runs inline with every pass on memory://).
+        sources = (instance.reference, instance.description, instance.data)
+        if known is not None and known[3] == sources:
+            text = known[1]
+        else:
+            text = search_rule.instance_text(instance)
+        self._docs[instance.id] = (search_rule.summary_of(instance), text, instance.revision, sources)
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
@@ -340,7 +346,7 @@ class MemorySearchIndex:
         words = search_words(terms)
         hits = (
             summary
-            for summary, text, _ in self._docs.values()
+            for summary, text, _, _ in self._docs.values()
             if search_rule.matches_filter(summary, filters)
             and search_rule.matches_words(text, words)
         )
