@@ -143,7 +143,15 @@ class ProviderBackend:
         """
         if self._started:
             return
-        await self.connect()
+        try:
+            await self.connect()
+        except BaseException:
+            # A half-made connection (a pool, a worker thread) must not outlive the failure.
+            try:
+                await self.disconnect()
+            except Exception:
+                log.exception("disconnecting from %s after a failed connect failed", self.url)
+            raise
         started: list[object] = []
         try:
             for provider in self._made.values():

@@ -173,11 +173,19 @@ class ConnectionWorker:
             if self._closed is None:
                 for loop in list(self._batches):  # jobs submitted before the stop still run
                     self._jobs.put(self._batches.pop(loop))
-                job = _Job(Mode.PLAIN, lambda _: self._close())
-                self._jobs.put(job)
+                self._closed = Future()
                 self._jobs.put(_STOP)
-                self._closed = job.future
             return self._closed
+
+    def _finish(self) -> None:
+        """Close the connection, if one was ever opened (never open one just to close it)."""
+        assert self._closed is not None
+        try:
+            self._close()
+        except BaseException as exc:
+            self._closed.set_exception(exc)
+        else:
+            self._closed.set_result(None)
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -195,6 +203,7 @@ class ConnectionWorker:
             self._take(backlog, block=not backlog)
             job = backlog.popleft()
             if job is _STOP:
+                self._finish()
                 return
             assert isinstance(job, _Job)
             if job.mode is not Mode.WRITE:

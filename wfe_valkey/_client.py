@@ -9,7 +9,9 @@ prefix in front.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import io
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfe_core.errors import ProviderUnavailableError
@@ -20,7 +22,9 @@ from ._url import ValkeyOptions
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["ValkeyClient"]
+__all__ = ["ValkeyClient", "stop_tasks"]
+
+log = logging.getLogger("wfe.valkey")
 
 T = TypeVar("T")
 
@@ -30,6 +34,8 @@ CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0
 #: The longest a call may take beyond its own blocking wait, whatever the socket does.
 CALL_DEADLINE = REPLY_TIMEOUT + CONNECT_TIMEOUT
+#: How often, a second apart, ``stop_tasks`` cancels a background task that has not ended.
+STOP_ATTEMPTS = 5
 
 
 class ValkeyClient:
@@ -101,3 +107,25 @@ class ValkeyClient:
             raise ProviderUnavailableError(
                 f"Valkey at {self.options.display} did not answer {doing} within {limit:g} s"
             ) from exc
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they end, but never forever.
+
+    A background loop whose cancellation is lost inside the driver (a cancel landing while a
+    connection is handed back to the pool, say) would otherwise hold ``close()``, and so a
+    host's ``stop()``, for good. Each task still running is cancelled again every second, up
+    to ``STOP_ATTEMPTS`` times; one that outlives them all is logged with its stack and left.
+    """
+    pending = {task for task in tasks if not task.done()}
+    for _ in range(STOP_ATTEMPTS):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in pending:
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning("the background task %s did not stop when cancelled %d times; left "
+                    "running:\n%s", task.get_name(), STOP_ATTEMPTS, stack.getvalue())

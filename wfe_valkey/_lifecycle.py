@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from wfe_core.errors import ProviderUnavailableError
 
+from ._client import stop_tasks
+
 if TYPE_CHECKING:
     from ._client import ValkeyClient
 
@@ -65,9 +67,7 @@ class ValkeyLifecycleChannel:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._send(), FLUSH_TIMEOUT)
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
         await self._unsubscribe()
 
     async def publish(self, message: str) -> None:
@@ -96,7 +96,7 @@ class ValkeyLifecycleChannel:
 
     async def _send_loop(self) -> None:
         attempt = 0
-        while True:
+        while self._tasks:  # close() empties it: ends even if a cancel were lost
             await self._pending.wait()
             self._pending.clear()
             try:
@@ -139,7 +139,7 @@ class ValkeyLifecycleChannel:
     async def _listen_loop(self) -> None:
         assert self._receive is not None
         attempt = 0
-        while True:
+        while self._tasks:
             try:
                 if self._pubsub is None:
                     await self._subscribe()

@@ -31,7 +31,6 @@ Cluster would refuse.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 import weakref
@@ -39,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from wfe_core.errors import ProviderUnavailableError
 from wfe_core.providers import QueueKind
+
+from ._client import stop_tasks
 
 if TYPE_CHECKING:
     from ._client import ValkeyClient
@@ -147,9 +148,7 @@ class ValkeyQueue:
         task, self._heartbeat = self._heartbeat, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_tasks([task])
         held: dict[QueueKind, list[str]] = {}
         for by_kind in list(self._held.values()):
             for kind, item in by_kind.items():
@@ -186,7 +185,8 @@ class ValkeyQueue:
         return int(moved)
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        while self._heartbeat is me:  # close() clears it: ends even if a cancel were lost
             await asyncio.sleep(HEARTBEAT)
             try:
                 await self._beat()
