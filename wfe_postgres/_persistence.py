@@ -472,6 +472,28 @@ class PostgresPersistence(DatabaseUser):
             raise WorkflowNotFoundError(workflow_id)
         return WorkflowStatus(row[0])
 
+    async def count_workflows(self) -> int:
+        """How many workflows the schema holds (``WorkflowListing``, for ``wfe reindex``)."""
+        row = await self._db.fetchone(
+            "counting workflows", "SELECT count(*) FROM {s}.workflows", read=True
+        )
+        return int(row[0]) if row else 0
+
+    async def list_workflow_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Workflow ids above ``after``, ascending, ``limit`` at most (a primary-key range).
+
+        "Ascending" is the database's collation, the primary key's order, so each page is a
+        range scan of that index; the comparison and the ordering use the same (deterministic)
+        collation, so paging by the last id seen never skips or repeats one.
+        """
+        rows = await self._db.fetchall(
+            "listing workflows",
+            "SELECT id FROM {s}.workflows WHERE id > %s ORDER BY id LIMIT %s",
+            (after or "", max(limit, 0)),
+            read=True,
+        )
+        return [r[0] for r in rows]
+
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:

@@ -365,6 +365,30 @@ async def test_a_pass_writes_the_search_entry_in_its_statement(url: str) -> None
         assert (await host.search("before")).total == 0
 
 
+async def test_a_lost_search_index_is_rebuilt_from_the_store(url: str) -> None:
+    """``WorkflowListing``: the store pages its ids, so ``rebuild_search_index`` (``wfe
+    reindex``) can write every workflow to an index that was emptied."""
+    async with WorkflowHost(url) as host:
+        persistence: Any = host.persistence
+        made = []
+        for n in range(7):
+            instance = sample_instance(data=encode_data({"word": f"tulip{n}"}))
+            await persistence.create_workflow(instance)
+            made.append(instance.id)
+        assert await persistence.count_workflows() == 7
+        pages, after = [], None
+        while page := await persistence.list_workflow_ids(after, limit=3):
+            pages.append(page)
+            after = page[-1]
+        assert [len(p) for p in pages] == [3, 3, 1]
+        assert sorted(i for p in pages for i in p) == sorted(made)
+        await persistence.database.execute("emptying the index", "DELETE FROM {s}.search_docs")
+        assert (await host.search("tulip")).total == 0
+        assert await host.rebuild_search_index(batch=3) == 7
+        assert (await host.search("tulip")).total == 7
+        assert [i.id for i in (await host.search("tulip3")).items] == [made[3]]
+
+
 # -- outages -------------------------------------------------------------------------------------
 
 
