@@ -70,6 +70,7 @@ class PostgresDatabase:
         self._listener: asyncio.Task[None] | None = None
         self._listening = False
         self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._signals: dict[str, int] = {}
         self._sql: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
@@ -196,11 +197,16 @@ class PostgresDatabase:
             return await fn(conn)
 
     async def fetchall(
-        self, doing: str, sql: str, args: Any = None, *, read: bool = False
+        self, doing: str, sql: str, args: Any = None, *, read: bool = False,
+        prepare: bool | None = True,
     ) -> list[tuple[Any, ...]]:
         """Rows of one statement (``sql`` may name the schema as ``{s}``).
 
         Args:
+            prepare: prepare the statement on its connection (the default: the providers'
+                statements are a fixed few, and a batch statement's plan costs milliseconds
+                each time it is made); ``None`` leaves it to psycopg (statements whose text
+                varies, as a search's does).
             read: the statement only reads, so it may run again: a pooled connection that
                 the server dropped while idle (a restart, a network blip) is only found broken
                 when used, and a read then runs once more on a fresh one instead of failing.
@@ -212,7 +218,7 @@ class PostgresDatabase:
             try:
                 async with self.connection(doing) as conn:
                     try:
-                        cursor = await conn.execute(self.sql(sql), args)
+                        cursor = await conn.execute(self.sql(sql), args, prepare=prepare)
                         return await cursor.fetchall()
                     except psycopg.OperationalError:
                         conn_broken = conn.closed or conn.broken
@@ -223,16 +229,17 @@ class PostgresDatabase:
         raise AssertionError("unreachable")
 
     async def fetchone(
-        self, doing: str, sql: str, args: Any = None, *, read: bool = False
+        self, doing: str, sql: str, args: Any = None, *, read: bool = False,
+        prepare: bool | None = True,
     ) -> tuple[Any, ...] | None:
-        """The first row of one statement, or ``None`` (``read``: see :meth:`fetchall`)."""
-        rows = await self.fetchall(doing, sql, args, read=read)
+        """The first row of one statement, or ``None`` (see :meth:`fetchall`)."""
+        rows = await self.fetchall(doing, sql, args, read=read, prepare=prepare)
         return rows[0] if rows else None
 
     async def execute(self, doing: str, sql: str, args: Any = None) -> int:
         """Run one statement; the number of rows it changed."""
         async with self.connection(doing) as conn:
-            cursor = await conn.execute(self.sql(sql), args)
+            cursor = await conn.execute(self.sql(sql), args, prepare=True)
             return cursor.rowcount
 
     def wakeup(self, name: str) -> asyncio.Event:
@@ -245,6 +252,15 @@ class PostgresDatabase:
         if entry is None or entry[0] is not loop:
             entry = self._wakeups[name] = (loop, asyncio.Event())
         return entry[1]
+
+    def signal(self, name: str) -> None:
+        """Something arrived for the wake-up ``name``: count it and set its event."""
+        self._signals[name] = self._signals.get(name, 0) + 1
+        self.wakeup(name).set()
+
+    def signals(self, name: str) -> int:
+        """How many times ``name`` was signalled so far (see :meth:`signal`)."""
+        return self._signals.get(name, 0)
 
     async def _listen(self) -> None:
         """Keep a LISTEN connection up and turn notifications into wake-ups, until cancelled."""
@@ -263,11 +279,11 @@ class PostgresDatabase:
                         _log.info("wfe-postgres: listening on %s again", self.options.display)
                         down_logged = False
                     # Whatever was enqueued while nobody listened: wake every consumer once.
-                    for _, event in list(self._wakeups.values()):
-                        event.set()
+                    for name in list(self._wakeups):
+                        self.signal(name)
                     delay = _LISTEN_RETRY[0]
                     async for notify in conn.notifies():
-                        self.wakeup(f"queue:{notify.payload}").set()
+                        self.signal(f"queue:{notify.payload}")
             except asyncio.CancelledError:
                 self._listening = False
                 raise

@@ -12,10 +12,18 @@ which is what the host's lease protocol needs; each call is one statement.
 
 Expiry is the server's clock (``clock_timestamp()``), the one clock every host shares, so
 hosts on machines whose clocks disagree still agree on when a lease ended.
+
+Acquires and releases made together (a host starting or finishing many workflows at once) are
+coalesced (see ``_coalesce``): one statement over arrays for all of them, so a thousand
+workflows started at once cost a handful of round trips for their leases, not a thousand.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from ._coalesce import Coalescer
 from ._database import DatabaseUser
 
 __all__ = ["PostgresLock"]
@@ -33,6 +41,19 @@ _RENEW = """
     UPDATE {s}.locks SET expires_at = clock_timestamp() + %(ttl)s * interval '1 second'
     WHERE key = %(key)s AND owner = %(owner)s AND expires_at > clock_timestamp()"""
 _RELEASE = "DELETE FROM {s}.locks WHERE key = %(key)s AND owner = %(owner)s"
+# The same for many distinct keys, in key order (two hosts' batches then lock rows in one
+# order and cannot deadlock): the keys it took come back.
+_ACQUIRE_MANY = """
+    INSERT INTO {s}.locks (key, owner, expires_at)
+    SELECT u.key, u.owner, clock_timestamp() + u.ttl * interval '1 second'
+    FROM unnest(%s::text[], %s::text[], %s::float8[]) AS u (key, owner, ttl)
+    ORDER BY u.key
+    ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+    WHERE locks.expires_at <= clock_timestamp()
+    RETURNING key"""
+_RELEASE_MANY = """
+    DELETE FROM {s}.locks l USING unnest(%s::text[], %s::text[]) AS u (key, owner)
+    WHERE l.key = u.key AND l.owner = u.owner"""
 # Leases expired this long ago belong to holders that died; start() sweeps them.
 _SWEEP = "DELETE FROM {s}.locks WHERE expires_at < clock_timestamp() - interval '1 hour'"
 
@@ -44,6 +65,11 @@ class PostgresLock(DatabaseUser):
         database: the :class:`~wfe_postgres.PostgresDatabase` to use, or a ``postgresql://`` URL.
     """
 
+    def __init__(self, database: Any) -> None:
+        super().__init__(database)
+        self._acquire = Coalescer(self._acquire_many, self._acquire_one)
+        self._release = Coalescer(self._release_many, self._release_one)
+
     async def start(self) -> None:
         """Open the database and drop leases that expired long ago. Idempotent."""
         await super().start()
@@ -51,8 +77,23 @@ class PostgresLock(DatabaseUser):
 
     async def acquire(self, key: str, owner: str, ttl: float) -> bool:
         """Take the lease for ``ttl`` seconds; False if a live lease holds it (even ``owner``'s)."""
-        args = {"key": key, "owner": owner, "ttl": float(ttl)}
+        return await self._acquire((key, owner, float(ttl)))
+
+    async def _acquire_one(self, arg: tuple[str, str, float]) -> bool:
+        key, owner, ttl = arg
+        args = {"key": key, "owner": owner, "ttl": ttl}
         return await self._db.fetchone("taking a lease", _ACQUIRE, args) is not None
+
+    async def _acquire_many(self, args: Sequence[tuple[str, str, float]]) -> list[bool]:
+        # A key asked for twice in one batch goes to the server once: the first ask takes it
+        # (or not), and the later ones then find it held, as they would one after the other.
+        first = {key: n for n, (key, _, _) in reversed(list(enumerate(args)))}
+        unique = [args[n] for n in sorted(first.values())]
+        rows = await self._db.fetchall(
+            "taking leases", _ACQUIRE_MANY, [list(column) for column in zip(*unique)]
+        )
+        taken = {row[0] for row in rows}
+        return [key in taken and first[key] == n for n, (key, _, _) in enumerate(args)]
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s live lease by ``ttl`` seconds from now; False if it is not theirs."""
@@ -61,4 +102,13 @@ class PostgresLock(DatabaseUser):
 
     async def release(self, key: str, owner: str) -> None:
         """Give the lease back; a no-op unless ``owner`` holds it."""
+        await self._release((key, owner))
+
+    async def _release_one(self, arg: tuple[str, str]) -> None:
+        key, owner = arg
         await self._db.execute("releasing a lease", _RELEASE, {"key": key, "owner": owner})
+
+    async def _release_many(self, args: Sequence[tuple[str, str]]) -> list[None]:
+        keys, owners = (list(column) for column in zip(*args))
+        await self._db.execute("releasing leases", _RELEASE_MANY, (keys, owners))
+        return [None] * len(args)

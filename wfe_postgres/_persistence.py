@@ -36,6 +36,7 @@ from wfe_core.errors import (
 from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
+from ._coalesce import Coalescer
 from ._database import DatabaseUser
 from ._errors import translate
 from ._rows import (
@@ -53,6 +54,7 @@ from ._rows import (
     subscription_from_row,
     utc,
 )
+from ._search import CHANGED as SEARCH_CHANGED
 from ._search import SEARCH_UPSERT, entry_words, search_columns, text_digest
 
 __all__ = ["PostgresPersistence"]
@@ -130,7 +132,13 @@ _BATCH_SEARCH = """
         SELECT w.id, w.definition_id, w.version, w.status, w.reference, w.description,
             w.create_time, w.complete_time, w.revision + 1, w.text_hash,
             array_to_tsvector(string_to_array(w.words, ' '))
-        FROM w
+        FROM w LEFT JOIN {s}.search_docs d ON d.id = w.id
+        -- Only entries that show something new: ON CONFLICT would lock (and so write) each
+        -- conflicting row even when its WHERE then leaves it alone.
+        WHERE d.id IS NULL OR (d.status, d.reference, d.description, d.complete_time,
+            d.text_hash, d.definition_id, d.version, d.create_time)
+          IS DISTINCT FROM (w.status, w.reference, w.description, w.complete_time,
+            w.text_hash, w.definition_id, w.version, w.create_time)
         ON CONFLICT (id) DO UPDATE SET definition_id = excluded.definition_id,
             version = excluded.version, status = excluded.status,
             reference = excluded.reference, description = excluded.description,
@@ -138,7 +146,8 @@ _BATCH_SEARCH = """
             revision = excluded.revision, text_hash = excluded.text_hash,
             words = CASE WHEN search_docs.text_hash = excluded.text_hash
                          THEN search_docs.words ELSE excluded.words END
-        WHERE search_docs.revision IS NULL OR search_docs.revision <= excluded.revision"""
+        WHERE (search_docs.revision IS NULL OR search_docs.revision <= excluded.revision)
+          AND """ + SEARCH_CHANGED
 _BATCH_OUTBOX = """
         INSERT INTO {s}.index_outbox (workflow_id, revision) SELECT w.id, w.revision + 1 FROM w
         ON CONFLICT (workflow_id) DO UPDATE SET revision = excluded.revision"""
@@ -161,6 +170,61 @@ _CREATE = f"""
     {_POINTERS},
     idx AS ({{index}})
     SELECT count(*) FROM w"""
+
+# Many new workflows in one statement (see _coalesce): the rows whose id is free are
+# inserted, and their pointers and search entries (or outbox rows) only FROM those.
+_CREATE_MANY = f"""
+    WITH u AS (
+        SELECT * FROM unnest(%(ids)b::text[], %(definition_ids)b::text[], %(versions)b::int[],
+            %(statuses)b::text[], %(references)b::text[], %(descriptions)b::text[],
+            %(datas)b::text[], %(create_times)b::timestamptz[],
+            %(complete_times)b::timestamptz[], %(next_executions)b::timestamptz[],
+            %(parents)b::text[], %(traces)b::text[], %(text_hashes)b::bigint[],
+            %(words)b::text[])
+        AS u (id, definition_id, version, status, reference, description, data, create_time,
+              complete_time, next_execution, parent, trace_context, text_hash, words)),
+    w AS (
+        INSERT INTO {{s}}.workflows ({INSTANCE_COLUMNS})
+        SELECT id, definition_id, version, status, reference, description, data, create_time,
+            complete_time, next_execution, 1, parent, trace_context FROM u
+        ON CONFLICT (id) DO NOTHING RETURNING id),
+    ptr AS (
+        INSERT INTO {{s}}.execution_pointers (workflow_id, id, seq, body)
+        SELECT n.wid, n.id, n.seq, n.body
+        FROM unnest(%(p_wids)b::text[], %(p_ids)b::text[], %(p_seqs)b::int[],
+            %(p_bodies)b::text[]) AS n (wid, id, seq, body)
+        JOIN w ON w.id = n.wid
+        ON CONFLICT (workflow_id, id) DO UPDATE SET seq = excluded.seq, body = excluded.body),
+    idx AS ({{index}})
+    SELECT id FROM w"""
+_CREATE_MANY_SEARCH = """
+        INSERT INTO {s}.search_docs (id, definition_id, version, status, reference,
+            description, create_time, complete_time, revision, text_hash, words)
+        SELECT u.id, u.definition_id, u.version, u.status, u.reference, u.description,
+            u.create_time, u.complete_time, 1, u.text_hash,
+            array_to_tsvector(string_to_array(u.words, ' '))
+        FROM u JOIN w ON w.id = u.id
+        ON CONFLICT (id) DO NOTHING"""
+_CREATE_MANY_OUTBOX = """
+        INSERT INTO {s}.index_outbox (workflow_id, revision) SELECT w.id, 1 FROM w
+        ON CONFLICT (workflow_id) DO UPDATE SET revision = excluded.revision"""
+
+#: _CREATE_MANY's instance arrays -> the instance_params key each collects.
+_CREATE_COLUMNS = [
+    ("ids", "id"),
+    ("definition_ids", "definition_id"),
+    ("versions", "version"),
+    ("statuses", "status"),
+    ("references", "reference"),
+    ("descriptions", "description"),
+    ("datas", "data"),
+    ("create_times", "create_time"),
+    ("complete_times", "complete_time"),
+    ("next_executions", "next_execution"),
+    ("parents", "parent"),
+    ("traces", "trace_context"),
+]
+_CREATE_ARRAYS = [name for name, _ in _CREATE_COLUMNS] + ["text_hashes", "words"]
 
 #: The array parameters of _BATCH and its parts.
 _BATCH_ARRAYS = (
@@ -230,6 +294,7 @@ class PostgresPersistence(DatabaseUser):
         super().__init__(database)
         # Workflow id -> (revision, search digest) of the last write committed here.
         self._entries: dict[str, tuple[int, int]] = {}
+        self._create = Coalescer(self._create_many, self._create_one)
 
     def _index_sql(self) -> str:
         if self._db.search_index is not None:
@@ -239,9 +304,21 @@ class PostgresPersistence(DatabaseUser):
     async def create_workflow(self, instance: WorkflowInstance) -> str:
         """Store a new instance with revision 1 and return its id.
 
+        Creations made together (a host starting many workflows at once) share one statement
+        (see ``_coalesce``); each is still refused or stored on its own.
+
         Raises:
             ProviderError: an instance with this id exists already (it is left untouched).
         """
+        if not await self._create(instance):
+            raise ProviderError(
+                f"a workflow with id {instance.id!r} already exists; give each new instance a "
+                "fresh id"
+            )
+        instance.revision = 1
+        return instance.id
+
+    async def _create_one(self, instance: WorkflowInstance) -> bool:
         params = instance_params(instance)
         pointers = list(instance.execution_pointers)
         params["pids"] = [p.id for p in pointers]
@@ -250,13 +327,35 @@ class PostgresPersistence(DatabaseUser):
         params.update(search_columns(instance, 1))
         sql = _CREATE.replace("{index}", self._index_sql())
         row = await self._db.fetchone("storing a new workflow", sql, params)
-        if not row or row[0] == 0:
-            raise ProviderError(
-                f"a workflow with id {instance.id!r} already exists; give each new instance a "
-                "fresh id"
-            )
-        instance.revision = 1
-        return instance.id
+        return bool(row and row[0])
+
+    async def _create_many(self, instances: Sequence[WorkflowInstance]) -> list[bool]:
+        # An id asked for twice goes to the server once; the later asks find it taken.
+        first: dict[str, int] = {}
+        for n, instance in enumerate(instances):
+            first.setdefault(instance.id, n)
+        columns: dict[str, list[Any]] = {
+            name: [] for name in (*_CREATE_ARRAYS, "p_wids", "p_ids", "p_seqs", "p_bodies")
+        }
+        searched = self._db.search_index is not None
+        for n in first.values():
+            instance = instances[n]
+            params = instance_params(instance)
+            for name, key in _CREATE_COLUMNS:
+                columns[name].append(params[key])
+            text_hash, words = entry_words(instance) if searched else (None, [])
+            columns["text_hashes"].append(text_hash)
+            columns["words"].append(" ".join(words) if searched else None)
+            for seq, pointer in enumerate(instance.execution_pointers):
+                columns["p_wids"].append(instance.id)
+                columns["p_ids"].append(pointer.id)
+                columns["p_seqs"].append(seq)
+                columns["p_bodies"].append(dump_pointer(pointer))
+        index = _CREATE_MANY_SEARCH if searched else _CREATE_MANY_OUTBOX
+        sql = _CREATE_MANY.replace("{index}", index)
+        rows = await self._db.fetchall("storing new workflows", sql, columns)
+        made = {row[0] for row in rows}
+        return [i.id in made and first[i.id] == n for n, i in enumerate(instances)]
 
     def _batch_sql(self, subscriptions: bool, errors: bool) -> str:
         index = _BATCH_SEARCH if self._db.search_index is not None else _BATCH_OUTBOX

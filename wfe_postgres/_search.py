@@ -53,7 +53,23 @@ SEARCH_UPSERT = """
         text_hash = excluded.text_hash,
         words = CASE WHEN search_docs.text_hash = excluded.text_hash THEN search_docs.words
                      ELSE excluded.words END
-    WHERE search_docs.revision IS NULL OR search_docs.revision <= excluded.revision"""
+    WHERE (search_docs.revision IS NULL OR search_docs.revision <= excluded.revision)
+      AND {CHANGED}"""
+
+#: The condition under which an upsert rewrites an entry: something the entry shows differs.
+#: Most passes change none of it (a chain step moves only the revision), and an update that
+#: writes no new row version costs no WAL and no GIN insertion of the entry's every word.
+#: Skipping stays correct: the stored revision is then the last one whose entry differed, every
+#: later revision up to the current one has the same entry, so a late write of any of them
+#: (passes the revision guard) writes what is there already.
+CHANGED = """(search_docs.status, search_docs.reference, search_docs.description,
+        search_docs.complete_time, search_docs.text_hash, search_docs.definition_id,
+        search_docs.version, search_docs.create_time)
+      IS DISTINCT FROM (excluded.status, excluded.reference, excluded.description,
+        excluded.complete_time, excluded.text_hash, excluded.definition_id, excluded.version,
+        excluded.create_time)"""
+
+SEARCH_UPSERT = SEARCH_UPSERT.replace("{CHANGED}", CHANGED)
 
 _SUMMARY = (
     "id, definition_id, version, status, reference, description, create_time, complete_time"
@@ -134,6 +150,7 @@ class PostgresSearchIndex(DatabaseUser):
             'ORDER BY create_time DESC, id COLLATE "C" DESC LIMIT %s OFFSET %s',
             [*args, max(take, 0), max(skip, 0)],
             read=True,
+            prepare=None,
         )
         if rows:
             total = rows[0][-1]
@@ -143,6 +160,7 @@ class PostgresSearchIndex(DatabaseUser):
                 f"SELECT count(*) FROM {{s}}.search_docs WHERE {where}",
                 args,
                 read=True,
+                prepare=None,
             )
             total = found[0] if found else 0
         else:

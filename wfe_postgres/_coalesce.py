@@ -1,0 +1,111 @@
+"""``Coalescer``: calls of one kind made together reach the server as one statement.
+
+The lock's ``acquire`` and ``release`` and the persistence's ``create_workflow`` are called
+once per workflow, and a host starting a thousand workflows calls each a thousand times at
+once. Sent one by one they are a thousand round trips and a thousand commits, each waiting for
+a pooled connection behind the others (and the group commit's batch waits behind them too).
+Coalesced, the calls made during one turn of the event loop, and those made while a batch is
+on the server, go as one statement over arrays: one round trip, one commit (river's and
+graphile-worker's batch inserts and claims do the same).
+
+Each caller still gets its own answer. When the batch statement fails on the server (one
+call's arguments hold what PostgreSQL cannot store), the calls run again one by one, so only
+the offending one fails; when the database is unreachable, every caller of the batch gets the
+``ProviderUnavailableError`` (nothing was written: the statement is one transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from wfe_core.errors import ProviderUnavailableError, WfeError
+
+__all__ = ["Coalescer"]
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+#: Calls in one statement at most: bounds its arrays and the latency it adds to its callers.
+MAX_BATCH = 500
+
+
+class Coalescer(Generic[A, R]):
+    """Runs ``many(args)`` for the calls that come together, ``one(arg)`` for a lone call.
+
+    Args:
+        many: answers a batch of two or more arguments, one answer per argument, in order
+            (an answer may be an exception, which that caller raises).
+        one: answers one argument alone (the plain statement; also the fallback when ``many``
+            fails on the server).
+    """
+
+    def __init__(
+        self,
+        many: Callable[[Sequence[A]], Awaitable[Sequence[R | Exception]]],
+        one: Callable[[A], Awaitable[R]],
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._many = many
+        self._one = one
+        self._max = max_batch
+        self._pending: list[tuple[A, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, arg: A) -> R:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a host reopened on another loop starts afresh
+            self._loop, self._pending, self._task = loop, [], None
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((arg, future))
+        if self._task is None:
+            # Starts at the next turn of the loop: every call made in this turn joins first.
+            self._task = loop.create_task(self._drain(), name="wfe-postgres.coalesce")
+        # Not cancelled with the caller: a batch on the server finishes for the others.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max]
+                del self._pending[: self._max]
+                await self._answer(batch)
+        finally:
+            self._task = None
+
+    async def _answer(self, batch: list[tuple[A, asyncio.Future[R]]]) -> None:
+        args = [arg for arg, _ in batch]
+        answers: Sequence[R | Exception]
+        try:
+            if len(args) == 1:
+                answers = [await self._one(args[0])]
+            else:
+                answers = await self._many(args)
+        except ProviderUnavailableError as exc:
+            answers = [exc] * len(args)
+        except WfeError as exc:
+            if len(args) == 1:
+                answers = [exc]
+            else:  # one call's arguments failed the statement: each alone, only it fails
+                answers = [await self._alone(arg) for arg in args]
+        except BaseException as exc:  # a bug or a cancellation: no caller is left hanging
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else
+                                         asyncio.CancelledError())
+            raise
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if future.done():
+                continue
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _alone(self, arg: A) -> R | Exception:
+        try:
+            return await self._one(arg)
+        except WfeError as exc:
+            return exc
