@@ -12,6 +12,12 @@ claims at once. A local enqueue also sets it directly. While the listener is dow
 consumers look at the table on a backoff (5 ms up to 100 ms); with it up, once a second, only as
 a safety net.
 
+A wake-up does not send every waiting consumer of the host to the server (a host has several
+per kind, and one enqueue would cost each of them a claim, a commit, that finds nothing):
+wake-ups are counted, and a host has at most as many claims of a kind on the server as it
+had wake-ups since one of its claims last found the queue empty. The safety-net look is once
+per period per host, not per consumer.
+
 A claimed item is gone from the table: the Protocol has no acknowledgement, so a host that dies
 between ``dequeue`` and its work loses that wake-up, not the work. The durable truth is the
 workflow's own row (runnable, due) and the event's (unprocessed), which every host's poller
@@ -60,31 +66,52 @@ class PostgresQueue(DatabaseUser):
     def __init__(self, database: Any) -> None:
         super().__init__(database)
         self._put_backs: set[asyncio.Task[Any]] = set()
+        # Per kind: the wake-up count when a claim that found nothing began, and the claims
+        # on the server now.
+        self._seen_empty: dict[QueueKind, int] = {}
+        self._claiming: dict[QueueKind, int] = {}
+        self._last_look: dict[QueueKind, float] = {}
 
     async def enqueue(self, kind: QueueKind, item_id: str) -> None:
         """Append ``item_id`` to ``kind``'s queue unless it is already waiting there."""
         args = {"kind": kind.value, "item": item_id, "channel": self._db.channel}
         await self._db.execute("queueing an item", _ENQUEUE, args)
-        self._wakeup(kind).set()
+        self._db.signal(_name(kind))
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
         """Take the oldest id of ``kind``, waiting up to ``timeout`` seconds; None if none came."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
         delay = _FIRST_DELAY
+        name = _name(kind)
         while True:
             # Cleared before looking, so that a wake-up landing while we look still counts.
             wakeup = self._wakeup(kind)
             wakeup.clear()
-            item = await self._take(kind)
-            if item is not None:
-                return item
+            signals = self._db.signals(name)
+            owed = signals - self._seen_empty.get(kind, 0)
+            poll = _LISTENING_DELAY if self._db.listening else delay
+            # The safety net: one look per poll period per host, signalled or not.
+            due = loop.time() - self._last_look.get(kind, float("-inf")) >= poll
+            if due or self._claiming.get(kind, 0) < owed:
+                self._last_look[kind] = loop.time()
+                self._claiming[kind] = self._claiming.get(kind, 0) + 1
+                try:
+                    item = await self._take(kind)
+                finally:
+                    self._claiming[kind] -= 1
+                if item is not None:
+                    if owed > 1:
+                        wakeup.set()  # more were signalled: another consumer may claim
+                    return item
+                self._seen_empty[kind] = max(self._seen_empty.get(kind, 0), signals)
+                if self._db.signals(name) > signals:
+                    wakeup.set()  # signalled while we looked: the others look again
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            wait = _LISTENING_DELAY if self._db.listening else delay
             try:
-                await asyncio.wait_for(wakeup.wait(), min(wait, remaining))
+                await asyncio.wait_for(wakeup.wait(), min(poll, remaining))
                 delay = _FIRST_DELAY
             except TimeoutError:
                 delay = min(delay * 2, _MAX_DELAY)
@@ -110,7 +137,12 @@ class PostgresQueue(DatabaseUser):
         task = asyncio.ensure_future(self._db.execute("putting an item back", _PUT_BACK, args))
         self._put_backs.add(task)
         task.add_done_callback(self._put_backs.discard)
-        self._wakeup(kind).set()
+        self._db.signal(_name(kind))
 
     def _wakeup(self, kind: QueueKind) -> asyncio.Event:
-        return self._db.wakeup(f"queue:{kind.value}")
+        return self._db.wakeup(_name(kind))
+
+
+def _name(kind: QueueKind) -> str:
+    """The wake-up of ``kind``'s queue (notifications carry ``kind.value``)."""
+    return f"queue:{kind.value}"
