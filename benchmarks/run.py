@@ -94,6 +94,10 @@ class Entry:
     #: Full-size runs repeat this many times; the run with the median ``median_of`` is kept.
     repeat: int = 1
     median_of: str = ""
+    #: The module that runs the case (``_hosts_cases`` for several host processes).
+    module: str = "_wfe_cases"
+    #: Only these providers (the several-host cases need a store shared across processes).
+    providers: tuple[str, ...] = ()
 
 
 #: Throughput figures move by +-10% from run to run on 2 cores; the median of three is steadier.
@@ -152,6 +156,19 @@ def wfe_entries(sleepers: int) -> list[Entry]:
         Entry("fanout_wait", "fanout", {"items": 100, "async_steps": True, "wait_ms": 10},
               {"items": 10, "async_steps": True, "wait_ms": 10},
               what="for_each over 100 items in parallel, each step awaiting 10 ms"),
+        Entry("chain_hosts_1", "chain_hosts", {"hosts": 1, "workflows": 1000, "steps": 10},
+              {"hosts": 1, "workflows": 20, "steps": 10}, module="_hosts_cases",
+              providers=("postgresql",), what="the chain from one host process, as below",
+              **CHAIN_REPEAT),
+        Entry("chain_hosts_3", "chain_hosts", {"hosts": 3, "workflows": 1000, "steps": 10},
+              {"hosts": 3, "workflows": 21, "steps": 10}, module="_hosts_cases",
+              providers=("postgresql",),
+              what="the same 1000 workflows started by three host processes on one database",
+              **CHAIN_REPEAT),
+        Entry("wakeup_cross", "wakeup_cross", {"workflows": 200, "spacing_ms": 10},
+              {"workflows": 10, "spacing_ms": 5}, module="_hosts_cases",
+              providers=("postgresql",),
+              what="200 workflows waiting in one host process; events published by another"),
     ]
 
 
@@ -196,7 +213,7 @@ def run_wfe_once(entry: Entry, url_for: Callable[[Path], str], smoke: bool) -> d
     url = ""
     try:
         url = url_for(work)
-        cmd = [sys.executable, "-m", "benchmarks._wfe_cases", entry.case, "--url", url,
+        cmd = [sys.executable, "-m", f"benchmarks.{entry.module}", entry.case, "--url", url,
                "--params", json.dumps(params)]
         result = run_json(cmd, timeout=120 if smoke else 3600)
         result["url"] = url.replace(urlsplit(url).password or "\0", "***")
@@ -218,6 +235,11 @@ def run_raw(smoke: bool) -> dict[str, Any]:
             out[level] = run_json(cmd, timeout=120)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    base = os.environ.get("WFE_TEST_POSTGRES_URL")
+    if base:  # one connection's autocommit INSERTs, on the server wfe's rows use
+        cmd = [sys.executable, "-m", "benchmarks._raw_pg_commits", base, "0.2" if smoke else "3"]
+        runs = [run_json(cmd, timeout=120) for _ in range(1 if smoke else 3)]
+        out["POSTGRESQL"] = pick_median(runs, "commits_per_s")
     return out
 
 
@@ -338,6 +360,7 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
     cases = results["cases"]
     raw_normal = _ok(cases, "raw_commits", "NORMAL")
     raw_full = _ok(cases, "raw_commits", "FULL")
+    raw_pg = _ok(cases, "raw_commits", "POSTGRESQL")
     dbos_sqlite = _ok(cases, "dbos_chain", "sqlite")
     dbos_pg = _ok(cases, "dbos_chain", "postgres")
 
@@ -378,6 +401,16 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
                 ok = frac >= 0.5 if name == "chain" else None
                 out.append(Figure(label, "x raw commits (FULL)", provider, frac, "x",
                                   ">= 0.5x" if ok is not None else "", _verdict(ok)))
+            if provider == "postgresql" and dbos_pg and name in ("chain", "chain_200"):
+                ratio = sps / dbos_pg["steps_per_s"]
+                out.append(Figure(label, "x DBOS on PostgreSQL", provider, ratio, "x",
+                                  ">= 10x", _verdict(ratio >= 10)))
+            # Group commit should beat one connection's raw commit rate, as on SQLite.
+            if provider == "postgresql" and raw_pg and name in ("chain", "chain_200"):
+                frac = sps / raw_pg["commits_per_s"]
+                ok = frac >= 1 if name == "chain" else None
+                out.append(Figure(label, "x raw commits (1 connection)", provider, frac, "x",
+                                  ">= 1x" if ok is not None else "", _verdict(ok)))
             if provider == "sqlite_normal" and raw_normal:
                 out.append(Figure(label, "x raw commits (NORMAL)", provider,
                                   sps / raw_normal["commits_per_s"], "x"))
@@ -450,6 +483,26 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
         if r is not None:
             out.append(Figure("raw SQLite commits", f"synchronous={level}", "sqlite",
                               r["commits_per_s"], "commits/s"))
+    if raw_pg is not None:
+        out.append(Figure("raw PostgreSQL commits", "1 connection, autocommit INSERT",
+                          "postgresql", raw_pg["commits_per_s"], "commits/s",
+                          note=f"synchronous_commit={raw_pg.get('synchronous_commit')}"))
+
+    one, three = _ok(cases, "chain_hosts_1", "postgresql"), _ok(cases, "chain_hosts_3", "postgresql")
+    for r in (one, three):
+        if r is not None:
+            out.append(Figure(f"chain {r['workflows']}x{r['steps']} on {r['hosts']} host(s)",
+                              "steps/s", "postgresql", r["steps_per_s"], "steps/s"))
+    if one and three:
+        ratio = three["steps_per_s"] / one["steps_per_s"]
+        out.append(Figure("chain on 3 hosts", "x 1 host", "postgresql", ratio, "x", ">= 1x",
+                          _verdict(ratio >= 1)))
+    cross = _ok(cases, "wakeup_cross", "postgresql")
+    if cross is not None:
+        label = "wake-up: event, other host"
+        out.append(Figure(label, "publish -> step p50", "postgresql", cross["p50_ms"], "ms"))
+        out.append(Figure(label, "publish -> step p99", "postgresql", cross["p99_ms"], "ms",
+                          "< 50 ms", _verdict(cross["p99_ms"] < 50)))
     for provider, r in (("sqlite", dbos_sqlite), ("postgres", dbos_pg)):
         if r is not None:
             label = f"DBOS chain {r['workflows']}x{r['steps']}"
@@ -504,7 +557,7 @@ def engine_version() -> str:
 
 
 #: What the figures depend on; the harness records their version with every entry.
-ENGINE_PATHS = ("wfe", "wfe_core", "wfe_sqlite", "pyproject.toml")
+ENGINE_PATHS = ("wfe", "wfe_core", "wfe_sqlite", "wfe_postgres", "pyproject.toml")
 
 
 def machine() -> dict[str, Any]:
@@ -579,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     for entry in entries:
         if only and entry.name not in only:
             continue
-        targets = [(p, PROVIDERS[p]) for p in providers]
+        targets = [(p, PROVIDERS[p]) for p in providers
+                   if not entry.providers or p in entry.providers]
         targets += [(p, EXTRA_PROVIDERS[p]) for p in entry.extra if "sqlite" in providers]
         for provider, url_for in targets:
             log(f"{entry.name} [{provider}] ...")
