@@ -34,6 +34,12 @@ INDEX_LEASE = "index-outbox"
 INDEX_CHUNK = 256
 #: Outbox entries one flush takes at most; a fuller outbox is drained by the next flush.
 INDEX_DRAIN = 4 * INDEX_CHUNK
+#: Drains a search's flush takes at most before it searches: a backlog of up to
+#: ``CATCH_UP_DRAINS * INDEX_DRAIN`` entries is searchable at once, and writes arriving faster
+#: than they are indexed cannot hold a search up for ever.
+CATCH_UP_DRAINS = 16
+#: Seconds a search's flush waits for another host's drain to end.
+CATCH_UP_WAIT = 5.0
 
 
 class Indexer:
@@ -86,30 +92,44 @@ class Indexer:
             except Exception:
                 log.exception("search indexing failed; the workflows stay in the outbox for later")
 
-    async def flush(self) -> None:
+    async def flush(self, *, catch_up: bool = False) -> None:
         """Index what the store's outbox holds, and take it out of the outbox.
 
         One drain at a time, in this host (a lock) and across hosts (a lease): two drains of
         one workflow could otherwise store an older state over a newer one.
 
+        Args:
+            catch_up: for ``host.search``, which must see every write stored before it: drain
+                again while a drain came back full (up to :data:`CATCH_UP_DRAINS` drains), and
+                wait up to :data:`CATCH_UP_WAIT` seconds for a drain another host is running
+                (it may have read the outbox before this host's last writes).
+
         Raises:
             WfeError: some workflows could not be indexed; they stay in the outbox.
         """
         async with self.lock:
-            snapshots, self.pending = self.pending, {}
-            entries = await self.persistence.get_index_outbox(INDEX_DRAIN)
-            self.telemetry.index_backlog_is(len(entries))
-            if not entries:
-                return
-            if not await self.leases.acquire(INDEX_LEASE):
-                return  # another host is draining it
-            try:
-                left = await self.index_entries(entries, snapshots)
-            finally:
-                await self.leases.release(INDEX_LEASE)
-            self.telemetry.index_backlog_is(left)
-            if len(entries) >= INDEX_DRAIN:
-                self.wake.set()  # there may be more
+            snapshots: dict[str, WorkflowInstance] = {}
+            for _ in range(CATCH_UP_DRAINS if catch_up else 1):
+                snapshots, self.pending = snapshots | self.pending, {}
+                entries = await self.persistence.get_index_outbox(INDEX_DRAIN)
+                self.telemetry.index_backlog_is(len(entries))
+                if not entries:
+                    return
+                if not await self.leases.acquire(INDEX_LEASE):
+                    if not catch_up or not await self.leases.acquire_waiting(
+                        INDEX_LEASE, CATCH_UP_WAIT, lambda: None
+                    ):
+                        return  # another host is draining it
+                    # What that host drained meanwhile is gone from the outbox.
+                    entries = await self.persistence.get_index_outbox(INDEX_DRAIN)
+                try:
+                    left = await self.index_entries(entries, snapshots)
+                finally:
+                    await self.leases.release(INDEX_LEASE)
+                self.telemetry.index_backlog_is(left)
+                if len(entries) < INDEX_DRAIN:
+                    return
+            self.wake.set()  # there may be more
 
     async def index_entries(
         self, entries: list[tuple[str, int]], snapshots: dict[str, WorkflowInstance]

@@ -304,7 +304,7 @@ class Runtime:
             await self.without_queue("evt", event.id, exc)
 
     async def flush_index(self) -> None:
-        await self.indexer.flush()
+        await self.indexer.flush(catch_up=True)
 
     async def wait_for_change(self, wid: str, timeout: float) -> None:
         await self.runner.wait_for_change(wid, timeout)
