@@ -169,6 +169,15 @@ def wfe_entries(sleepers: int) -> list[Entry]:
               {"workflows": 10, "spacing_ms": 5}, module="_hosts_cases",
               providers=("postgresql",),
               what="200 workflows waiting in one host process; events published by another"),
+        # Search in OpenSearch, where the test node is configured (scripts/services.sh).
+        *([Entry("search_latency", "search_latency", {"workflows": 200, "spacing_ms": 20},
+                 {"workflows": 10, "spacing_ms": 5}, module="_search_cases", providers=("sqlite",),
+                 what="200 one-step workflows 20 ms apart; completion -> found in OpenSearch"),
+           Entry("chain_search", "chain_search", {"workflows": 1000, "steps": 10, "pairs": 3},
+                 {"workflows": 20, "steps": 10, "pairs": 1}, module="_search_cases",
+                 providers=("sqlite",),
+                 what="the chain on SQLite, its own index vs OpenSearch, alternately x3")]
+          if os.environ.get("WFE_TEST_OPENSEARCH_URL") else []),
     ]
 
 
@@ -510,6 +519,9 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
             out.append(Figure(label, "workflows/s", provider, r["workflows_per_s"], "wf/s"))
             out.append(Figure(label, "step gap p50", provider, r["gap_p50_ms"], "ms"))
             out.append(Figure(label, "step gap p99", provider, r["gap_p99_ms"], "ms"))
+    from . import _search_cases
+
+    out.extend(Figure(*row) for row in _search_cases.figure_rows(cases))
     return out
 
 
@@ -557,7 +569,8 @@ def engine_version() -> str:
 
 
 #: What the figures depend on; the harness records their version with every entry.
-ENGINE_PATHS = ("wfe", "wfe_core", "wfe_sqlite", "wfe_postgres", "pyproject.toml")
+ENGINE_PATHS = ("wfe", "wfe_core", "wfe_sqlite", "wfe_postgres", "wfe_opensearch",
+                "pyproject.toml")
 
 
 def machine() -> dict[str, Any]:
