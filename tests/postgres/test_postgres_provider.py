@@ -165,6 +165,61 @@ async def test_a_missing_database_is_a_configuration_error(url: str) -> None:
     assert schema_of(url) not in await schemas(url)
 
 
+def _bug(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"bug: {reason}")
+
+
+#: Bad input on a URL that otherwise names the real test server: what to change in it.
+_BAD_ON_THE_SERVER = [
+    pytest.param({"schema": "we%22ird"}, id="quoted-schema"),
+    pytest.param(
+        {"schema": "wfe%22%3B%20DROP%20SCHEMA%20public%20CASCADE%3B%20--"}, id="injection-schema"
+    ),
+    pytest.param({"schema": "o%27brien"}, id="single-quote-schema"),
+    pytest.param({"user": "wfe_no_such_user"}, id="no-such-user"),
+    pytest.param(
+        {"schema": "pg_wfe"}, id="reserved-schema",
+        marks=_bug("wfe_postgres/_url.py accepts pg_* schema names, which PostgreSQL reserves; "
+                   "the start then fails as a bare ProviderError"),
+    ),
+    pytest.param(
+        {"colour": "red"}, id="unknown-parameter",
+        marks=_bug("wfe_postgres/_url.py passes unknown query parameters to libpq; the start "
+                   "then fails as a bare ProviderError ('invalid URI query parameter')"),
+    ),
+    pytest.param(
+        {"sslmode": "bogus"}, id="bad-libpq-value",
+        marks=_bug("wfe_postgres/_errors.py calls libpq's 'invalid sslmode value' an outage "
+                   "(ProviderUnavailableError, 'wfe retries by itself'): no retry can help"),
+    ),
+]
+
+
+@pytest.mark.parametrize("change", _BAD_ON_THE_SERVER)
+async def test_bad_input_on_the_real_server_is_a_configuration_error_and_creates_nothing(
+    url: str, change: dict[str, str]
+) -> None:
+    """Each a ``ConfigurationError`` (at construction or at start, never an outage to wait
+    out, never later), without the password, and no schema made on the server."""
+    parts = urlsplit(url)
+    query = {k: v for k, v in parse_qsl(parts.query) if k not in change}
+    query.update((k, v) for k, v in change.items() if k != "user")
+    user = change.get("user", parts.username)
+    bad = parts._replace(
+        netloc=f"{user}:{parts.password}@{parts.hostname}:{parts.port or 5432}",
+        query="&".join(f"{k}={v}" for k, v in query.items()),
+    ).geturl()
+    before = await schemas(url)
+    with pytest.raises(ConfigurationError) as caught:
+        host = WorkflowHost(bad)
+        await host.start()
+        await host.stop()
+    assert f":{parts.password}@" not in str(caught.value)
+    # Other tests make their own wfe_test_ schemas on this server meanwhile.
+    made = {s for s in (await schemas(url)) - before if not s.startswith("wfe_test_")}
+    assert made == set()
+
+
 async def test_an_unreachable_server_is_unavailable_not_a_hang(url: str) -> None:
     parts = urlsplit(url)
     # A port nothing listens on: refused at once.
