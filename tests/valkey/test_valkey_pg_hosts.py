@@ -10,9 +10,9 @@ runs in the killed process. The killed host's leases expire on Valkey and the id
 from the Valkey queue come back, or the others' pollers find them.
 
 A step that ran twice on live hosts means a live host lost a lease it held (its renewal came
-after the lease ran out): the failure names the host that logged it. On a loaded machine the
-renewals, one round trip after another for every lease a host holds (``wfe_core/_leases.py``),
-fall behind; see the report of the change that added this test.
+after the lease ran out): the failure names the host that logged it. A host renews its leases
+one round trip after another (``Leases.renew_loop`` in ``wfe_core/_leases.py``), so on a loaded
+machine, with tens of leases held, the renewals fall behind the leases' expiry.
 """
 
 from __future__ import annotations
