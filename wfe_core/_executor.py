@@ -196,38 +196,43 @@ class _Pass:
     # -- running steps -----------------------------------------------------------------------
 
     async def run(self) -> PassResult:
-        due = [
-            p
-            for p in self.pointers.open()
-            if p.active and (p.sleep_until is None or p.sleep_until <= self.now)
-        ]
+        now, steps = self.now, self.steps
+        due: list[ExecutionPointer] = []
+        users: list[ExecutionPointer] = []
+        for p in self.pointers.open():
+            if p.active and (p.sleep_until is None or p.sleep_until <= now):
+                due.append(p)
+                if not steps[p.step_id].is_primitive:
+                    users.append(p)
         self.process_cancellations()
         # User steps that are due together (parallel branches, parallel foreach items) run
         # at the same time; their results are applied one by one, in pointer order, so the
         # pass's state change is the same as if they had run in that order. Primitives follow,
         # in order: a container then sees the body steps that ended in this pass.
-        users = [p for p in due if not self.steps[p.step_id].is_primitive]
         if users and self.wf.status is WorkflowStatus.RUNNABLE:
             await self.run_user_steps(users)
-        invoke = self.invoke_observed if self.observe else self.invoke
-        for pointer in due:
-            if self.wf.status is not WorkflowStatus.RUNNABLE:
-                break
-            if not pointer.active or pointer.end_time is not None:
-                continue
-            if not self.steps[pointer.step_id].is_primitive:
-                continue
-            await self.execute_primitive(pointer, invoke)
-            self.process_cancellations()
+        if len(due) > len(users):
+            invoke = self.invoke_observed if self.observe else self.invoke
+            for pointer in due:
+                if self.wf.status is not WorkflowStatus.RUNNABLE:
+                    break
+                if not pointer.active or pointer.end_time is not None:
+                    continue
+                if not steps[pointer.step_id].is_primitive:
+                    continue
+                await self.execute_primitive(pointer, invoke)
+                self.process_cancellations()
         self.determine_next_execution()
         return self.result
 
     async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
-        runs = [self.prepare(p) for p in pointers]
         invoke = self.invoke_observed if self.observe else self.invoke
-        if len(runs) == 1:
-            await invoke(runs[0])
+        if len(pointers) == 1:  # the usual pass: one step
+            run = self.prepare(pointers[0])
+            await invoke(run)
+            runs = [run]
         else:
+            runs = [self.prepare(p) for p in pointers]
             bound = asyncio.Semaphore(self.max_parallel)
 
             async def bounded(run: _StepRun) -> None:
@@ -301,8 +306,14 @@ class _Pass:
                     f"step {step.display_name!r} returned {type(result).__qualname__}; "
                     "return an ExecutionResult or None"
                 )
-            run.sleep_until = self.sleep_until(step, result)
-            _check_storable(step, result)
+            if result.sleep_for is not None:
+                run.sleep_until = self.sleep_until(step, result)
+            if (
+                result.persistence_data is not None
+                or result.outcome_value is not None
+                or result.branch_values
+            ):
+                _check_storable(step, result)
             if ctx.data is not data:
                 # The step assigned ctx.data instead of changing it: the new value is the data.
                 self.wf.data = data = ctx.data

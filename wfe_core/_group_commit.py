@@ -10,6 +10,10 @@ Each caller still gets its own outcome: its write succeeded, or it raises the er
 
 Why batch here rather than in each provider: every provider then gets the same grouping with
 the same per-pass semantics, and only has to say how to write a list of passes.
+
+A store with no commit to share (``memory://``, whose writes are plain assignments) says so
+with a class attribute ``commits_together = False``: each pass is then written at once, with
+no future, no batch and no extra turn of the event loop.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class GroupCommit:
     def __init__(self, persistence: PersistenceProvider, max_batch: int = MAX_BATCH) -> None:
         self.persistence = persistence
         self.max_batch = max_batch
+        self.together = bool(getattr(persistence, "commits_together", True))
         self._pending: list[tuple[WorkflowWrite, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -49,6 +54,14 @@ class GroupCommit:
             WorkflowNotFoundError: no such instance.
             ProviderError: the store failed (``ProviderUnavailableError`` if for now only).
         """
+        if not self.together:
+            await self.persistence.persist_workflow(
+                write.instance,
+                changed_pointers=write.changed_pointers,
+                subscriptions=write.subscriptions,
+                errors=write.errors,
+            )
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((write, future))
         if self._writer is None:

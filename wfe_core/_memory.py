@@ -126,7 +126,11 @@ class MemoryPersistence:
         self._store(instance, pointers)
         for sub in subscriptions:
             self._subscriptions[sub.id] = copy.deepcopy(sub)
-        self._errors.extend(copy.deepcopy(list(errors)))
+        if errors:
+            self._errors.extend(copy.deepcopy(list(errors)))
+
+    #: Nothing to share between writes: the host's group commit writes each pass at once.
+    commits_together = False
 
     async def persist_workflows(self, writes: Sequence[WorkflowWrite]) -> list[Exception | None]:
         # Each write is done before the next begins, with no await in between: one at a time
@@ -334,11 +338,15 @@ class MemorySearchIndex:
         # Most passes leave the searchable fields as they were: reuse their words rather than
         # walk the data again (this runs inline with every pass on memory://).
         sources = (instance.reference, instance.description, instance.data)
-        if known is not None and known[3] == sources:
-            text = known[1]
-        else:
+        if known is None or known[3] != sources:
             text = search_rule.instance_text(instance)
-        self._docs[instance.id] = (search_rule.summary_of(instance), text, instance.revision, sources)
+            summary = search_rule.summary_of(instance)
+        else:
+            text, summary = known[1], known[0]
+            # The rest of a summary never changes, or changes with these two.
+            if summary.status is not instance.status or summary.complete_time != instance.complete_time:
+                summary = search_rule.summary_of(instance)
+        self._docs[instance.id] = (summary, text, instance.revision, sources)
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20

@@ -417,19 +417,25 @@ class _SearchStep:
         self.write: EntryWrite | None = None
         self.outbox: tuple[str, int] = (instance.id, 1 if replaces is None else replaces + 1)
         if index is not None:
+            # None: the entry stored already shows this state (nothing searchable changed).
             self.write = index.entry_write(instance, replaces)
 
     def run(self, conn: sqlite3.Connection) -> Any:
         """In the worker thread, inside the write's transaction."""
-        if self.write is not None:
+        if self.index is None:
+            conn.execute(_UPSERT_OUTBOX, self.outbox)
+        elif self.write is not None:
             return self.write.run(conn)
-        conn.execute(_UPSERT_OUTBOX, self.outbox)
         return None
 
     def committed(self, result: Any) -> None:
         """On the loop, once the write is durable; ``result`` is what :meth:`run` returned."""
-        if self.index is not None and self.write is not None:
+        if self.index is None:
+            return
+        if self.write is not None:
             self.index.entry_committed(self.write, result)
+        else:
+            self.index.entry_kept(*self.outbox)
 
 
 def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowInstance]:

@@ -113,9 +113,10 @@ class EntryWrite:
         known: the ``search_docs`` row committed at the revision this write replaces, when the
             index remembers it; else the row is read in the transaction.
         runnable: whether the workflow stays runnable (so it will likely be written again).
+        sources: what the entry is made of, to tell whether the next write changes it.
     """
 
-    __slots__ = ("entry", "index", "known", "revision", "runnable")
+    __slots__ = ("entry", "index", "known", "revision", "runnable", "sources")
 
     def __init__(
         self,
@@ -124,12 +125,14 @@ class EntryWrite:
         revision: int,
         known: tuple[Any, ...] | None,
         runnable: bool,
+        sources: tuple[Any, ...] = (),
     ) -> None:
         self.index = index
         self.entry = entry
         self.revision = revision
         self.known = known
         self.runnable = runnable
+        self.sources = sources
 
     def run(self, conn: sqlite3.Connection) -> tuple[Any, ...]:
         """In the worker thread, inside the transaction; returns the row now stored."""
@@ -149,11 +152,12 @@ class SqliteSearchIndex(DatabaseUser):
     def __init__(self, database: SqliteDatabase | str) -> None:
         super().__init__(database)
         self._fts5: bool | None = None  # what search_text is, read from the schema on first use
-        # Workflow id -> (revision, search_docs row) committed by a write through this index.
-        # A write that replaces that revision knows the stored row without reading it: no one
-        # else can have written that revision's entry (a revision is written once, and its
-        # entry with it), and the row is only remembered once its transaction committed.
-        self._committed: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        # Workflow id -> (revision, search_docs row, what the row was made of) committed by a
+        # write through this index. A write that replaces that revision knows the stored row
+        # without reading it: no one else can have written that revision's entry (a revision
+        # is written once, and its entry with it), and the row is only remembered once its
+        # transaction committed. A write whose sources are the same needs no entry write.
+        self._committed: dict[str, tuple[int, tuple[Any, ...], tuple[Any, ...]]] = {}
         self._db.attach_search(self)
 
     async def index_workflow(self, instance: WorkflowInstance) -> None:
@@ -173,26 +177,49 @@ class SqliteSearchIndex(DatabaseUser):
 
         await self._db.write(write)
 
-    def entry_write(self, instance: WorkflowInstance, replaces: int | None) -> EntryWrite:
-        """The entry write for a workflow write replacing revision ``replaces`` (None: new).
+    def entry_write(self, instance: WorkflowInstance, replaces: int | None) -> EntryWrite | None:
+        """The entry write for a workflow write replacing revision ``replaces`` (None: new),
+        or None when the entry committed at ``replaces`` shows this state already (most
+        passes: nothing searchable changed); then call :meth:`entry_kept` once it commits.
 
         Called on the loop when the workflow write is prepared.
         """
+        data = instance.data
+        # The data by its length and hash (computed in C, and kept in the string), not its
+        # text: the index must not hold every running workflow's data.
+        sources = (
+            instance.status,
+            instance.reference,
+            instance.description,
+            instance.complete_time,
+            None if data is None else (len(data), hash(data)),
+        )
         known = self._committed.get(instance.id)
-        row = known[1] if known is not None and known[0] == replaces else None
+        row = None
+        if known is not None and known[0] == replaces:
+            if known[2] == sources:
+                return None
+            row = known[1]
         revision = 1 if replaces is None else replaces + 1
         runnable = instance.status is WorkflowStatus.RUNNABLE
         entry = SearchEntry.of(instance, revision)
-        return EntryWrite(self, entry, revision, row, runnable)
+        return EntryWrite(self, entry, revision, row, runnable, sources)
 
     def entry_committed(self, write: EntryWrite, row: tuple[Any, ...]) -> None:
         """Remember the row ``write`` stored, now that it committed. Called on the loop."""
         wid = write.entry.doc[0]
         self._committed.pop(wid, None)  # re-inserted last: the oldest is forgotten first
         if write.runnable:  # one that stopped is rarely written again
-            self._committed[wid] = (write.revision, row)
+            self._committed[wid] = (write.revision, row, write.sources)
             if len(self._committed) > REMEMBERED_ENTRIES:
                 del self._committed[next(iter(self._committed))]
+
+    def entry_kept(self, workflow_id: str, revision: int) -> None:
+        """A write that needed no entry write (``entry_write`` said None) committed
+        ``revision``: its entry is the one remembered. Called on the loop."""
+        known = self._committed.get(workflow_id)
+        if known is not None:
+            self._committed[workflow_id] = (revision, known[1], known[2])
 
     def write_entry(
         self,

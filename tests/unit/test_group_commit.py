@@ -16,7 +16,10 @@ from wfe_core.serialization import encode_data
 
 
 class RecordingPersistence(MemoryPersistence):
-    """The memory store, noting the size of every batch it is handed."""
+    """The memory store, noting the size of every batch it is handed; it asks for batches,
+    as a store with a commit to share does."""
+
+    commits_together = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,6 +57,25 @@ async def test_passes_finishing_in_one_loop_turn_are_one_batch() -> None:
     await asyncio.gather(*(commit.persist(WorkflowWrite(i, ())) for i in instances))
     assert persistence.batches == [5]
     assert [i.revision for i in instances] == [2] * 5
+
+
+async def test_a_store_with_no_commit_to_share_is_written_at_once() -> None:
+    """memory:// says ``commits_together = False``: each pass is its own plain write, done
+    before ``persist`` returns, with no batch and no wait for the next turn of the loop."""
+
+    class Plain(RecordingPersistence):
+        commits_together = False
+
+    persistence = Plain()
+    commit = GroupCommit(persistence)
+    instances = await _stored(persistence, 3)
+    await asyncio.gather(*(commit.persist(WorkflowWrite(i, ())) for i in instances))
+    assert (persistence.batches, persistence.singles) == ([], 3)
+    assert [i.revision for i in instances] == [2] * 3
+    stale = instances[0]
+    stale.revision = 9
+    with pytest.raises(ConcurrencyError):
+        await commit.persist(WorkflowWrite(stale, ()))
 
 
 async def test_passes_arriving_while_a_batch_is_written_form_the_next_batch() -> None:
