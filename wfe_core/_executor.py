@@ -51,6 +51,12 @@ __all__ = ["MAX_PARALLEL_STEPS", "PassResult", "WorkflowExecutor"]
 log = logging.getLogger("wfe.executor")
 _Kind = ErrorBehavior.Kind
 
+#: What a step body that returned None proceeds with; private, so nothing can change it.
+_NEXT = ExecutionResult.next()
+
+#: Step body class -> whether its ``run`` is ``async def`` (asked once per class, not per run).
+_ASYNC_RUN: dict[type, bool] = {}
+
 #: Step bodies of one pass that run at once, by default (``WorkflowHost(max_parallel_steps=)``).
 MAX_PARALLEL_STEPS = 64
 
@@ -300,7 +306,7 @@ class _Pass:
                 setattr(body, attr, value)
             result = await self.call(step, body, ctx)
             if result is None:
-                result = ExecutionResult.next()
+                result = _NEXT
             elif not isinstance(result, ExecutionResult):
                 raise TypeError(
                     f"step {step.display_name!r} returned {type(result).__qualname__}; "
@@ -414,7 +420,10 @@ class _Pass:
 
     async def call(self, step: WorkflowStep, body: Any, ctx: StepExecutionContext) -> Any:
         run = body.run
-        if step.is_primitive or not step.blocking or inspect.iscoroutinefunction(run):
+        on_loop = _ASYNC_RUN.get(type(body))
+        if on_loop is None:
+            on_loop = _ASYNC_RUN[type(body)] = inspect.iscoroutinefunction(run)
+        if on_loop or step.is_primitive or not step.blocking:
             out = run(ctx)
         elif step.is_async:
             out = step.body(ctx)

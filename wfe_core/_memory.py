@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -36,7 +37,6 @@ from .providers import (
     QueueKind,
     SearchFilter,
     SearchPage,
-    WorkflowSummary,
     WorkflowWrite,
     persist_one_by_one,
     search_words,
@@ -311,9 +311,9 @@ class MemorySearchIndex:
     """
 
     def __init__(self) -> None:
-        # id -> (summary, searchable words, revision, the fields the words came from); an
+        # id -> [summary, searchable words, revision, the fields the words came from]; an
         # entry never goes back to an older revision.
-        self._docs: dict[str, tuple[WorkflowSummary, str, int, tuple[str | None, ...]]] = {}
+        self._docs: dict[str, list[Any]] = {}
 
     async def start(self) -> None:
         pass
@@ -333,20 +333,20 @@ class MemorySearchIndex:
     def put(self, instance: WorkflowInstance) -> None:
         """Add or replace one instance's entry, at once (``instance.data`` is JSON text)."""
         known = self._docs.get(instance.id)
-        if known is not None and known[2] > instance.revision:
-            return  # it shows a newer state already
-        # Most passes leave the searchable fields as they were: reuse their words rather than
-        # walk the data again (this runs inline with every pass on memory://).
         sources = (instance.reference, instance.description, instance.data)
-        if known is None or known[3] != sources:
-            text = search_rule.instance_text(instance)
-            summary = search_rule.summary_of(instance)
-        else:
-            text, summary = known[1], known[0]
-            # The rest of a summary never changes, or changes with these two.
-            if summary.status is not instance.status or summary.complete_time != instance.complete_time:
-                summary = search_rule.summary_of(instance)
-        self._docs[instance.id] = (summary, text, instance.revision, sources)
+        if known is not None:
+            if known[2] > instance.revision:
+                return  # it shows a newer state already
+            # Most passes leave the searchable fields as they were: keep the entry rather
+            # than walk the data again (this runs inline with every pass on memory://).
+            if known[3] == sources:
+                summary = known[0]
+                if summary.status is not instance.status or summary.complete_time != instance.complete_time:
+                    known[0] = search_rule.summary_of(instance)
+                known[2] = instance.revision
+                return
+        text = search_rule.instance_text(instance)
+        self._docs[instance.id] = [search_rule.summary_of(instance), text, instance.revision, sources]
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20

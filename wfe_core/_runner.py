@@ -223,9 +223,15 @@ class WorkflowRunner:
             text = encode_data(data, definition.data_type)
         instance.data = text
         try:
-            await self.commit.persist(
-                WorkflowWrite(instance, result.changed, result.subscriptions, result.errors)
-            )
+            if self.commit.together:
+                await self.commit.persist(
+                    WorkflowWrite(instance, result.changed, result.subscriptions, result.errors)
+                )
+            else:  # nothing to batch (memory://): the plain write, without the wrapping
+                await self.persistence.persist_workflow(
+                    instance, changed_pointers=result.changed,
+                    subscriptions=result.subscriptions, errors=result.errors,
+                )
         except ConcurrencyError:
             log.info("workflow %s changed during a pass; the pass is discarded and rerun",
                      instance.id, extra=log_fields(instance.id, instance.definition_id))
