@@ -58,6 +58,16 @@ def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeEr
             f"PostgreSQL at {where} refused the connection; check the user, password and "
             f"database name ({text})"
         )
+    if state is None and (
+        ("invalid" in lowered and ("value" in lowered or "connection option" in lowered))
+        or "unrecognized" in lowered
+    ):
+        # libpq refusing a parameter's value before it connects ('invalid sslmode value',
+        # 'invalid integer value ... for connection option'): no retry can help.
+        return ConfigurationError(
+            f"PostgreSQL at {where}: the URL has a connection parameter libpq refuses; fix "
+            f"it ({text})"
+        )
     transient = (
         isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         or type(exc).__name__ == "PoolTimeout"

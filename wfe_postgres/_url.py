@@ -122,6 +122,11 @@ def parse_url(url: str) -> PostgresOptions:
             "letters, digits and underscores (at most 48, not starting with a digit), e.g. "
             "schema=wfe"
         )
+    if schema.startswith("pg_"):
+        raise ConfigurationError(
+            f"schema={schema!r} in {shown!r} starts with pg_, which PostgreSQL reserves for "
+            "its own schemas; choose another name, e.g. schema=wfe"
+        )
     if not 1 <= pool_size <= MAX_POOL_SIZE:
         raise ConfigurationError(
             f"pool_size={pool_size} in {shown!r} is out of range; give 1 to {MAX_POOL_SIZE}"
@@ -129,6 +134,7 @@ def parse_url(url: str) -> PostgresOptions:
     if not any(name == "connect_timeout" for name, _ in libpq):
         libpq.append(("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
+    _check_parameters(conninfo, shown, unquote(password) if password else None)
     return PostgresOptions(
         conninfo=conninfo,
         schema=schema,
@@ -136,6 +142,29 @@ def parse_url(url: str) -> PostgresOptions:
         display=shown,
         password=unquote(password) if password else None,
     )
+
+
+def _check_parameters(conninfo: str, shown: str, password: str | None) -> None:
+    """Refuse a query parameter libpq does not know, as libpq's own parser reads the URL.
+
+    Without the driver installed nothing is checked here: the plugin host then names the
+    extra to install before anything connects.
+    """
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return
+    try:
+        conninfo_to_dict(conninfo)
+    except Exception as exc:
+        text = str(exc).strip()
+        if password:
+            text = text.replace(password, "***")
+        raise ConfigurationError(
+            f"{shown!r} is not a URL libpq accepts ({text}); its query parameters must be "
+            "wfe's (schema, pool_size) or libpq connection parameters such as sslmode or "
+            "connect_timeout"
+        ) from None
 
 
 def store_key(url: str) -> tuple[str, str]:
