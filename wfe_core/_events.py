@@ -112,10 +112,12 @@ class EventDelivery:
                 await asyncio.sleep(1)
                 continue
             attempt = 0
-            self.outage.ok()
             if eid is None:
+                # Not a sign the store is back: a queue may answer an empty wait without
+                # reaching it (PostgreSQL waits for a notification).
                 self.slots.release()
                 continue
+            self.outage.ok()
             self.spawn(self.process(eid))
 
     async def process(self, eid: str) -> None:

@@ -218,9 +218,9 @@ class Runtime:
                 await asyncio.sleep(1)
                 continue
             attempt = 0
-            self.outage.ok()
             if wid is None:
-                continue
+                continue  # not a sign the store is back (see EventDelivery.run)
+            self.outage.ok()
             # Usually free at once. Cancelled (only at stop) while holding the item: it stays
             # runnable in the store, where the poller of the next host finds it.
             if await self.capacity.admit_dequeued(wid):
