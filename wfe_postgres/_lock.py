@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._coalesce import Coalescer
-from ._database import DatabaseUser
+from ._database import ASYNC_COMMIT, DatabaseUser
 
 __all__ = ["PostgresLock"]
 
@@ -40,7 +40,10 @@ _ACQUIRE = """
 _RENEW = """
     UPDATE {s}.locks SET expires_at = clock_timestamp() + %(ttl)s * interval '1 second'
     WHERE key = %(key)s AND owner = %(owner)s AND expires_at > clock_timestamp()"""
-_RELEASE = "DELETE FROM {s}.locks WHERE key = %(key)s AND owner = %(owner)s"
+# Releases do not wait for their WAL flush (ASYNC_COMMIT): one lost in a server crash expires.
+_RELEASE = (
+    "DELETE FROM {s}.locks WHERE key = %(key)s AND owner = %(owner)s AND " + ASYNC_COMMIT
+)
 # The same for many distinct keys, in key order (two hosts' batches then lock rows in one
 # order and cannot deadlock): the keys it took come back.
 _ACQUIRE_MANY = """
@@ -53,7 +56,7 @@ _ACQUIRE_MANY = """
     RETURNING key"""
 _RELEASE_MANY = """
     DELETE FROM {s}.locks l USING unnest(%s::text[], %s::text[]) AS u (key, owner)
-    WHERE l.key = u.key AND l.owner = u.owner"""
+    WHERE l.key = u.key AND l.owner = u.owner AND """ + ASYNC_COMMIT
 # Leases expired this long ago belong to holders that died; start() sweeps them.
 _SWEEP = "DELETE FROM {s}.locks WHERE expires_at < clock_timestamp() - interval '1 hour'"
 

@@ -37,7 +37,7 @@ from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
 from ._coalesce import Coalescer
-from ._database import DatabaseUser
+from ._database import ASYNC_COMMIT, DatabaseUser
 from ._errors import translate
 from ._rows import (
     ERROR_COLUMNS,
@@ -659,9 +659,11 @@ class PostgresPersistence(DatabaseUser):
 
     async def terminate_subscription(self, subscription_id: str) -> None:
         """Delete a subscription; unknown ids are ignored."""
+        # Without waiting for the flush (ASYNC_COMMIT): a subscription whose end a server
+        # crash lost is found spent (its wait served) at the next delivery, and ended then.
         await self._db.execute(
             "ending a subscription",
-            "DELETE FROM {s}.subscriptions WHERE id = %s",
+            "DELETE FROM {s}.subscriptions WHERE id = %s AND " + ASYNC_COMMIT,
             (subscription_id,),
         )
 
@@ -702,9 +704,13 @@ class PostgresPersistence(DatabaseUser):
         )
 
     async def _set_processed(self, event_id: str, value: bool) -> None:
+        # Marking delivered need not wait for the flush (ASYNC_COMMIT): an event whose mark a
+        # server crash lost is delivered again, and finds every wait it served served. Marking
+        # undelivered must: a lost one would keep the event from a wait that began.
         await self._db.execute(
             "marking an event",
-            "UPDATE {s}.events SET is_processed = %s WHERE id = %s",
+            "UPDATE {s}.events SET is_processed = %s WHERE id = %s"
+            + (" AND " + ASYNC_COMMIT if value else ""),
             (value, event_id),
         )
 

@@ -18,6 +18,10 @@ wake-ups are counted, and a host has at most as many claims of a kind on the ser
 had wake-ups since one of its claims last found the queue empty. The safety-net look is once
 per period per host, not per consumer.
 
+Queueing and claiming commit without waiting for their WAL flush (``ASYNC_COMMIT``): a
+server crash may lose the last moment's wake-ups, never work, since the durable truth is the
+workflow's or event's row (below).
+
 A claimed item is gone from the table: the Protocol has no acknowledgement, so a host that dies
 between ``dequeue`` and its work loses that wake-up, not the work. The durable truth is the
 workflow's own row (runnable, due) and the event's (unprocessed), which every host's poller
@@ -31,7 +35,7 @@ from typing import Any
 
 from wfe_core.providers import QueueKind
 
-from ._database import DatabaseUser
+from ._database import ASYNC_COMMIT, DatabaseUser
 
 __all__ = ["PostgresQueue"]
 
@@ -41,13 +45,15 @@ _LISTENING_DELAY = 1.0
 
 _ENQUEUE = """
     WITH added AS (
-        INSERT INTO {s}.queue (kind, item_id) VALUES (%(kind)s, %(item)s)
+        INSERT INTO {s}.queue (kind, item_id) SELECT %(kind)s, %(item)s
+        WHERE """ + ASYNC_COMMIT + """
         ON CONFLICT (kind, item_id) DO NOTHING RETURNING 1)
     SELECT pg_notify(%(channel)s, %(kind)s) FROM added"""
 _CLAIM = """
     DELETE FROM {s}.queue WHERE (kind, item_id) = (
         SELECT kind, item_id FROM {s}.queue WHERE kind = %s
         ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+      AND """ + ASYNC_COMMIT + """
     RETURNING item_id"""
 # Puts a claimed item back at the head of its queue, unless it was queued again meanwhile.
 _PUT_BACK = """
