@@ -23,6 +23,9 @@ __all__ = ["Leases", "event_key", "workflow_key"]
 
 log = logging.getLogger("wfe.runtime")
 
+#: Lease renewals in flight at once: the round trips overlap, and a store is not flooded.
+RENEWALS_AT_ONCE = 32
+
 
 def workflow_key(wid: str) -> str:
     return f"wf:{wid}"
@@ -73,8 +76,19 @@ class Leases:
         )
 
     def is_lost(self, key: str) -> bool:
-        """True when a renewal of this held lease was refused: stop before writing."""
-        return key in self.lost
+        """True when this held lease may be another host's now: a renewal was refused, or
+        none went through for the lease's whole length. Stop before writing."""
+        if key in self.lost:
+            return True
+        taken = self.renewed.get(key)
+        if taken is not None and time.monotonic() - taken >= self.ttl:
+            self.lost.add(key)
+            log.warning(
+                "the lease on %s ran out before a renewal went through; this host writes "
+                "nothing more under it", key,
+            )
+            return True
+        return False
 
     async def acquire_waiting(
         self, key: str, wait: float, released: Callable[[], asyncio.Event | None]
@@ -104,28 +118,44 @@ class Leases:
                 delay = min(delay * 2, 0.05)
 
     async def renew_loop(self, stopping: Callable[[], bool]) -> None:
+        """Renew every held lease each third of its length, all of them at once (a host
+        holding many leases on a store a round trip away must not take longer than the lease
+        to go round them), each round starting a period after the one before."""
         period = max(self.ttl / 3, 0.05)
+        loop = asyncio.get_running_loop()
+        next_round = loop.time() + period
+        bound = asyncio.Semaphore(RENEWALS_AT_ONCE)
+
+        async def renew(key: str) -> None:
+            async with bound:
+                await self.renew_one(key)
+
         while not stopping():
-            await asyncio.sleep(period)
-            for key in list(self.held):
-                asked = time.monotonic()
-                try:
-                    renewed = await self.lock.renew(key, self.owner, self.ttl)
-                except ProviderUnavailableError as exc:
-                    self.outage.failed(exc, f"renewing the lease on {key}")
-                    taken = self.renewed.get(key)
-                    if key in self.held and taken is not None and asked - taken >= self.ttl:
-                        self.lost.add(key)  # expired in the store: another host may take it
-                    continue
-                except Exception:
-                    log.exception("renewing the lease on %s failed; trying again", key)
-                    continue
-                if renewed and key in self.held:
-                    self.renewed[key] = asked
-                    self.outage.ok()
-                if not renewed and key in self.held:
-                    self.lost.add(key)
-                    log.warning(
-                        "lost the lease on %s; another host may take it over, and this host "
-                        "writes nothing more under it", key,
-                    )
+            await asyncio.sleep(max(next_round - loop.time(), 0.0))
+            next_round = max(next_round + period, loop.time())
+            keys = list(self.held)
+            if keys:
+                await asyncio.gather(*(renew(key) for key in keys))
+
+    async def renew_one(self, key: str) -> None:
+        asked = time.monotonic()
+        try:
+            renewed = await self.lock.renew(key, self.owner, self.ttl)
+        except ProviderUnavailableError as exc:
+            self.outage.failed(exc, f"renewing the lease on {key}")
+            taken = self.renewed.get(key)
+            if key in self.held and taken is not None and asked - taken >= self.ttl:
+                self.lost.add(key)  # expired in the store: another host may take it
+            return
+        except Exception:
+            log.exception("renewing the lease on %s failed; trying again", key)
+            return
+        if renewed and key in self.held:
+            self.renewed[key] = max(asked, self.renewed.get(key, asked))
+            self.outage.ok()
+        if not renewed and key in self.held:
+            self.lost.add(key)
+            log.warning(
+                "lost the lease on %s; another host may take it over, and this host "
+                "writes nothing more under it", key,
+            )
