@@ -55,5 +55,9 @@ def test_smoke_mode_runs_every_entry(tmp_path: Path) -> None:
         assert cases["raw_commits"][level]["status"] == "ok"
     for target in ("sqlite", "postgres"):
         assert cases["dbos_chain"][target]["status"] in ("ok", "skipped"), cases["dbos_chain"][target]
+    if "postgresql" in cases["chain"]:  # the test server is configured: its own entries ran
+        for entry in ("chain_hosts_1", "chain_hosts_3", "wakeup_cross"):
+            assert cases[entry]["postgresql"]["status"] == "ok", (entry, cases[entry])
+        assert cases["raw_commits"]["POSTGRESQL"]["status"] == "ok"
     assert results["figures"], "no figures were computed"
     assert "steps/s" in proc.stdout
