@@ -8,9 +8,9 @@ Coalesced, the calls made during one turn of the event loop, and those made whil
 on the server, go as one statement over arrays: one round trip, one commit (river's and
 graphile-worker's batch inserts and claims do the same).
 
-Each caller still gets its own answer. When the batch statement fails on the server (one
-call's arguments hold what PostgreSQL cannot store), the calls run again one by one, so only
-the offending one fails; when the database is unreachable, every caller of the batch gets the
+Each caller still gets its own answer. When the batch statement fails (one call's arguments
+hold what PostgreSQL or the driver cannot take), the calls run again one by one, so only the
+offending one fails; when the database is unreachable, every caller of the batch gets the
 ``ProviderUnavailableError`` (nothing was written: the statement is one transaction).
 """
 
@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from wfe_core.errors import ProviderUnavailableError, WfeError
+from wfe_core.errors import ProviderUnavailableError
 
 __all__ = ["Coalescer"]
 
@@ -85,16 +85,15 @@ class Coalescer(Generic[A, R]):
                 answers = await self._many(args)
         except ProviderUnavailableError as exc:
             answers = [exc] * len(args)
-        except WfeError as exc:
+        except Exception as exc:
             if len(args) == 1:
                 answers = [exc]
             else:  # one call's arguments failed the statement: each alone, only it fails
                 answers = [await self._alone(arg) for arg in args]
-        except BaseException as exc:  # a bug or a cancellation: no caller is left hanging
+        except BaseException:  # a cancellation: no caller is left hanging
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else
-                                         asyncio.CancelledError())
+                    future.cancel()
             raise
         for (_, future), answer in zip(batch, answers, strict=True):
             if future.done():
@@ -107,5 +106,5 @@ class Coalescer(Generic[A, R]):
     async def _alone(self, arg: A) -> R | Exception:
         try:
             return await self._one(arg)
-        except WfeError as exc:
+        except Exception as exc:  # a driver's client-side refusal (bad text) too: its own
             return exc

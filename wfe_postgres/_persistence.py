@@ -204,7 +204,13 @@ _CREATE_MANY_SEARCH = """
             u.create_time, u.complete_time, 1, u.text_hash,
             array_to_tsvector(string_to_array(u.words, ' '))
         FROM u JOIN w ON w.id = u.id
-        ON CONFLICT (id) DO NOTHING"""
+        ON CONFLICT (id) DO UPDATE SET definition_id = excluded.definition_id,
+            version = excluded.version, status = excluded.status,
+            reference = excluded.reference, description = excluded.description,
+            create_time = excluded.create_time, complete_time = excluded.complete_time,
+            revision = excluded.revision, text_hash = excluded.text_hash, words = excluded.words
+        WHERE (search_docs.revision IS NULL OR search_docs.revision <= excluded.revision)
+          AND """ + SEARCH_CHANGED
 _CREATE_MANY_OUTBOX = """
         INSERT INTO {s}.index_outbox (workflow_id, revision) SELECT w.id, 1 FROM w
         ON CONFLICT (workflow_id) DO UPDATE SET revision = excluded.revision"""
