@@ -305,13 +305,6 @@ async def test_a_database_restart_mid_run_loses_no_workflow_and_no_host(
         run.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a host logs 'the store is available again' while PostgreSQL is still down "
-    "(wfe_core/_events.py calls Outage.ok() after a dequeue that returned None without "
-    "reaching the database, while real calls wait up to POOL_TIMEOUT=30 s in the pool "
-    "instead of failing), then a second outage when the database is back",
-)
 async def test_a_database_down_for_a_while_is_one_outage_over_only_when_it_is_back(
     url: str, cluster: Cluster, tmp_path: Path
 ) -> None:
