@@ -38,6 +38,7 @@ from .errors import (
     ConfigurationError,
     HostStoppedError,
     InvalidEventError,
+    SerializationError,
     WfeError,
     WorkflowNotFoundError,
 )
@@ -255,7 +256,8 @@ class WorkflowHost:
 
         Raises:
             WorkflowNotRegisteredError: unknown definition id or version.
-            SerializationError: the data cannot be stored.
+            SerializationError: the data cannot be stored, or the reference or description
+                is not text (not a str, or a str with a lone surrogate).
             HostStoppedError: the host was stopped.
         """
         self._check_not_stopped("start a workflow")
@@ -278,6 +280,16 @@ class WorkflowHost:
         workflow_id: str | None = None,
         parent_id: str | None = None,
     ) -> str:
+        for what, value in (("reference", reference), ("description", description)):
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise SerializationError(
+                    f"a workflow's {what} is text or None, not {type(value).__qualname__}; "
+                    f"pass str({what}) if that is what you mean"
+                )
+            if not _is_utf8(value):
+                raise SerializationError(f"the {what} {value!r} {_NOT_TEXT}")
         definition = self.registry.get(definition_id, version)
         if data is None:
             data = definition.new_data()
@@ -337,7 +349,7 @@ class WorkflowHost:
 
         Raises:
             InvalidEventError: empty name, or a key that is neither a string nor an int
-                (ints are turned into strings).
+                (ints are turned into strings), or a name or key with a lone surrogate.
             SerializationError: the data cannot be stored.
             HostStoppedError: the host was stopped.
         """
@@ -350,6 +362,9 @@ class WorkflowHost:
             )
         if effective_date is not None and effective_date.tzinfo is None:
             raise InvalidEventError("effective_date must be timezone-aware (use UTC)")
+        for what, text in (("event name", event_name), ("event key", str(event_key))):
+            if not _is_utf8(text):
+                raise InvalidEventError(f"the {what} {text!r} {_NOT_TEXT}")
         dump_value(data)  # raises SerializationError before anything is stored
         telemetry = self._telemetry
         with telemetry.call_span(
@@ -574,3 +589,18 @@ class WorkflowHost:
                 )
             )
 
+
+#: Why a string with a lone surrogate (from a bad decode, say) is refused.
+_NOT_TEXT = (
+    "holds a lone surrogate (half of a UTF-16 pair), which no store can keep as text; "
+    "decode the bytes it came from properly, or drop that character"
+)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` is storable text: encodable as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

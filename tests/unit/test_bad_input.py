@@ -125,6 +125,34 @@ async def test_starting_with_data_that_does_not_fit_the_data_type(host: Workflow
     await assert_nothing_stored(host)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("reference", "order-\ud800-1", "lone surrogate"),
+        ("description", "\udfff", "lone surrogate"),
+        ("reference", 42, "not int"),
+        ("description", b"bytes", "not bytes"),
+    ],
+    ids=["surrogate-reference", "surrogate-description", "int-reference", "bytes-description"],
+)
+async def test_starting_with_a_reference_or_description_that_is_not_text(
+    host: WorkflowHost, field: str, value: Any, says: str
+) -> None:
+    """Each store failed differently (memory kept it, SQLite raised UnicodeEncodeError,
+    PostgreSQL a driver error): now one clear error before anything is stored."""
+    with pytest.raises(SerializationError, match=f"{field}.*{says}"):
+        await host.start_workflow("simple", {}, **{field: value})
+    await assert_nothing_stored(host)
+
+
+@pytest.mark.parametrize("name_or_key", ["name", "key"])
+async def test_an_event_name_or_key_with_a_lone_surrogate(host: WorkflowHost, name_or_key: str) -> None:
+    name, key = ("paid\ud800", "k") if name_or_key == "name" else ("order.paid", "k\udc00")
+    with pytest.raises(InvalidEventError, match=f"event {name_or_key}.*lone surrogate"):
+        await host.publish_event(name, key)
+    await assert_nothing_stored(host)
+
+
 async def test_nothing_is_stored_and_the_host_still_works_afterwards(host: WorkflowHost) -> None:
     with pytest.raises(WfeError):
         await host.start_workflow("simple", {"bad": object()})
