@@ -33,8 +33,12 @@ from ._models import WorkflowInstance
 from .providers import SearchFilter, SearchPage, WorkflowSummary, search_words
 
 __all__ = [
+    "AT_LEAST",
+    "BELOW",
+    "EQUALS",
     "MAX_DATA_TEXT",
     "data_values",
+    "filter_conditions",
     "instance_text",
     "matches_filter",
     "matches_words",
@@ -144,16 +148,47 @@ def summary_of(instance: WorkflowInstance) -> WorkflowSummary:
     )
 
 
+#: A filter condition's comparison: the field equals, is at least, or is below the value.
+EQUALS, AT_LEAST, BELOW = "=", ">=", "<"
+
+
+def filter_conditions(filters: SearchFilter) -> list[tuple[str, str, Any]]:
+    """The filters that are set, as ``(field, comparison, value)``: the one statement of what
+    each filter means, which every index translates into its store's query.
+
+    ``field`` is a :class:`~wfe_core.providers.WorkflowSummary` attribute (``status``,
+    ``definition_id``, ``reference``, ``create_time``), ``comparison`` one of
+    :data:`EQUALS`, :data:`AT_LEAST`, :data:`BELOW`; ``value`` is the filter's own (a
+    ``WorkflowStatus``, a string or an aware datetime), for the index to convert.
+    """
+    f = filters
+    found: list[tuple[str, str, Any]] = []
+    if f.status is not None:
+        found.append(("status", EQUALS, f.status))
+    if f.definition_id is not None:
+        found.append(("definition_id", EQUALS, f.definition_id))
+    if f.reference is not None:
+        found.append(("reference", EQUALS, f.reference))
+    if f.created_after is not None:
+        found.append(("create_time", AT_LEAST, f.created_after))
+    if f.created_before is not None:
+        found.append(("create_time", BELOW, f.created_before))
+    return found
+
+
 def matches_filter(summary: WorkflowSummary, filters: SearchFilter) -> bool:
     """Whether ``summary`` passes every filter that is set."""
-    f = filters
-    return (
-        (f.status is None or summary.status is f.status)
-        and (f.definition_id is None or summary.definition_id == f.definition_id)
-        and (f.reference is None or summary.reference == f.reference)
-        and (f.created_after is None or summary.create_time >= f.created_after)
-        and (f.created_before is None or summary.create_time < f.created_before)
-    )
+    for name, comparison, value in filter_conditions(filters):
+        have = getattr(summary, name)
+        if comparison == EQUALS:
+            if have != value:
+                return False
+        elif comparison == AT_LEAST:
+            if have < value:
+                return False
+        elif have >= value:
+            return False
+    return True
 
 
 def newest_first(hits: Iterable[WorkflowSummary]) -> list[WorkflowSummary]:

@@ -43,9 +43,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from wfe_core._models import WorkflowInstance
+from wfe_core._models import WorkflowInstance, WorkflowStatus
 from wfe_core.errors import ProviderError, ProviderUnavailableError
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
+from wfe_core.search import AT_LEAST, EQUALS, filter_conditions
 
 from ._errors import TRANSIENT_STATUSES, bulk_item_error, provider_error
 from ._mapping import (
@@ -277,19 +278,14 @@ def _query(words: list[str], filters: SearchFilter) -> dict[str, Any]:
     clauses: list[dict[str, Any]] = [
         {"prefix": {"text": {"value": cut_word(word)}}} for word in words
     ]
-    f = filters
-    if f.status is not None:
-        clauses.append({"term": {"status": f.status.value}})
-    if f.definition_id is not None:
-        clauses.append({"term": {"definition_id": f.definition_id}})
-    if f.reference is not None:
-        clauses.append({"term": {"reference": f.reference}})
-    if f.created_after is not None or f.created_before is not None:
-        bounds: dict[str, int] = {}
-        if f.created_after is not None:
-            bounds["gte"] = micros(f.created_after)
-        if f.created_before is not None:
-            bounds["lt"] = micros(f.created_before)
+    bounds: dict[str, int] = {}
+    for name, comparison, value in filter_conditions(filters):
+        if comparison == EQUALS:
+            term = value.value if isinstance(value, WorkflowStatus) else value
+            clauses.append({"term": {name: term}})
+        else:  # create_time, kept in the document as microseconds
+            bounds["gte" if comparison == AT_LEAST else "lt"] = micros(value)
+    if bounds:
         clauses.append({"range": {"create_us": bounds}})
     return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
 

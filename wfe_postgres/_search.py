@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from wfe_core._models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
-from wfe_core.search import instance_text
+from wfe_core.search import filter_conditions, instance_text
 
 from ._database import DatabaseUser, PostgresDatabase
 from ._rows import instance_params, utc
@@ -176,23 +177,16 @@ def _lexeme(word: str) -> str:
 
 
 def _filter_sql(f: SearchFilter) -> tuple[list[str], list[Any]]:
+    """The rule's filters (``wfe_core.search.filter_conditions``) as SQL on the workflows."""
     clauses: list[str] = []
     args: list[Any] = []
-    if f.status is not None:
-        clauses.append("status = %s")
-        args.append(f.status.value)
-    if f.definition_id is not None:
-        clauses.append("definition_id = %s")
-        args.append(f.definition_id)
-    if f.reference is not None:
-        clauses.append("reference = %s")
-        args.append(f.reference)
-    if f.created_after is not None:
-        clauses.append("create_time >= %s")
-        args.append(utc(f.created_after))
-    if f.created_before is not None:
-        clauses.append("create_time < %s")
-        args.append(utc(f.created_before))
+    for name, comparison, value in filter_conditions(f):
+        clauses.append(f"{name} {comparison} %s")
+        if isinstance(value, WorkflowStatus):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = utc(value)
+        args.append(value)
     return clauses, args
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ import attrs
 
 from wfe_core._models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
-from wfe_core.search import searchable_text
+from wfe_core.search import filter_conditions, searchable_text
 
 from ._database import DatabaseUser, SqliteDatabase
 from ._schema import search_text_is_fts5
@@ -294,24 +295,23 @@ class SqliteSearchIndex(DatabaseUser):
 
 
 def _filter_sql(f: SearchFilter) -> tuple[list[str], list[Any]]:
+    """The rule's filters (``wfe_core.search.filter_conditions``) as SQL on ``search_docs d``."""
     clauses: list[str] = []
     args: list[Any] = []
-    if f.status is not None:
-        clauses.append("d.status = ?")
-        args.append(f.status.value)
-    if f.definition_id is not None:
-        clauses.append("d.definition_id = ?")
-        args.append(f.definition_id)
-    if f.reference is not None:
-        clauses.append("d.reference = ?")
-        args.append(f.reference)
-    if f.created_after is not None:
-        clauses.append("d.create_time >= ?")
-        args.append(to_micros(f.created_after))
-    if f.created_before is not None:
-        clauses.append("d.create_time < ?")
-        args.append(to_micros(f.created_before))
+    for name, comparison, value in filter_conditions(f):
+        clauses.append(f"d.{name} {comparison} ?")
+        args.append(_column_value(value))
     return clauses, args
+
+
+def _column_value(value: Any) -> Any:
+    """A filter's value as ``search_docs`` stores it: a status as its text, a time as
+    integer microseconds."""
+    if isinstance(value, WorkflowStatus):
+        return value.value
+    if isinstance(value, datetime):
+        return to_micros(value)
+    return value
 
 
 def _terms_sql(fts5: bool, words: list[str]) -> tuple[str, list[Any]]:
