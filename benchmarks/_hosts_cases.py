@@ -13,7 +13,9 @@ benchmarks._hosts_cases CASE --url URL --params JSON``, one JSON object on stdou
   data; the latency is that stamp minus the moment ``publish_event`` was called.
 
 Hosts are separate processes (``python -m benchmarks._hosts_cases _part ...``) so that each has
-its own event loop and interpreter, as hosts on separate machines would.
+its own event loop and interpreter, as hosts on separate machines would. Every host gets the
+case's ``params["host"]`` settings (``benchmarks.run`` puts Valkey lock and queue URLs there for
+``postgresql+valkey``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import sys
 import time
 from typing import Any
 
-from wfe import StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe import StepBody, WorkflowBuilder, WorkflowStatus
 
-from ._wfe_cases import ms, percentile
+from ._wfe_cases import make_host, ms, percentile
 
 #: Seconds the host processes get to start and open their pools before the agreed moment.
 START_MARGIN_S = 4.0
@@ -77,7 +79,8 @@ async def chain_hosts(url: str, params: dict[str, Any]) -> dict[str, Any]:
     start_at = time.time() + START_MARGIN_S
     shares = [n // hosts + (1 if i < n % hosts else 0) for i in range(hosts)]
     procs = [_spawn("chain", url, {"workflows": share, "steps": steps, "start_at": start_at,
-                                   "async_steps": params.get("async_steps", False)})
+                                   "async_steps": params.get("async_steps", False),
+                                   "host": params.get("host", {})})
              for share in shares]
     parts = [_last_json(p, timeout=900) for p in procs]
     first = min(p["t0_wall"] for p in parts)
@@ -98,9 +101,9 @@ async def chain_hosts(url: str, params: dict[str, Any]) -> dict[str, Any]:
 
 async def wakeup_cross(url: str, params: dict[str, Any]) -> dict[str, Any]:
     n, spacing = params.get("workflows", 200), params.get("spacing_ms", 10) / 1000
-    waiter = _spawn("hold", url, {"workflows": n})
+    waiter = _spawn("hold", url, {"workflows": n, "host": params.get("host", {})})
     assert waiter.stdout is not None
-    async with WorkflowHost(persistence=url) as host:
+    async with make_host(url, params) as host:
         host.register(wake_definition())
         ready = await asyncio.to_thread(waiter.stdout.readline)
         if not ready.startswith("READY"):
@@ -134,7 +137,7 @@ async def wakeup_cross(url: str, params: dict[str, Any]) -> dict[str, Any]:
 async def _hold_part(url: str, params: dict[str, Any]) -> dict[str, Any]:
     """The waiting host: starts the workflows, says READY once all wait, ends when all ran."""
     n = params["workflows"]
-    async with WorkflowHost(persistence=url) as host:
+    async with make_host(url, params) as host:
         host.register(wake_definition())
         wids = [await host.start_workflow("bench-cross", {"key": f"k{i}"}) for i in range(n)]
         deadline = time.time() + 120

@@ -262,7 +262,10 @@ async def chain(url: str, params: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, params["start_at"] - time.time()))
         wall0 = time.time()
         cpu0, t0 = time.process_time(), time.perf_counter()
-        wids = await asyncio.gather(*(start() for _ in range(n)))
+        batch = params.get("start_batch") or n  # start_batch: so many starts at a time
+        wids = []
+        for first in range(0, n, batch):
+            wids += await asyncio.gather(*(start() for _ in range(min(batch, n - first))))
         started = time.perf_counter()
         finished = await done.wait(timeout=params.get("timeout", 600))
         cpu = time.process_time() - cpu0
