@@ -189,3 +189,40 @@ class ProviderBackend:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+class CombinedBackend(ProviderBackend):
+    """Two stores behind one URL: a ``base`` store and an ``other`` one that serves some of
+    the capabilities (wfe's combined test schemes, such as ``sqlite+valkey://``, which let every
+    suite run a host whose lock and queue, or search, are on another store).
+
+    A subclass builds both backends, passes them here, and says in :meth:`make` which
+    capabilities ``other`` serves. Each part opens, starts and closes its own providers
+    exactly once; ``other`` starts after ``base`` and closes before it.
+    """
+
+    def __init__(self, url: str, base: ProviderBackend, other: ProviderBackend) -> None:
+        super().__init__(url)
+        self.base = base
+        self.other = other
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        await self.base.start()
+        try:
+            await self.other.start()
+        except BaseException:
+            await self.base.close()
+            raise
+        self._started = True
+
+    async def close(self) -> None:
+        self._started = False
+        try:
+            await self.other.close()
+        finally:
+            await self.base.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base!r}, {self.other!r})"

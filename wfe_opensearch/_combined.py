@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from wfe_core.backends import Capability, ProviderBackend
+from wfe_core.backends import Capability, CombinedBackend
 from wfe_core.errors import ConfigurationError
 from wfe_core.hookspecs import ProviderSpec, TestStore, hookimpl
 
@@ -67,7 +67,7 @@ def join_combined(base_url: str, search_url: str) -> str:
     return f"{scheme}+{OPTION}://{after}{separator}{OPTION}={quote(search_url, safe='')}"
 
 
-class SearchElsewhereBackend(ProviderBackend):
+class SearchElsewhereBackend(CombinedBackend):
     """A persistence store (SQLite) whose search index is an OpenSearch index.
 
     Raises:
@@ -80,7 +80,6 @@ class SearchElsewhereBackend(ProviderBackend):
 
         from ._plugin import OpenSearchBackend
 
-        super().__init__(url)
         base_url, search_url = split_combined(url)
         plugins = PluginHost()
         if plugins.spec_for(search_url).backend is not OpenSearchBackend:
@@ -88,8 +87,8 @@ class SearchElsewhereBackend(ProviderBackend):
                 f"the opensearch= option of a {plugins.spec_for(base_url).scheme}+opensearch "
                 "URL must be an opensearch:// or opensearch+https:// URL"
             )
-        self.base = plugins.backend(base_url)
-        self.index = OpenSearchBackend(search_url)
+        super().__init__(url, plugins.backend(base_url), OpenSearchBackend(search_url))
+        self.index = self.other
 
     def make(self, capability: Capability) -> object | None:
         if capability is Capability.SEARCH:
@@ -97,28 +96,6 @@ class SearchElsewhereBackend(ProviderBackend):
             # search writes into each transaction and leave the outbox empty.
             return self.index.provider(capability)
         return self.base.provider(capability)
-
-    async def start(self) -> None:
-        # Each part opens and starts its own providers exactly once.
-        if self.started:
-            return
-        await self.base.start()
-        try:
-            await self.index.start()
-        except BaseException:
-            await self.base.close()
-            raise
-        self._started = True
-
-    async def close(self) -> None:
-        self._started = False
-        try:
-            await self.index.close()
-        finally:
-            await self.base.close()
-
-    def __repr__(self) -> str:
-        return f"SearchElsewhereBackend({self.base!r}, {self.index!r})"
 
 
 @contextlib.contextmanager

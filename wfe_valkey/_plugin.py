@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 from wfe_core.backends import Capability, ProviderBackend
+from wfe_core.backends import CombinedBackend as StoreAndOther
 from wfe_core.errors import ConfigurationError
 from wfe_core.hookspecs import ProviderSpec, TestStore, hookimpl
 
@@ -150,42 +151,22 @@ def join_combined(base_url: str, valkey_url: str) -> str:
     return f"{scheme}+valkey://{after}{'&' if '?' in after else '?'}valkey={quote(valkey_url, safe='')}"
 
 
-class CombinedBackend(ProviderBackend):
+class CombinedBackend(StoreAndOther):
     """A persistence store (SQLite, PostgreSQL) with a Valkey store for lock, queue and events."""
 
     def __init__(self, url: str) -> None:
         from wfe_core._plugins import PluginHost
 
-        super().__init__(url)
         base_url, valkey_url = split_combined(url)
         if PluginHost().spec_for(valkey_url).backend is not ValkeyBackend:
             raise ConfigurationError(f"the valkey= option of {url!r} is not a valkey:// URL")
-        self.base = PluginHost().backend(base_url)
-        self.valkey = ValkeyBackend(valkey_url)
+        super().__init__(url, PluginHost().backend(base_url), ValkeyBackend(valkey_url))
+        self.valkey = self.other
 
     def make(self, capability: Capability) -> object | None:
         if capability in _VALKEY_CAPABILITIES:
             return self.valkey.provider(capability)
         return self.base.provider(capability)
-
-    async def start(self) -> None:
-        # Each part opens and starts its own providers exactly once.
-        if self.started:
-            return
-        await self.base.start()
-        try:
-            await self.valkey.start()
-        except BaseException:
-            await self.base.close()
-            raise
-        self._started = True
-
-    async def close(self) -> None:
-        self._started = False
-        try:
-            await self.valkey.close()
-        finally:
-            await self.base.close()
 
 
 @contextlib.contextmanager
