@@ -34,6 +34,8 @@ CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0
 #: The longest a call may take beyond its own blocking wait, whatever the socket does.
 CALL_DEADLINE = REPLY_TIMEOUT + CONNECT_TIMEOUT
+#: Connections to the server at most; more calls at once wait their turn for one.
+MAX_CONNECTIONS = 64
 #: How often, a second apart, ``stop_tasks`` cancels a background task that has not ended.
 STOP_ATTEMPTS = 5
 
@@ -64,15 +66,21 @@ class ValkeyClient:
         """
         if self._redis is not None:
             return
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        client = Redis.from_url(
+        # A pool that waits for a free connection: redis-py's default one refuses the call
+        # past its limit ("Too many connections"), so a burst of starts, each taking and
+        # giving back a lease, failed as if Valkey were down.
+        pool = BlockingConnectionPool.from_url(
             self.options.client_url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=CALL_DEADLINE,
             decode_responses=True,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=REPLY_TIMEOUT,
             health_check_interval=30,
         )
+        client = Redis.from_pool(pool)  # closes the pool when the client closes
         self._redis = client
         try:
             await self.run("connecting", client.ping)

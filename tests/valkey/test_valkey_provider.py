@@ -110,3 +110,16 @@ async def test_lifecycle_messages_reach_every_listener(valkey_url: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_burst_of_calls_waits_for_connections_instead_of_failing(valkey_url: str) -> None:
+    """Far more calls at once than the pool holds connections (a burst of starts, each taking
+    and giving back a lease): each waits its turn; none is refused as if Valkey were down."""
+    from wfe_valkey._client import MAX_CONNECTIONS
+
+    async with open_provider("lock", valkey_url) as lock:
+        keys = [f"burst:{n}" for n in range(4 * MAX_CONNECTIONS)]
+        taken = await asyncio.gather(*(lock.acquire(key, "owner-a", 30) for key in keys))
+        assert taken == [True] * len(keys)
+        await asyncio.gather(*(lock.release(key, "owner-a") for key in keys))
+        assert await asyncio.gather(*(lock.acquire(key, "owner-b", 30) for key in keys)) == taken
