@@ -105,6 +105,10 @@ class SqliteDatabase:
         )
         _check_path(self.options)
         self.search_index: SqliteSearchIndex | None = None
+        #: Without an index here: workflow id -> (revision, what its search entry is made of)
+        #: at its last write through this host, so that a write changing nothing searchable
+        #: adds no outbox row (see ``_persistence._SearchStep``).
+        self.outboxed: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self._worker: ConnectionWorker | None = None
         self._worker_lock = threading.Lock()
         self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}

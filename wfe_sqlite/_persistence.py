@@ -32,7 +32,7 @@ from wfe_core.serialization import dump_pointer
 
 from ._database import DatabaseUser
 from ._errors import provider_error
-from ._search import EntryWrite, SqliteSearchIndex
+from ._search import REMEMBERED_ENTRIES, EntryWrite, SqliteSearchIndex, entry_sources
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -110,7 +110,7 @@ class SqlitePersistence(DatabaseUser):
             (instance.id, p.id, seq, dump_pointer(p))
             for seq, p in enumerate(instance.execution_pointers)
         ]
-        search = _SearchStep(self._db.search_index, instance, None)
+        search = _SearchStep(self._db.search_index, instance, None, self._db.outboxed)
 
         def create(conn: sqlite3.Connection) -> Any:
             try:
@@ -148,6 +148,7 @@ class SqlitePersistence(DatabaseUser):
         write = _PassWrite(
             self._db.search_index,
             WorkflowWrite(instance, changed_pointers, subscriptions, errors),
+            self._db.outboxed,
         )
         write.committed(await self._db.write(write.run))
 
@@ -163,7 +164,7 @@ class SqlitePersistence(DatabaseUser):
         prepared: list[tuple[int, _PassWrite]] = []
         for n, item in enumerate(writes):
             try:
-                prepared.append((n, _PassWrite(self._db.search_index, item)))
+                prepared.append((n, _PassWrite(self._db.search_index, item, self._db.outboxed)))
             except Exception as exc:  # e.g. a changed pointer the instance does not have
                 outcomes[n] = exc
         while prepared:
@@ -324,7 +325,12 @@ class _PassWrite:
     __slots__ = ("error_rows", "every", "expected", "instance", "pointer_rows", "search",
                  "sub_rows", "update")
 
-    def __init__(self, index: SqliteSearchIndex | None, write: WorkflowWrite) -> None:
+    def __init__(
+        self,
+        index: SqliteSearchIndex | None,
+        write: WorkflowWrite,
+        outboxed: dict[str, tuple[int, tuple[Any, ...]]] | None = None,
+    ) -> None:
         instance = write.instance
         wid, expected = instance.id, instance.revision
         row = instance_row(instance, revision=expected)
@@ -342,7 +348,7 @@ class _PassWrite:
         ]
         self.sub_rows = [subscription_row(s) for s in write.subscriptions]
         self.error_rows = [error_row(e) for e in write.errors]
-        self.search = _SearchStep(index, instance, expected)
+        self.search = _SearchStep(index, instance, expected, outboxed)
 
     def run(self, conn: sqlite3.Connection) -> Any:
         """In the worker thread, inside a write transaction."""
@@ -408,22 +414,38 @@ class _SearchStep:
         replaces: the stored revision the write replaces (None for a new instance).
     """
 
-    __slots__ = ("index", "outbox", "write")
+    __slots__ = ("index", "outbox", "outboxed", "runnable", "skip", "sources", "write")
 
     def __init__(
-        self, index: SqliteSearchIndex | None, instance: WorkflowInstance, replaces: int | None
+        self,
+        index: SqliteSearchIndex | None,
+        instance: WorkflowInstance,
+        replaces: int | None,
+        outboxed: dict[str, tuple[int, tuple[Any, ...]]] | None = None,
     ) -> None:
         self.index = index
         self.write: EntryWrite | None = None
         self.outbox: tuple[str, int] = (instance.id, 1 if replaces is None else replaces + 1)
+        self.outboxed = outboxed
+        self.sources: tuple[Any, ...] = ()
+        self.runnable = instance.status is WorkflowStatus.RUNNABLE
+        self.skip = False
         if index is not None:
             # None: the entry stored already shows this state (nothing searchable changed).
             self.write = index.entry_write(instance, replaces)
+        elif outboxed is not None:
+            # No outbox row is needed when the revision this write replaces was outboxed (or
+            # came after one, unchanged) and nothing searchable changed since: the index reads
+            # the workflow when it drains a row, so it shows the same entry either way.
+            self.sources = entry_sources(instance)
+            known = outboxed.get(instance.id)
+            self.skip = known is not None and known[0] == replaces and known[1] == self.sources
 
     def run(self, conn: sqlite3.Connection) -> Any:
         """In the worker thread, inside the write's transaction."""
         if self.index is None:
-            conn.execute(_UPSERT_OUTBOX, self.outbox)
+            if not self.skip:
+                conn.execute(_UPSERT_OUTBOX, self.outbox)
         elif self.write is not None:
             return self.write.run(conn)
         return None
@@ -431,11 +453,21 @@ class _SearchStep:
     def committed(self, result: Any) -> None:
         """On the loop, once the write is durable; ``result`` is what :meth:`run` returned."""
         if self.index is None:
+            if self.outboxed is not None:
+                self._remember(self.outboxed)
             return
         if self.write is not None:
             self.index.entry_committed(self.write, result)
         else:
             self.index.entry_kept(*self.outbox)
+
+    def _remember(self, outboxed: dict[str, tuple[int, tuple[Any, ...]]]) -> None:
+        wid, revision = self.outbox
+        outboxed.pop(wid, None)  # re-inserted last: the oldest is forgotten first
+        if self.runnable:  # one that stopped is rarely written again
+            outboxed[wid] = (revision, self.sources)
+            if len(outboxed) > REMEMBERED_ENTRIES:
+                del outboxed[next(iter(outboxed))]
 
 
 def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowInstance]:

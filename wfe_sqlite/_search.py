@@ -41,7 +41,7 @@ from ._database import DatabaseUser, SqliteDatabase
 from ._schema import search_text_is_fts5
 from ._times import from_micros, from_micros_or_none, to_micros, to_micros_or_none
 
-__all__ = ["EntryWrite", "SearchEntry", "SqliteSearchIndex"]
+__all__ = ["EntryWrite", "SearchEntry", "SqliteSearchIndex", "entry_sources"]
 
 #: Workflows whose committed entry the index remembers (the oldest is forgotten first).
 REMEMBERED_ENTRIES = 4096
@@ -140,6 +140,23 @@ class EntryWrite:
         return self.index.write_entry(conn, self.entry, self.known)
 
 
+def entry_sources(instance: WorkflowInstance) -> tuple[Any, ...]:
+    """What a workflow's search entry is made of and can change with (``instance.data`` is
+    JSON text): two writes with equal sources show the same entry.
+
+    The data counts by its length and hash (computed in C, and kept in the string), not its
+    text, so that remembering this for every running workflow does not hold their data.
+    """
+    data = instance.data
+    return (
+        instance.status,
+        instance.reference,
+        instance.description,
+        instance.complete_time,
+        None if data is None else (len(data), hash(data)),
+    )
+
+
 class SqliteSearchIndex(DatabaseUser):
     """Search by words and filters, newest first, in the workflows' SQLite database.
 
@@ -185,16 +202,7 @@ class SqliteSearchIndex(DatabaseUser):
 
         Called on the loop when the workflow write is prepared.
         """
-        data = instance.data
-        # The data by its length and hash (computed in C, and kept in the string), not its
-        # text: the index must not hold every running workflow's data.
-        sources = (
-            instance.status,
-            instance.reference,
-            instance.description,
-            instance.complete_time,
-            None if data is None else (len(data), hash(data)),
-        )
+        sources = entry_sources(instance)
         known = self._committed.get(instance.id)
         row = None
         if known is not None and known[0] == replaces:
