@@ -20,7 +20,6 @@ case's ``params["host"]`` settings (``benchmarks.run`` puts Valkey lock and queu
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -31,7 +30,7 @@ from typing import Any
 
 from wfe import StepBody, WorkflowBuilder, WorkflowStatus
 
-from ._wfe_cases import make_host, ms, percentile
+from ._wfe_cases import Case, make_host, ms, percentile, run_case
 
 #: Seconds the host processes get to start and open their pools before the agreed moment.
 START_MARGIN_S = 4.0
@@ -166,18 +165,11 @@ async def _part(url: str, params: dict[str, Any]) -> dict[str, Any]:
     return await _hold_part(url, params)
 
 
-CASES = {"chain_hosts": chain_hosts, "wakeup_cross": wakeup_cross, "_part": _part}
+CASES: dict[str, Case] = {"chain_hosts": chain_hosts, "wakeup_cross": wakeup_cross, "_part": _part}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--params", default="{}", help="the case's parameters, as JSON")
-    args = parser.parse_args(argv)
-    result: dict[str, Any] = asyncio.run(CASES[args.case](args.url, json.loads(args.params)))
-    result["pid"] = os.getpid()
-    print(json.dumps(result), flush=True)
+    run_case(CASES, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ not of a workflow). Prints one JSON object on the last line of stdout.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import gc
@@ -34,14 +33,14 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from wfe import WorkflowBuilder, WorkflowStatus
 from wfe_core.providers import SearchFilter
 
 from . import _wfe_cases
-from ._wfe_cases import AsyncNoop, make_host, ms, percentile
+from ._wfe_cases import AsyncNoop, Case, make_host, ms, percentile, run_case
 
 #: The variable naming the node: ``opensearch://127.0.0.1:9200``.
 NODE_VARIABLE = "WFE_TEST_OPENSEARCH_URL"
@@ -91,7 +90,7 @@ def node_cpu_s() -> float:
     address = f"{scheme}://{options.host}:{options.port}/_nodes/_local/stats/process"
     with urlopen(address, timeout=30) as response:
         stats = json.load(response)
-    return sum(n["process"]["cpu"]["total_in_millis"] for n in stats["nodes"].values()) / 1000
+    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in stats["nodes"].values())) / 1000
 
 
 def sibling(url: str, name: str) -> str:
@@ -226,21 +225,14 @@ def figure_rows(cases: dict[str, Any]) -> list[Row]:
     return rows
 
 
-CASES: dict[str, Callable[[str, dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
+CASES: dict[str, Case] = {
     "search_latency": search_latency,
     "chain_search": chain_search,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--params", default="{}", help="the case's parameters, as JSON")
-    args = parser.parse_args(argv)
-    result: dict[str, Any] = asyncio.run(CASES[args.case](args.url, json.loads(args.params)))
-    result["pid"] = os.getpid()
-    print(json.dumps(result), flush=True)
+    run_case(CASES, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

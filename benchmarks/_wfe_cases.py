@@ -329,7 +329,7 @@ async def wakeup_event(url: str, params: dict[str, Any]) -> dict[str, Any]:
                 for inst in await host.persistence.get_workflows(wids[start : start + 500]):
                     if any(p.status is PointerStatus.WAITING_FOR_EVENT for p in inst.execution_pointers):
                         waiting += 1
-            return waiting == n
+            return bool(waiting == n)
 
         await wait_until(all_waiting, timeout=120)
         await asyncio.sleep(0.2)  # let the index and queues go quiet
@@ -533,7 +533,7 @@ async def fanout(url: str, params: dict[str, Any]) -> dict[str, Any]:
     global WAIT_S
     n = params.get("items", 1000)
     WAIT_S = params.get("wait_ms", 0) / 1000
-    body = AsyncNoop if params.get("async_steps") else Noop
+    body: type[StepBody] = AsyncNoop if params.get("async_steps") else Noop
     if WAIT_S:
         body = AsyncWait
     definition = (
@@ -568,7 +568,10 @@ async def fanout(url: str, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CASES: dict[str, Callable[[str, dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
+#: A benchmark case: ``await case(url, params)`` gives its figures.
+Case = Callable[[str, dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]
+
+CASES: dict[str, Case] = {
     "chain": chain,
     "wakeup_event": wakeup_event,
     "wakeup_delay": wakeup_delay,
@@ -578,17 +581,22 @@ CASES: dict[str, Callable[[str, dict[str, Any]], Coroutine[Any, Any, dict[str, A
 }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=sorted(CASES))
+def run_case(cases: dict[str, Case], description: str, argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.<module> CASE --url URL --params JSON``: run one case in this
+    process and print its result (with this process's pid) as one JSON line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("case", choices=sorted(cases))
     parser.add_argument("--url", required=True)
     parser.add_argument("--params", default="{}", help="the case's parameters, as JSON")
     args = parser.parse_args(argv)
-    params = json.loads(args.params)
-    result: dict[str, Any] = asyncio.run(CASES[args.case](args.url, params))
+    result: dict[str, Any] = asyncio.run(cases[args.case](args.url, json.loads(args.params)))
     result["pid"] = os.getpid()
     sys.stdout.flush()
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_case(CASES, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

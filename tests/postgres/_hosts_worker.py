@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from wfe import ErrorBehavior, StepBody, WorkflowBuilder, WorkflowHost
+from wfe import ErrorBehavior, StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
 
 #: Where the step log goes: set by ``main`` from the command line.
 LOG_DIR = Path(".")
@@ -172,6 +172,26 @@ async def wait_ready(processes: list[subprocess.Popen[bytes]], log_dir: Path) ->
             assert p.poll() is None, stderr_of(p, log_dir)
         await asyncio.sleep(0.05)
     raise AssertionError("the host processes did not start within 60 s")
+
+
+async def wait_complete(persistence: Any, ids: Any, log_dir: Path, seconds: float = 180) -> None:
+    """Wait until every workflow in ``ids`` is complete in the store; fail after ``seconds``
+    naming how many did not and where the host logs are."""
+    deadline = time.monotonic() + seconds
+    pending = set(ids)
+    while pending:
+        assert time.monotonic() < deadline, (
+            f"{len(pending)} of {len(set(ids))} workflows did not complete in {seconds:g} s, "
+            f"e.g. {sorted(pending)[:3]}; the host logs are in {log_dir}"
+        )
+        done = {
+            wid
+            for wid in list(pending)[:200]
+            if await persistence.get_status(wid) is WorkflowStatus.COMPLETE
+        }
+        pending -= done
+        if not done:
+            await asyncio.sleep(0.2)
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]], log_dir: Path) -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from wfe import WorkflowHost, WorkflowStatus
+from wfe import WorkflowHost
 
-from ._hosts_worker import STEPS, mix
+from ._hosts_worker import STEPS, mix, wait_complete
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,18 +89,7 @@ async def test_three_hosts_one_killed_every_workflow_completes_steps_once(
         processes.append(host_process(url, tmp_path))
 
         persistence = client.persistence
-        deadline = time.monotonic() + 180
-        pending = set(ids)
-        while pending:
-            assert time.monotonic() < deadline, f"{len(pending)} workflows never completed"
-            done = {
-                wid
-                for wid in list(pending)[:200]
-                if await persistence.get_status(wid) is WorkflowStatus.COMPLETE
-            }
-            pending -= done
-            if not done:
-                await asyncio.sleep(0.2)
+        await wait_complete(persistence, ids, tmp_path)
     finally:
         (tmp_path / "stop").write_text("")
         for p in processes:

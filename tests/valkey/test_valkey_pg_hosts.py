@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from wfe import WorkflowHost, WorkflowStatus
+from wfe import WorkflowHost
 from wfe_core.testing._pytest_plugin import store_or_skip
 
 from tests.postgres._hosts_worker import (
@@ -40,6 +40,7 @@ from tests.postgres._hosts_worker import (
     spawn,
     stderr_of,
     stop_all,
+    wait_complete,
     wait_ready,
 )
 
@@ -107,21 +108,7 @@ async def test_three_hosts_on_postgres_with_valkey_lock_and_queue_one_killed(
         processes.append(spawn(pg_url, log_dir, lock=valkey_url, queue=valkey_url))
 
         persistence = client.persistence
-        deadline = time.monotonic() + 180
-        pending = set(ids)
-        while pending:
-            assert time.monotonic() < deadline, (
-                f"{len(pending)} of {WORKFLOWS} workflows did not complete in 180 s, e.g. "
-                f"{sorted(pending)[:3]}; the host logs are in {log_dir}"
-            )
-            done = {
-                wid
-                for wid in list(pending)[:200]
-                if await persistence.get_status(wid) is WorkflowStatus.COMPLETE
-            }
-            pending -= done
-            if not done:
-                await asyncio.sleep(0.2)
+        await wait_complete(persistence, ids, log_dir)
         # Exactly-once state transitions: every step counted once in the stored data.
         for wid, n in ids.items():
             data = (await client.get_workflow(wid)).data
