@@ -29,7 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wfe_core.errors import WfeError
+from wfe_core.errors import ProviderUnavailableError, WfeError
 
 from ._errors import translate
 from ._schema import migrate
@@ -79,6 +79,7 @@ class PostgresDatabase:
         self.search_index: PostgresSearchIndex | None = None
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._checking: asyncio.Task[None] | None = None
         self._listening = False
         self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._signals: dict[str, int] = {}
@@ -200,7 +201,23 @@ class PostgresDatabase:
         except WfeError:
             raise
         except (psycopg.Error, PoolTimeout) as exc:
-            raise translate(exc, self.options, doing) from exc
+            error = translate(exc, self.options, doing)
+            if pool is not None and isinstance(error, ProviderUnavailableError):
+                self._check_pool(pool)
+            raise error from exc
+
+    def _check_pool(self, pool: Any) -> None:
+        """After a lost connection, test the idle ones in the background and drop the dead:
+        a server restart ends every pooled connection, and each would otherwise fail one
+        call later, after the database is back (a second outage for the host)."""
+        if self._checking is not None and not self._checking.done():
+            return
+
+        async def check() -> None:
+            with contextlib.suppress(Exception):
+                await pool.check()
+
+        self._checking = asyncio.create_task(check(), name=f"wfe-pool-check-{self.schema}")
 
     async def run(self, doing: str, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
         """``await fn(connection)`` on a pooled connection, errors translated."""
