@@ -1,23 +1,32 @@
 """``EventDelivery``: hands published events to the workflows waiting for them.
 
-A published event is queued at once (or timed, for a future effective date); a host takes it
-from the event queue under the event's lease, finds the subscriptions it matches, and writes
-it into each waiting pointer under that workflow's lease. Events reach a wait oldest first; a
-wait that begins after an event was published still receives it.
+A published event that is due is delivered at once by the host that published it, with the
+event in hand, when that host has a delivery slot free; otherwise it is queued (or timed, for a
+future effective date) and a host takes it from the event queue. Either way it is delivered
+under the event's lease: the subscriptions it matches are found, and it is written into each
+waiting pointer under that workflow's lease. Events reach a wait oldest first; a wait that
+begins after an event was published still receives it.
+
+The step after the wait starts as soon as the delivery's write is durable: the wait's
+subscription is ended, and the event marked processed, after that. A crash in between leaves
+a subscription whose pointer was served, which the next delivery for it ends, and an event
+that the poller delivers again, which the workflow's own record (``received``) skips. A
+delivery that does not run here skips the queue's three round trips (queue, notify, claim)
+and the event's reload, which are most of a wake-up's latency on a networked store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 from ._capacity import Capacity
 from ._group_commit import GroupCommit
 from ._leases import Leases, event_key, workflow_key
-from ._models import Event, EventSubscription, PointerStatus, WorkflowStatus
+from ._models import Event, EventSubscription, PointerStatus, WorkflowInstance, WorkflowStatus
 from ._outage import Outage
 from ._telemetry import Telemetry, log_fields
 from ._timers import Timers
@@ -50,6 +59,7 @@ class EventDelivery:
         commit: GroupCommit | None = None,
         outage: Outage | None = None,
         telemetry: Telemetry | None = None,
+        runs_here: Callable[[WorkflowInstance], bool] | None = None,
     ) -> None:
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
@@ -61,11 +71,61 @@ class EventDelivery:
         self.capacity = capacity
         self.clock = clock
         self.spawn = spawn
+        #: Whether this host can run a woken workflow (it has registered its definition);
+        #: one it cannot is queued for a host that can, rather than left to the poller.
+        self.runs_here = runs_here if runs_here is not None else (lambda instance: True)
         self.slots = asyncio.Semaphore(EVENT_SLOTS)
         self.stopping = False
 
+    async def publish_here(
+        self, event: Event, create: Callable[[Event], Awaitable[Any]]
+    ) -> bool:
+        """Store a new event with ``create`` and start its delivery from this host.
+
+        When the event is due and a delivery slot is free, its lease is taken and its
+        subscriptions read while it is stored (its id is made here, so the lease can come
+        first, as a started workflow's does): three round trips in the time of one. A wait
+        that begins meanwhile is caught by the check after the delivery (``deliver``).
+
+        Returns:
+            True when the delivery started here; False when the event was stored but is the
+            caller's to queue (not due yet, no slot, or the lease or read failed).
+
+        Raises:
+            What ``create`` raises; then nothing was started, and no lease is kept.
+        """
+        if event.event_time > self.clock.now() or self.stopping or self.slots.locked():
+            await create(event)
+            return False
+        await self.slots.acquire()  # free: does not wait
+        key = event_key(event.id)
+        started = False
+        leased: object = None
+        try:
+            outcomes: tuple[Any, ...] = await asyncio.gather(
+                create(event),
+                self.leases.acquire(key),
+                self.persistence.get_subscriptions(
+                    event.event_name, event.event_key, event.event_time
+                ),
+                return_exceptions=True,
+            )
+            stored, leased, subs = outcomes
+            if isinstance(stored, BaseException):
+                raise stored
+            if leased is True and isinstance(subs, list):
+                self.spawn(self.process(event.id, event, subs))
+                started = True
+            return started
+        finally:
+            if not started:
+                self.slots.release()
+                if leased is not False:  # held, or unknown (a failure, a cancelled caller)
+                    self.spawn(self.leases.release(key))
+
     async def published(self, event: Event) -> None:
-        """A new event was stored: deliver it now, or at its effective date."""
+        """A stored event that is not being delivered from here: queue it, or time it for its
+        effective date."""
         if event.event_time > self.clock.now():
             self.timers.schedule(event.event_time, "evt", event.id)
         else:
@@ -120,15 +180,19 @@ class EventDelivery:
             self.outage.ok()
             self.spawn(self.process(eid))
 
-    async def process(self, eid: str) -> None:
+    async def process(
+        self, eid: str, event: Event | None = None, subs: list[EventSubscription] | None = None
+    ) -> None:
         """Deliver one event; try again soon when a lease was busy or the store unavailable.
 
-        Any other failure is logged with its traceback, and the event, still unprocessed in
+        ``event`` and ``subs``: the event as just stored by this host, under its lease, and
+        the subscriptions it matched (``publish_here``), which saves reading them. Any other
+        failure is logged with its traceback, and the event, still unprocessed in
         the store, is left to the poller.
         """
         retry = timedelta(milliseconds=50)
         try:
-            done = await self.deliver(eid)
+            done = await self.deliver(eid, event, subs)
         except ProviderUnavailableError as exc:
             self.outage.failed(exc, f"delivering event {eid}")
             done = False
@@ -144,21 +208,27 @@ class EventDelivery:
         if not done and not self.stopping:
             self.timers.schedule(self.clock.now() + retry, "evt", eid, force=True)
 
-    async def deliver(self, eid: str) -> bool:
-        """Deliver one event to every matching wait. False: try again later."""
+    async def deliver(
+        self, eid: str, stored: Event | None = None, subs: list[EventSubscription] | None = None
+    ) -> bool:
+        """Deliver one event to every matching wait. False: try again later.
+
+        ``subs`` given: the event's lease is held already and they were read with it.
+        """
         key = event_key(eid)
-        if not await self.leases.acquire(key):
+        if subs is None and not await self.leases.acquire(key):
             return False
         try:
-            event = await self.persistence.get_event(eid)
+            event = stored if stored is not None else await self.persistence.get_event(eid)
             if event is None or event.is_processed:
                 return True
             if event.event_time > self.clock.now():
                 self.timers.schedule(event.event_time, "evt", eid)
                 return True
-            subs = await self.persistence.get_subscriptions(
-                event.event_name, event.event_key, event.event_time
-            )
+            if subs is None:
+                subs = await self.persistence.get_subscriptions(
+                    event.event_name, event.event_key, event.event_time
+                )
             if not subs:
                 delivered = True
             else:
@@ -194,18 +264,17 @@ class EventDelivery:
         return delivered
 
     async def older_event_pending(
-        self, event: Event, sub: EventSubscription, received: set[str | None]
+        self, event: Event, others: list[Event], received: set[str | None]
     ) -> bool:
         """Events reach a wait oldest first: queue an older one the workflow lacks ahead of this.
 
+        ``others``: the events of this name and key since the wait began, oldest first.
         "Lacks" is judged from the instance in hand (``received``: the events its pointers
         got), not from the events' processed flags: a wait that begins re-queues the earlier
         events one by one, and an event marked processed a moment before it was re-queued
-        must still hold back the newer ones. One query returns the candidates whole.
+        must still hold back the newer ones.
         """
-        for other in await self.persistence.get_events(
-            event.event_name, event.event_key, sub.subscribe_as_of
-        ):
+        for other in others:
             if other.id == event.id:
                 return False
             if other.id not in received and other.event_time < event.event_time:
@@ -215,19 +284,71 @@ class EventDelivery:
                 return True
         return False
 
-    async def seed(self, sub: EventSubscription, event: Event) -> bool:
-        """Hand an event to one waiting pointer. False: try again later."""
+    async def load(self, sub: EventSubscription) -> tuple[WorkflowInstance | None, list[Event]]:
+        """The waiting workflow (``None``: gone) and the events since its wait began, read
+        at the same time: on a networked store two round trips cost one."""
+        persistence = self.persistence
+        loaded, others = await asyncio.gather(
+            persistence.get_workflow(sub.workflow_id),
+            persistence.get_events(sub.event_name, sub.event_key, sub.subscribe_as_of),
+            return_exceptions=True,
+        )
+        if isinstance(others, BaseException):
+            raise others
+        if isinstance(loaded, WorkflowNotFoundError):
+            return None, others
+        if isinstance(loaded, BaseException):
+            raise loaded
+        return loaded, others
+
+    async def lease_and_load(
+        self, sub: EventSubscription
+    ) -> tuple[WorkflowInstance | None, list[Event]] | None:
+        """Take the waiting workflow's lease and read it (``load``). None: the lease is busy.
+
+        When no pass of the workflow runs here, the lease is taken while it is read: a read
+        that a pass on another host overtook is caught by the write's revision check (and
+        what it could end a delivery early for, a served or gone wait, never comes undone).
+        Else this waits for the pass here to end and reads what it left.
+        """
         wid = sub.workflow_id
         key = workflow_key(wid)
+        if wid not in self.capacity.active:
+            leased, loaded = await asyncio.gather(
+                self.leases.acquire(key), self.load(sub), return_exceptions=True
+            )
+            if leased is True:
+                if isinstance(loaded, BaseException):
+                    await self.leases.release(key)
+                    raise loaded
+                return loaded
+            if isinstance(leased, BaseException):
+                raise leased
         if not await self.leases.acquire_waiting(
             key, SEED_WAIT, lambda: self.capacity.released_event(wid)
         ):
+            return None
+        try:
+            return await self.load(sub)
+        except BaseException:
+            await self.leases.release(key)
+            raise
+
+    async def seed(self, sub: EventSubscription, event: Event) -> bool:
+        """Hand an event to one waiting pointer. False: try again later.
+
+        The step after the wait runs here at once when there is room. Ending the
+        subscription comes after: the pointer's ``event_published`` already marks it served.
+        """
+        wid = sub.workflow_id
+        key = workflow_key(wid)
+        loaded = await self.lease_and_load(sub)
+        if loaded is None:
             return False
         handed_over = False
         try:
-            try:
-                instance = await self.persistence.get_workflow(wid)
-            except WorkflowNotFoundError:
+            instance, others = loaded
+            if instance is None:
                 await self.persistence.terminate_subscription(sub.id)
                 return True
             pointer = instance.execution_pointers.get(sub.execution_pointer_id)
@@ -238,7 +359,7 @@ class EventDelivery:
             received = {p.extension_attributes.get("event_id") for p in instance.execution_pointers}
             if event.id in received:
                 return True  # this workflow already received this event at an earlier wait
-            if await self.older_event_pending(event, sub, received):
+            if await self.older_event_pending(event, others, received):
                 return False
             pointer.event_data = event.event_data
             pointer.event_published = True
@@ -254,15 +375,19 @@ class EventDelivery:
                 await self.commit.persist(WorkflowWrite(instance, [pointer.id]))
             except ConcurrencyError:
                 return False
-            await self.persistence.terminate_subscription(sub.id)
             self.telemetry.event_delivered(event.event_name)
             # Go straight on with the instance in hand, lease and all, when there is room.
-            if instance.status is WorkflowStatus.RUNNABLE and self.capacity.try_reserve(wid, or_wait=True):
+            if (
+                instance.status is WorkflowStatus.RUNNABLE
+                and self.runs_here(instance)
+                and self.capacity.try_reserve(wid, or_wait=True)
+            ):
                 handed_over = True
                 self.capacity.run(wid, instance)
-                return True
         finally:
             if not handed_over:
                 await self.leases.release(key)
-        await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+        if not handed_over:
+            await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+        await self.persistence.terminate_subscription(sub.id)
         return True

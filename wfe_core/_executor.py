@@ -59,6 +59,9 @@ _ASYNC_RUN: dict[type, bool] = {}
 
 #: Step bodies of one pass that run at once, by default (``WorkflowHost(max_parallel_steps=)``).
 MAX_PARALLEL_STEPS = 64
+#: Rounds one pass may run while its rounds run only primitives (``_Pass.run``): a bound, so
+#: that a loop of primitives still writes, and yields, as it goes.
+PRIMITIVE_ROUNDS = 4
 
 
 @attrs.define
@@ -123,6 +126,8 @@ class _Pass:
         self.pool = thread_pool
         self.result = PassResult()
         self.last_compensation: ExecutionPointer | None = None
+        #: A primitive that acts outside the instance (starts a child workflow) ran.
+        self.outside = False
         # Building lifecycle events costs time on every step; skip it when nobody listens.
         hub = getattr(host, "lifecycle", None)
         self.emit = hub is None or hub.active
@@ -202,6 +207,29 @@ class _Pass:
     # -- running steps -----------------------------------------------------------------------
 
     async def run(self) -> PassResult:
+        """Run the due steps; then, while a round ran only primitives, the steps they made due.
+
+        A round that ran no user step (a wait that received its event, a branch or loop
+        deciding) changed nothing outside the instance, so running what it made due in the
+        same pass loses nothing if the pass is lost, and saves a write: the step after a
+        received event runs one commit sooner. A round that started a child workflow, opened
+        a wait or recorded an error ends the pass, as does the cap on rounds.
+        """
+        rounds = 1
+        while (
+            not await self.run_round()
+            and rounds < PRIMITIVE_ROUNDS
+            and self.wf.status is WorkflowStatus.RUNNABLE
+            and not self.outside
+            and not self.result.subscriptions
+            and not self.result.errors
+        ):
+            rounds += 1
+        self.determine_next_execution()
+        return self.result
+
+    async def run_round(self) -> bool:
+        """One round over the due pointers. True when it ran a user step or nothing at all."""
         now, steps = self.now, self.steps
         due: list[ExecutionPointer] = []
         users: list[ExecutionPointer] = []
@@ -228,8 +256,7 @@ class _Pass:
                     continue
                 await self.execute_primitive(pointer, invoke)
                 self.process_cancellations()
-        self.determine_next_execution()
-        return self.result
+        return bool(users) or not due
 
     async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
         invoke = self.invoke_observed if self.observe else self.invoke
@@ -266,6 +293,8 @@ class _Pass:
             self.close(pointer, PointerStatus.COMPLETE)
             self.complete_workflow()
             return
+        if step.outside_effects:
+            self.outside = True
         run = self.prepare(pointer)
         await invoke(run)
         if step.outputs and run.error is None:

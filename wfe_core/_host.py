@@ -380,12 +380,13 @@ class WorkflowHost:
                 # The delivery is traced as this span's child, and the wait it wakes links here.
                 trace_context=telemetry.current_traceparent(),
             )
-            await self.persistence.create_event(event)
             if span is not None:
                 span.set_attribute(tracing.ATTR_EVENT_ID, event.id)
-            telemetry.event_published(event_name)
             if self._runtime is not None:
-                await self._runtime.event_published(event)
+                await self._runtime.publish(event, self.persistence.create_event)
+            else:
+                await self.persistence.create_event(event)
+            telemetry.event_published(event_name)
             return event.id
 
     # -- queries -----------------------------------------------------------------------------

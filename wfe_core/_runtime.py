@@ -14,7 +14,8 @@ named after it:
 * ``GroupCommit`` (``_group_commit``): passes finishing together stored in one batch;
 * ``Outage`` (``_outage``): a store unavailable for now, waited out and logged once.
 
-Wake-ups are pushed: a started workflow or a published event is queued at once, a due timer
+Wake-ups are pushed: a started workflow or a published event runs or is delivered at once in
+the host that made it (or is queued for any host when this one is full), a due timer
 fires from the heap, and a workflow that is runnable again after a pass goes straight on while
 its lease is held. The poller only finds what those pushes missed.
 """
@@ -96,6 +97,7 @@ class Runtime:
         self.events = EventDelivery(
             persistence, queue, self.leases, self.timers, self.capacity, clock, self.spawn,
             self.commit, self.outage, telemetry,
+            lambda instance: registry.find(instance.definition_id, instance.version) is not None,
         )
         self.runner = WorkflowRunner(
             persistence=persistence,
@@ -296,6 +298,12 @@ class Runtime:
                 self.capacity.run(item_id)
         else:
             await self.events.deliver_here(item_id)
+
+    async def publish(self, event: Event, create: Callable[[Event], Awaitable[Any]]) -> None:
+        """Store a new event with ``create`` and deliver it: from here at once when there is
+        room (``EventDelivery.publish_here``), else through the queue or a timer."""
+        if not await self.events.publish_here(event, create):
+            await self.event_published(event)
 
     async def event_published(self, event: Event) -> None:
         try:
