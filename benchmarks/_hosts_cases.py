@@ -10,7 +10,11 @@ benchmarks._hosts_cases CASE --url URL --params JSON``, one JSON object on stdou
   then this process, a second host on the same database, publishes one event every
   ``spacing_ms``. The step after the wait stamps the wall clock (``time.time()``, one clock
   for every process of the machine) and the pid of the host that ran it into the workflow's
-  data; the latency is that stamp minus the moment ``publish_event`` was called.
+  data; the latency is that stamp minus the moment ``publish_event`` was called. The first
+  ``warmup`` events (default 20) go to workflows of their own and are reported apart
+  (``cold_*``): they meet a publishing host that has just started (connections without
+  prepared statements, code paths not yet run), which a host serving events for a while is
+  not; p50 and p99 are those of the ``workflows`` events after them.
 
 Hosts are separate processes (``python -m benchmarks._hosts_cases _part ...``) so that each has
 its own event loop and interpreter, as hosts on separate machines would. Every host gets the
@@ -100,7 +104,8 @@ async def chain_hosts(url: str, params: dict[str, Any]) -> dict[str, Any]:
 
 async def wakeup_cross(url: str, params: dict[str, Any]) -> dict[str, Any]:
     n, spacing = params.get("workflows", 200), params.get("spacing_ms", 10) / 1000
-    waiter = _spawn("hold", url, {"workflows": n, "host": params.get("host", {})})
+    warmup = params.get("warmup", 20)
+    waiter = _spawn("hold", url, {"workflows": warmup + n, "host": params.get("host", {})})
     assert waiter.stdout is not None
     async with make_host(url, params) as host:
         host.register(wake_definition())
@@ -108,7 +113,7 @@ async def wakeup_cross(url: str, params: dict[str, Any]) -> dict[str, Any]:
         if not ready.startswith("READY"):
             raise RuntimeError(f"the waiting host did not get ready: {ready!r}")
         published: dict[str, float] = {}
-        for i in range(n):
+        for i in range(warmup + n):
             key = f"k{i}"
             published[key] = time.time()
             await host.publish_event("bench.cross", key)
@@ -118,10 +123,11 @@ async def wakeup_cross(url: str, params: dict[str, Any]) -> dict[str, Any]:
         instances = await host.persistence.get_workflows(held["wids"])
     if any(i.status is not WorkflowStatus.COMPLETE for i in instances):
         raise RuntimeError("a workflow of the cross-host wake-up did not complete")
-    latencies, other = [], 0
+    latencies, cold, other = [], [], 0
     for instance in instances:
         data = json.loads(instance.data) if isinstance(instance.data, str) else instance.data
-        latencies.append(data["woken"] - published[data["key"]])
+        latency = data["woken"] - published[data["key"]]
+        (cold if int(data["key"][1:]) < warmup else latencies).append(latency)
         other += data["woken_by"] == waiter.pid
     return {
         "workflows": n,
@@ -129,6 +135,9 @@ async def wakeup_cross(url: str, params: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": ms(percentile(latencies, 50)),
         "p99_ms": ms(percentile(latencies, 99)),
         "max_ms": ms(max(latencies)),
+        "warmup": warmup,
+        "cold_p50_ms": ms(percentile(cold, 50)) if cold else None,
+        "cold_max_ms": ms(max(cold)) if cold else None,
         "woken_on_waiting_host": other,
     }
 
