@@ -118,11 +118,6 @@ class WorkflowStep:
         return _FunctionStep(self.body)
 
     @property
-    def outside_effects(self) -> bool:
-        """A primitive that acts outside its workflow's instance (starts a child workflow)."""
-        return bool(getattr(self.body, "outside_effects", False))
-
-    @property
     def display_name(self) -> str:
         if self.name:
             return self.name

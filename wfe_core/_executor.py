@@ -126,8 +126,6 @@ class _Pass:
         self.pool = thread_pool
         self.result = PassResult()
         self.last_compensation: ExecutionPointer | None = None
-        #: A primitive that acts outside the instance (starts a child workflow) ran.
-        self.outside = False
         # Building lifecycle events costs time on every step; skip it when nobody listens.
         hub = getattr(host, "lifecycle", None)
         self.emit = hub is None or hub.active
@@ -212,15 +210,14 @@ class _Pass:
         A round that ran no user step (a wait that received its event, a branch or loop
         deciding) changed nothing outside the instance, so running what it made due in the
         same pass loses nothing if the pass is lost, and saves a write: the step after a
-        received event runs one commit sooner. A round that started a child workflow, opened
-        a wait or recorded an error ends the pass, as does the cap on rounds.
+        received event runs one commit sooner. A round that opened a wait (starting a child
+        workflow opens one too) or recorded an error ends the pass, as does the cap on rounds.
         """
         rounds = 1
         while (
             not await self.run_round()
             and rounds < PRIMITIVE_ROUNDS
             and self.wf.status is WorkflowStatus.RUNNABLE
-            and not self.outside
             and not self.result.subscriptions
             and not self.result.errors
         ):
@@ -293,8 +290,6 @@ class _Pass:
             self.close(pointer, PointerStatus.COMPLETE)
             self.complete_workflow()
             return
-        if step.outside_effects:
-            self.outside = True
         run = self.prepare(pointer)
         await invoke(run)
         if step.outputs and run.error is None:

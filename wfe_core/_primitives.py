@@ -49,8 +49,6 @@ _CHILDREN_ACTIVE = {"children_active": True}
 
 class Primitive(StepBody):
     blocking: ClassVar[bool] = False
-    #: Acts outside the workflow's instance: a pass ends after it (``_executor._Pass.run``).
-    outside_effects: ClassVar[bool] = False
 
     @staticmethod
     def after_body(ctx: StepExecutionContext, done: ExecutionResult) -> ExecutionResult:
@@ -226,8 +224,6 @@ class EndStep(Primitive):
 
 class SubWorkflow(Primitive):
     """Starts a child workflow and waits until it ends; its final data is ``result``."""
-
-    outside_effects: ClassVar[bool] = True
 
     definition_id: str = ""
     version: int | None = None

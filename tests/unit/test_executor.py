@@ -22,9 +22,9 @@ from wfe_core import (
     WorkflowInstance,
 )
 from wfe_core._definition import WorkflowStep
-from wfe_core._executor import PassResult, WorkflowExecutor
+from wfe_core._executor import PRIMITIVE_ROUNDS, PassResult, WorkflowExecutor
 from wfe_core._lifecycle import LifecycleEventType
-from wfe_core._primitives import EPOCH
+from wfe_core._primitives import EPOCH, Primitive
 from wfe_core.testing import FakeClock
 
 START = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -888,3 +888,76 @@ async def test_changed_never_misses_a_pointer_that_changed(clock: FakeClock) -> 
 async def test_changed_lists_exactly_the_pointers_that_changed(clock: FakeClock) -> None:
     for reported, really_changed, _ in await _changes_per_pass(clock):
         assert reported == really_changed
+
+
+# -- rounds of primitives ----------------------------------------------------------------------
+
+
+async def test_a_received_event_and_the_step_after_it_are_one_pass(clock: FakeClock) -> None:
+    """The wait ends and the next step runs before the pass is written: one write, not two."""
+    definition = WorkflowBuilder().start_with(A).wait_for("paid", "k").then(B).build("w")
+    instance = make_instance(definition)
+    await run_pass(clock, instance, definition)
+    result = await run_pass(clock, instance, definition)
+    waiting = only(pointers_at(instance, 1))
+    assert waiting.status is PointerStatus.WAITING_FOR_EVENT
+    assert result.subscriptions and RUNS == ["A"]
+    waiting.event_published, waiting.event_data, waiting.active = True, "paid!", True
+    waiting.status = PointerStatus.PENDING
+
+    result = await run_pass(clock, instance, definition)
+
+    assert RUNS == ["A", "B"]
+    assert waiting.status is PointerStatus.COMPLETE
+    after = only(pointers_at(instance, 2))
+    assert after.status is PointerStatus.COMPLETE
+    assert result.changed >= {waiting.id, after.id}
+    assert instance.status is WorkflowStatus.COMPLETE
+
+
+async def test_a_round_of_primitives_that_opens_a_wait_ends_the_pass(clock: FakeClock) -> None:
+    """The branch decides and its wait subscribes in one pass, but the step after the wait
+    does not run: the subscription must be stored (and earlier events looked up) first."""
+    definition = (
+        WorkflowBuilder()
+        .start_with(A)
+        .if_do(lambda d: True, lambda b: b.wait_for("paid", "k").then(B))
+        .then(C)
+        .build("branch-wait")
+    )
+    instance = make_instance(definition)
+    await run_pass(clock, instance, definition)  # A
+    result = await run_pass(clock, instance, definition)  # the if, then its wait
+    assert RUNS == ["A"]
+    assert [s.event_name for s in result.subscriptions] == ["paid"]
+    assert instance.status is WorkflowStatus.RUNNABLE
+
+
+class Spin(Primitive):
+    """A primitive that does nothing but go on (as a loop's condition check does)."""
+
+    def run(self, ctx: Any) -> ExecutionResult:
+        RUNS.append("Spin")
+        return ExecutionResult.next()
+
+
+async def test_a_loop_of_primitives_alone_still_ends_its_pass(clock: FakeClock) -> None:
+    """Rounds without a user step are capped, so such a loop writes (and yields) as it goes."""
+    definition = (
+        WorkflowBuilder()
+        .start_with(A)
+        .while_do(lambda d: True, lambda b: b.start_with(Spin))
+        .build("spin")
+    )
+    instance = make_instance(definition)
+    await run_pass(clock, instance, definition)
+    assert RUNS == ["A"]
+    per_pass = []
+    for _ in range(4):
+        before = RUNS.count("Spin")
+        await run_pass(clock, instance, definition)  # returns: the rounds are capped
+        per_pass.append(RUNS.count("Spin") - before)
+        assert instance.status is WorkflowStatus.RUNNABLE
+        assert instance.next_execution == START  # due again at once: the host goes on
+    # each pass went round the loop (several primitives each), none more than its rounds
+    assert all(1 <= n < PRIMITIVE_ROUNDS for n in per_pass), per_pass
