@@ -52,5 +52,9 @@ class WorkflowRegistry:
             raise WorkflowNotRegisteredError(definition_id, version)
         return found
 
+    def is_empty(self) -> bool:
+        """No definition registered: the host runs no workflow (it may start them, or publish)."""
+        return not self._defs
+
     def find(self, definition_id: str, version: int) -> WorkflowDefinition | None:
         return self._defs.get(definition_id, {}).get(version)

@@ -23,11 +23,12 @@ its lease is held. The poller only finds what those pushes missed.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import socket
 from datetime import timedelta
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from ._capacity import Capacity
@@ -56,6 +57,24 @@ log = logging.getLogger("wfe.runtime")
 
 #: Tasks taking workflows from the queue at once.
 QUEUE_READERS = 8
+#: Seconds ``stop`` waits for a cancelled task to end before it logs the task and goes on.
+CANCEL_WAIT = 10.0
+#: Seconds between looks at the registry while it is empty (the queue is not read then).
+NOTHING_REGISTERED_PAUSE = 0.25
+
+
+async def _cancelled(tasks: Iterable[asyncio.Task[Any]], what: str) -> None:
+    """Wait for cancelled ``tasks`` to end, but never forever: one whose cancellation was lost
+    (swallowed inside a driver, say) is logged with its stack and left, so ``stop`` returns."""
+    pending = {task for task in tasks if not task.done()}
+    if not pending:
+        return
+    _, pending = await asyncio.wait(pending, timeout=CANCEL_WAIT)
+    for task in pending:
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning("stop: a %s (%s) did not end %.0f s after it was cancelled; left "
+                    "running:\n%s", what, task.get_name(), CANCEL_WAIT, stack.getvalue())
 
 
 class Runtime:
@@ -79,6 +98,7 @@ class Runtime:
         telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
         self.queue = queue
+        self.registry = registry
         self.clock = clock
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
@@ -160,7 +180,10 @@ class Runtime:
             remove_listener(self.clock_moved)
         for task in self.loops:
             task.cancel()
-        await asyncio.gather(*self.loops, return_exceptions=True)
+        # A loop whose cancellation a driver swallowed still ends: it sees ``stopping``.
+        self.timers.wake.set()
+        self.poller.wake.set()
+        await _cancelled(self.loops, "background loop")
         await self.hand_back_waiting()
         if self.work:
             done, pending = await asyncio.wait(set(self.work), timeout=self.settings.stop_timeout)
@@ -169,7 +192,7 @@ class Runtime:
             if pending:
                 log.warning("stop: %d workflow task(s) still running after %.0f s were cancelled",
                             len(pending), self.settings.stop_timeout)
-                await asyncio.gather(*pending, return_exceptions=True)
+                await _cancelled(pending, "workflow task")
         await self.hand_back_waiting()  # any a start still in progress handed over
         try:
             await self.indexer.flush()
@@ -207,6 +230,11 @@ class Runtime:
         # workflows started or woken here, and takes one only for an item it got.
         attempt = 0
         while not self.stopping:
+            if self.registry.is_empty():
+                # A host that registered nothing (it only starts workflows or publishes
+                # events) leaves the shared queue to the hosts that can run what is on it.
+                await asyncio.sleep(NOTHING_REGISTERED_PAUSE)
+                continue
             await self.capacity.take_for_queue()
             try:
                 wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
