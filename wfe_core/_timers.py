@@ -62,6 +62,10 @@ class Timers:
                     await self.fire(kind, item_id)
                 except Exception:
                     log.exception("could not queue %s; the poller will find it", key)
+            if stopping():
+                # Also the way out when a cancellation at stop was lost inside a driver call
+                # that ``fire`` made: ``stop`` sets ``wake`` after it cancels this loop.
+                break
             self.wake.clear()
             if self.heap:
                 await self.clock.sleep_until(self.heap[0][0], self.wake)

@@ -13,6 +13,7 @@ The host calls these; ``wfe_core._plugins.ProviderBackends`` keeps a host's back
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from typing import TYPE_CHECKING, cast
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["Capability", "ProviderBackend"]
 
 log = logging.getLogger("wfe.providers")
+
+#: Seconds a provider's ``close`` (or a backend's disconnect) may take before it is given up
+#: on, logged with where it was stuck, and the rest closed.
+CLOSE_LIMIT = 15.0
 
 
 class Capability(enum.Enum):
@@ -175,12 +180,15 @@ class ProviderBackend:
         first: BaseException | None = None
         for provider in reversed(providers):
             try:
-                await provider.close()  # type: ignore[attr-defined]
+                # Bounded: a close stuck in a driver must not hold the host's stop for good.
+                async with asyncio.timeout(CLOSE_LIMIT):
+                    await provider.close()  # type: ignore[attr-defined]
             except Exception as exc:  # closing the rest matters more
                 log.exception("closing %r of %s failed", provider, self.url)
                 first = first or exc
         try:
-            await self.disconnect()
+            async with asyncio.timeout(CLOSE_LIMIT):
+                await self.disconnect()
         except Exception as exc:
             log.exception("disconnecting from %s failed", self.url)
             first = first or exc
