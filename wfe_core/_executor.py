@@ -213,47 +213,46 @@ class _Pass:
         received event runs one commit sooner. A round that opened a wait (starting a child
         workflow opens one too) or recorded an error ends the pass, as does the cap on rounds.
         """
-        rounds = 1
-        while (
-            not await self.run_round()
-            and rounds < PRIMITIVE_ROUNDS
-            and self.wf.status is WorkflowStatus.RUNNABLE
-            and not self.result.subscriptions
-            and not self.result.errors
-        ):
+        now, steps, wf, result = self.now, self.steps, self.wf, self.result
+        rounds = 0
+        while True:  # one round; the usual pass (a user step ran) has only this one
             rounds += 1
+            due: list[ExecutionPointer] = []
+            users: list[ExecutionPointer] = []
+            for p in self.pointers.open():
+                if p.active and (p.sleep_until is None or p.sleep_until <= now):
+                    due.append(p)
+                    if not steps[p.step_id].is_primitive:
+                        users.append(p)
+            self.process_cancellations()
+            # User steps that are due together (parallel branches, parallel foreach items) run
+            # at the same time; their results are applied one by one, in pointer order, so the
+            # pass's state change is the same as if they had run in that order. Primitives
+            # follow, in order: a container then sees the body steps that ended in this pass.
+            if users and wf.status is WorkflowStatus.RUNNABLE:
+                await self.run_user_steps(users)
+            if len(due) > len(users):
+                invoke = self.invoke_observed if self.observe else self.invoke
+                for pointer in due:
+                    if wf.status is not WorkflowStatus.RUNNABLE:
+                        break
+                    if not pointer.active or pointer.end_time is not None:
+                        continue
+                    if not steps[pointer.step_id].is_primitive:
+                        continue
+                    await self.execute_primitive(pointer, invoke)
+                    self.process_cancellations()
+            if (
+                users
+                or not due
+                or rounds >= PRIMITIVE_ROUNDS
+                or wf.status is not WorkflowStatus.RUNNABLE
+                or result.subscriptions
+                or result.errors
+            ):
+                break
         self.determine_next_execution()
-        return self.result
-
-    async def run_round(self) -> bool:
-        """One round over the due pointers. True when it ran a user step or nothing at all."""
-        now, steps = self.now, self.steps
-        due: list[ExecutionPointer] = []
-        users: list[ExecutionPointer] = []
-        for p in self.pointers.open():
-            if p.active and (p.sleep_until is None or p.sleep_until <= now):
-                due.append(p)
-                if not steps[p.step_id].is_primitive:
-                    users.append(p)
-        self.process_cancellations()
-        # User steps that are due together (parallel branches, parallel foreach items) run
-        # at the same time; their results are applied one by one, in pointer order, so the
-        # pass's state change is the same as if they had run in that order. Primitives follow,
-        # in order: a container then sees the body steps that ended in this pass.
-        if users and self.wf.status is WorkflowStatus.RUNNABLE:
-            await self.run_user_steps(users)
-        if len(due) > len(users):
-            invoke = self.invoke_observed if self.observe else self.invoke
-            for pointer in due:
-                if self.wf.status is not WorkflowStatus.RUNNABLE:
-                    break
-                if not pointer.active or pointer.end_time is not None:
-                    continue
-                if not steps[pointer.step_id].is_primitive:
-                    continue
-                await self.execute_primitive(pointer, invoke)
-                self.process_cancellations()
-        return bool(users) or not due
+        return result
 
     async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
         invoke = self.invoke_observed if self.observe else self.invoke
