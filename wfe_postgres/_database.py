@@ -65,6 +65,18 @@ POOL_TIMEOUT = 30.0
 _LISTEN_RETRY = (0.1, 5.0)
 
 
+#: Times a call runs again on another connection when the server had ended its session
+#: (``PostgresDatabase.run``): a restart leaves every idle pooled connection dead at once.
+ENDED_RETRIES = 3
+#: SQLSTATEs of a session the server ended: admin shutdown (a stop or restart), crash shutdown.
+_ENDED = frozenset({"57P01", "57P02"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 class PostgresDatabase:
     """One PostgreSQL database and schema: its pool, its listener and its wake-ups.
 
@@ -80,6 +92,10 @@ class PostgresDatabase:
         self._pool: AsyncConnectionPool[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._checking: asyncio.Task[None] | None = None
+        #: Another check is due once the running one ends (``_check_pool``).
+        self._check_again = False
+        #: A call failed for a lost connection, and none has succeeded since.
+        self._suspect = False
         self._listening = False
         self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._signals: dict[str, int] = {}
@@ -198,31 +214,62 @@ class PostgresDatabase:
                 return
             async with pool.connection() as conn:
                 yield conn
+            if self._suspect:
+                # The first success after a lost connection: the server is back. Test the
+                # idle connections again, now that the ones in use during the first check
+                # (ended by the server all the same) have come back to the pool.
+                self._suspect = False
+                self._check_pool(pool)
         except WfeError:
             raise
         except (psycopg.Error, PoolTimeout) as exc:
             error = translate(exc, self.options, doing)
             if pool is not None and isinstance(error, ProviderUnavailableError):
+                self._suspect = True
                 self._check_pool(pool)
             raise error from exc
 
     def _check_pool(self, pool: Any) -> None:
         """After a lost connection, test the idle ones in the background and drop the dead:
         a server restart ends every pooled connection, and each would otherwise fail one
-        call later, after the database is back (a second outage for the host)."""
+        call later, after the database is back (a second outage for the host). A check asked
+        for while one runs runs after it."""
+        self._check_again = True
         if self._checking is not None and not self._checking.done():
             return
 
         async def check() -> None:
-            with contextlib.suppress(Exception):
-                await pool.check()
+            while self._check_again:
+                self._check_again = False
+                with contextlib.suppress(Exception):
+                    await pool.check()
 
         self._checking = asyncio.create_task(check(), name=f"wfe-pool-check-{self.schema}")
 
     async def run(self, doing: str, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """``await fn(connection)`` on a pooled connection, errors translated."""
-        async with self.connection(doing) as conn:
-            return await fn(conn)
+        """``await fn(connection)`` on a pooled connection, errors translated.
+
+        A connection the server ended before (``57P01``, a shutdown or restart: the pool
+        still held it, idle) is dropped and ``fn`` runs again on another, a few times: the
+        server rolled back whatever the ended session had not committed, and a commit it
+        finished first is one this store's writes redo safely (a revision check, an upsert,
+        a de-duplicated queue row, a lease its holder takes again).
+        """
+        import psycopg
+
+        for attempt in range(1, ENDED_RETRIES + 2):
+            ended = False
+            try:
+                async with self.connection(doing) as conn:
+                    try:
+                        return await fn(conn)
+                    except psycopg.OperationalError as exc:
+                        ended = (conn.closed or conn.broken) and _sqlstate(exc) in _ENDED
+                        raise
+            except WfeError:
+                if not (ended and attempt <= ENDED_RETRIES):
+                    raise
+        raise AssertionError("unreachable")
 
     async def fetchall(
         self, doing: str, sql: str, args: Any = None, *, read: bool = False,
@@ -241,18 +288,20 @@ class PostgresDatabase:
         """
         import psycopg
 
-        for attempt in (1, 2):
-            conn_broken = False
+        for attempt in range(1, ENDED_RETRIES + 2):
+            conn_broken = ended = False
             try:
                 async with self.connection(doing) as conn:
                     try:
                         cursor = await conn.execute(self.sql(sql), args, prepare=prepare)
                         return await cursor.fetchall()
-                    except psycopg.OperationalError:
+                    except psycopg.OperationalError as exc:
                         conn_broken = conn.closed or conn.broken
+                        ended = conn_broken and _sqlstate(exc) in _ENDED
                         raise
             except WfeError:
-                if not (read and conn_broken and attempt == 1):
+                if not ((read and conn_broken and attempt == 1)
+                        or (ended and attempt <= ENDED_RETRIES)):
                     raise
         raise AssertionError("unreachable")
 
@@ -265,10 +314,13 @@ class PostgresDatabase:
         return rows[0] if rows else None
 
     async def execute(self, doing: str, sql: str, args: Any = None) -> int:
-        """Run one statement; the number of rows it changed."""
-        async with self.connection(doing) as conn:
+        """Run one statement; the number of rows it changed (see :meth:`run` for retries)."""
+
+        async def one(conn: AsyncConnection[Any]) -> int:
             cursor = await conn.execute(self.sql(sql), args, prepare=True)
             return cursor.rowcount
+
+        return await self.run(doing, one)
 
     def wakeup(self, name: str) -> asyncio.Event:
         """An in-process event named ``name``, set by local enqueues and by notifications.

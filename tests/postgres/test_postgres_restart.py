@@ -254,15 +254,22 @@ class Run:
             # Each step's state change made once: a pass whose commit failed was not written.
             assert instance.data == expected_data(data), (wid, instance.data)
 
-    async def wait_outages_logged(self) -> tuple[list[str], list[str]]:
+    async def wait_outages_logged(self, every_host: bool = True) -> tuple[list[str], list[str]]:
         """Until each host has logged an outage's start and as many ends (after some quiet
-        seconds): the warning once per outage, not once per failed attempt. The lines."""
+        seconds): the warning once per outage, not once per failed attempt. The lines.
+
+        ``every_host=False``: a host may have logged none, when none of its calls failed: a
+        restart is over in a second or two, and a call that meets a connection the server
+        ended runs again on another (``PostgresDatabase.run``), so a quick restart may pass
+        unseen. Whatever a host logged as begun, it logged as ended.
+        """
         deadline = time.monotonic() + 90
         while True:
             logs = [host_log(p, self.log_dir).splitlines() for p in self.processes]
             began = [[line for line in lines if "the store is unavailable" in line] for lines in logs]
             ended = [[line for line in lines if "the store is available again" in line] for lines in logs]
-            if all(b and len(b) == len(e) for b, e in zip(began, ended, strict=True)):
+            matched = [len(b) == len(e) for b, e in zip(began, ended, strict=True)]
+            if all(matched) and (all(began) or not every_host):
                 return [line for b in began for line in b], [line for e in ended for line in e]
             assert time.monotonic() < deadline, (
                 f"outages logged as begun {[len(b) for b in began]} and ended "
@@ -299,7 +306,7 @@ async def test_a_database_restart_mid_run_loses_no_workflow_and_no_host(
         await asyncio.gather(*(run.publish(wid) for wid in later))
 
         await run.wait_all_complete_with_their_data()
-        await run.wait_outages_logged()
+        await run.wait_outages_logged(every_host=False)
         run.alive()
     finally:
         run.stop()

@@ -75,8 +75,9 @@ async def test_a_restart_that_loses_the_queue_loses_no_workflow(server: _Server,
         for wid in wids:
             assert (await host.wait_for_workflow(wid, timeout=30)).status is WorkflowStatus.COMPLETE
         # Pushed wake-ups again: the host's own client is back on the restarted (empty)
-        # server, so publishing queues the event there at once, not through the poller's
-        # fallback, and a reader takes it.
+        # server, so a resumed workflow is queued there at once, not through the poller's
+        # fallback, and a reader takes it. (An event published here is delivered by this
+        # host itself, without the queue.)
         wid = await host.start_workflow("waits", {"key": "after"})
         while not await host.persistence.get_subscriptions("go", "after", _far()):
             await asyncio.sleep(0.02)
@@ -84,11 +85,13 @@ async def test_a_restart_that_loses_the_queue_loses_no_workflow(server: _Server,
 
         raw = Redis(port=server.port, decode_responses=True)
         try:
-            queued_before = int(await raw.get("restart:queue:event:seq") or 0)
+            assert await host.suspend_workflow(wid)
+            queued_before = int(await raw.get("restart:queue:workflow:seq") or 0)
+            assert await host.resume_workflow(wid)
+            assert int(await raw.get("restart:queue:workflow:seq") or 0) == queued_before + 1
             await host.publish_event("go", "after")
-            assert int(await raw.get("restart:queue:event:seq") or 0) == queued_before + 1
             assert (await host.wait_for_workflow(wid, timeout=30)).status is WorkflowStatus.COMPLETE
-            assert await raw.zcard("restart:queue:event:waiting") == 0
+            assert await raw.zcard("restart:queue:workflow:waiting") == 0
         finally:
             await raw.aclose()
 
