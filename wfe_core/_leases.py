@@ -47,6 +47,10 @@ class Leases:
         self.lost: set[str] = set()
         #: key -> time.monotonic() by which the lease was last taken or renewed.
         self.renewed: dict[str, float] = {}
+        #: key -> which taking of it this is: a renewal's answer is about the taking it was
+        #: sent under, and means nothing for a later one.
+        self.grants: dict[str, int] = {}
+        self.granted = 0
 
     async def acquire(self, key: str) -> bool:
         """Take a lease now, or answer False if another live lease holds it."""
@@ -61,12 +65,15 @@ class Leases:
         self.lost.discard(key)
         self.held.add(key)
         self.renewed[key] = time.monotonic() if asked is None else asked
+        self.granted += 1
+        self.grants[key] = self.granted
 
     async def release(self, key: str) -> None:
         """Give a lease back. A store unavailable for now is retried until the lease has
         expired anyway, so that this host does not keep the workflow from the others."""
         self.held.discard(key)
         self.lost.discard(key)
+        self.grants.pop(key, None)
         taken = self.renewed.pop(key, None)
         deadline = (time.monotonic() if taken is None else taken) + self.ttl
         await self.outage.retry(
@@ -138,17 +145,27 @@ class Leases:
                 await asyncio.gather(*(renew(key) for key in keys))
 
     async def renew_one(self, key: str) -> None:
+        """Renew one held lease. An answer that comes back after the lease was given back
+        is ignored, even if this host has taken it again meanwhile: a renewal sent before
+        the release may reach the store after it and be refused, and that refusal says
+        nothing about the new lease (taking it for a pass that then stopped unwritten would
+        make that pass's steps run twice)."""
         asked = time.monotonic()
+        grant = self.grants.get(key)
         try:
             renewed = await self.lock.renew(key, self.owner, self.ttl)
         except ProviderUnavailableError as exc:
             self.outage.failed(exc, f"renewing the lease on {key}")
+            if self.grants.get(key) != grant:
+                return
             taken = self.renewed.get(key)
             if key in self.held and taken is not None and asked - taken >= self.ttl:
                 self.lost.add(key)  # expired in the store: another host may take it
             return
         except Exception:
             log.exception("renewing the lease on %s failed; trying again", key)
+            return
+        if self.grants.get(key) != grant:
             return
         if renewed and key in self.held:
             self.renewed[key] = max(asked, self.renewed.get(key, asked))

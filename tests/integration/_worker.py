@@ -11,6 +11,7 @@ and run until all of them are complete.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -70,6 +71,12 @@ share_definition = (
 
 async def main() -> None:
     mode, url = sys.argv[1], sys.argv[2]
+    # The engine's warnings (a lost lease, a refused write) go to stderr, which the tests show
+    # when they fail; WFE_TEST_LOG=DEBUG shows more.
+    logging.basicConfig(
+        level=os.environ.get("WFE_TEST_LOG", "WARNING"),
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
     async with WorkflowHost(url, lease_ttl=2.0, poll_interval=0.5) as host:
         host.register(crash_definition)
         host.register(share_definition)

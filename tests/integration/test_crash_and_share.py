@@ -85,8 +85,9 @@ def test_two_processes_share_one_store_and_apply_each_pass_once(
     ids = (tmp_path / "ids.txt").read_text().split()
     lines = (tmp_path / "steps.log").read_text().splitlines()
     runs = Counter(line.rsplit(" ", 1)[0] for line in lines)
+    logs = f"first worker's log:\n{err1}\nsecond worker's log:\n{err2}"
     for wid in ids:
-        assert runs[f"{wid} ping"] == 1
-        assert runs[f"{wid} last"] == 1
+        assert runs[f"{wid} ping"] == 1, logs
+        assert runs[f"{wid} last"] == 1, logs
     pids = {line.rsplit(" ", 1)[1] for line in lines}
     assert len(pids) == 2, "both processes should have run steps"

@@ -52,3 +52,40 @@ async def test_a_lease_not_renewed_for_its_length_counts_as_lost() -> None:
     await asyncio.sleep(0.25)  # no renewal ran: the store may have given it to another host
     assert await lock.acquire("wf:1", "host-b", 0.2)
     assert leases.is_lost("wf:1")
+
+
+class LateRenewalLock(MemoryLock):
+    """The memory lock with renewals a network away: one reaches the store only when
+    ``arrive`` is set, and its answer comes back ``delay`` seconds after that."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.arrive = asyncio.Event()
+        self.acted = asyncio.Event()
+
+    async def renew(self, key: str, owner: str, ttl: float) -> bool:
+        await self.arrive.wait()
+        renewed = await super().renew(key, owner, ttl)
+        self.acted.set()
+        await asyncio.sleep(self.delay)
+        return renewed
+
+
+async def test_a_renewal_refused_after_a_release_does_not_lose_the_lease_taken_again() -> None:
+    """A renewal sent just before a pass gives its lease back reaches the store after the
+    release and is refused. If this host takes the lease again before that answer arrives,
+    the new lease is still its own: counting it lost would drop the next pass unwritten, and
+    its steps would run twice (seen in CI with two processes on PostgreSQL and Valkey)."""
+    lock = LateRenewalLock(delay=0.05)
+    leases = Leases(lock, "host-a", ttl=5)
+    assert await leases.acquire("wf:1")
+    renewal = asyncio.create_task(leases.renew_one("wf:1"))
+    await asyncio.sleep(0)  # sent
+    await leases.release("wf:1")
+    lock.arrive.set()
+    await lock.acted.wait()  # refused: the store holds nothing under that key now
+    assert await leases.acquire("wf:1")  # the next pass takes it again
+    await renewal
+    assert not leases.is_lost("wf:1")
+    assert not await lock.acquire("wf:1", "host-b", 5)  # and the store holds it for host-a
