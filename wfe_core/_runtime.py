@@ -23,12 +23,11 @@ its lease is held. The poller only finds what those pushes missed.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import socket
 from datetime import timedelta
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ._capacity import Capacity
@@ -44,6 +43,7 @@ from ._poller import Poller
 from ._registry import WorkflowRegistry
 from ._runner import Publish, WorkflowRunner
 from ._settings import RuntimeSettings
+from ._tasks import stop_tasks
 from ._telemetry import Telemetry
 from ._threads import StepThreads
 from ._timers import Timers
@@ -61,20 +61,6 @@ QUEUE_READERS = 8
 CANCEL_WAIT = 10.0
 #: Seconds between looks at the registry while it is empty (the queue is not read then).
 NOTHING_REGISTERED_PAUSE = 0.25
-
-
-async def _cancelled(tasks: Iterable[asyncio.Task[Any]], what: str) -> None:
-    """Wait for cancelled ``tasks`` to end, but never forever: one whose cancellation was lost
-    (swallowed inside a driver, say) is logged with its stack and left, so ``stop`` returns."""
-    pending = {task for task in tasks if not task.done()}
-    if not pending:
-        return
-    _, pending = await asyncio.wait(pending, timeout=CANCEL_WAIT)
-    for task in pending:
-        stack = io.StringIO()
-        task.print_stack(file=stack)
-        log.warning("stop: a %s (%s) did not end %.0f s after it was cancelled; left "
-                    "running:\n%s", what, task.get_name(), CANCEL_WAIT, stack.getvalue())
 
 
 class Runtime:
@@ -183,7 +169,7 @@ class Runtime:
         # A loop whose cancellation a driver swallowed still ends: it sees ``stopping``.
         self.timers.wake.set()
         self.poller.wake.set()
-        await _cancelled(self.loops, "background loop")
+        await stop_tasks(self.loops, "background loop", log=log, wait=CANCEL_WAIT)
         await self.hand_back_waiting()
         if self.work:
             done, pending = await asyncio.wait(set(self.work), timeout=self.settings.stop_timeout)
@@ -192,7 +178,7 @@ class Runtime:
             if pending:
                 log.warning("stop: %d workflow task(s) still running after %.0f s were cancelled",
                             len(pending), self.settings.stop_timeout)
-                await _cancelled(pending, "workflow task")
+                await stop_tasks(pending, "workflow task", log=log, wait=CANCEL_WAIT)
         await self.hand_back_waiting()  # any a start still in progress handed over
         try:
             await self.indexer.flush()

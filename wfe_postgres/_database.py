@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfe_core.errors import ProviderUnavailableError, WfeError
 
-from ._errors import translate
+from ._errors import sqlstate, translate
 from ._schema import migrate
 from ._url import PostgresOptions, parse_url
 
@@ -70,11 +70,6 @@ _LISTEN_RETRY = (0.1, 5.0)
 ENDED_RETRIES = 3
 #: SQLSTATEs of a session the server ended: admin shutdown (a stop or restart), crash shutdown.
 _ENDED = frozenset({"57P01", "57P02"})
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
-    return state if isinstance(state, str) else None
 
 
 class PostgresDatabase:
@@ -246,7 +241,10 @@ class PostgresDatabase:
 
         self._checking = asyncio.create_task(check(), name=f"wfe-pool-check-{self.schema}")
 
-    async def run(self, doing: str, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+    async def run(
+        self, doing: str, fn: Callable[[AsyncConnection[Any]], Awaitable[T]], *,
+        read: bool = False,
+    ) -> T:
         """``await fn(connection)`` on a pooled connection, errors translated.
 
         A connection the server ended before (``57P01``, a shutdown or restart: the pool
@@ -254,20 +252,26 @@ class PostgresDatabase:
         server rolled back whatever the ended session had not committed, and a commit it
         finished first is one this store's writes redo safely (a revision check, an upsert,
         a de-duplicated queue row, a lease its holder takes again).
+
+        Args:
+            read: ``fn`` only reads, so it may also run once more after any broken
+                connection: a pooled one that the server dropped while idle (a network
+                blip) is only found broken when used.
         """
         import psycopg
 
         for attempt in range(1, ENDED_RETRIES + 2):
-            ended = False
+            broken = ended = False
             try:
                 async with self.connection(doing) as conn:
                     try:
                         return await fn(conn)
                     except psycopg.OperationalError as exc:
-                        ended = (conn.closed or conn.broken) and _sqlstate(exc) in _ENDED
+                        broken = conn.closed or conn.broken
+                        ended = broken and sqlstate(exc) in _ENDED
                         raise
             except WfeError:
-                if not (ended and attempt <= ENDED_RETRIES):
+                if not ((ended and attempt <= ENDED_RETRIES) or (read and broken and attempt == 1)):
                     raise
         raise AssertionError("unreachable")
 
@@ -282,28 +286,14 @@ class PostgresDatabase:
                 statements are a fixed few, and a batch statement's plan costs milliseconds
                 each time it is made); ``None`` leaves it to psycopg (statements whose text
                 varies, as a search's does).
-            read: the statement only reads, so it may run again: a pooled connection that
-                the server dropped while idle (a restart, a network blip) is only found broken
-                when used, and a read then runs once more on a fresh one instead of failing.
+            read: the statement only reads, so it may run again (see :meth:`run`).
         """
-        import psycopg
 
-        for attempt in range(1, ENDED_RETRIES + 2):
-            conn_broken = ended = False
-            try:
-                async with self.connection(doing) as conn:
-                    try:
-                        cursor = await conn.execute(self.sql(sql), args, prepare=prepare)
-                        return await cursor.fetchall()
-                    except psycopg.OperationalError as exc:
-                        conn_broken = conn.closed or conn.broken
-                        ended = conn_broken and _sqlstate(exc) in _ENDED
-                        raise
-            except WfeError:
-                if not ((read and conn_broken and attempt == 1)
-                        or (ended and attempt <= ENDED_RETRIES)):
-                    raise
-        raise AssertionError("unreachable")
+        async def rows(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cursor = await conn.execute(self.sql(sql), args, prepare=prepare)
+            return await cursor.fetchall()
+
+        return await self.run(doing, rows, read=read)
 
     async def fetchone(
         self, doing: str, sql: str, args: Any = None, *, read: bool = False,

@@ -23,10 +23,17 @@ from wfe_core.errors import ConfigurationError, ProviderError, ProviderUnavailab
 if TYPE_CHECKING:
     from ._url import PostgresOptions
 
-__all__ = ["translate"]
+__all__ = ["sqlstate", "translate"]
 
 _TRANSIENT_STATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"}
 _CONFIG_STATES = {"3D000", "42501", "3F000"}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error; None for one the server did not send (a refused
+    connection, a pool timeout)."""
+    state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeError:
@@ -40,7 +47,7 @@ def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeEr
     import psycopg
 
     where = options.display
-    state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    state = sqlstate(exc)
     text = options.scrub(str(exc).strip()) or type(exc).__name__
     lowered = text.lower()
     if state is not None and (state.startswith("28") or state in _CONFIG_STATES):

@@ -9,9 +9,8 @@ prefix in front.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfe_core.errors import ProviderUnavailableError
@@ -22,7 +21,7 @@ from ._url import ValkeyOptions
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["ValkeyClient", "stop_tasks"]
+__all__ = ["ValkeyClient"]
 
 log = logging.getLogger("wfe.valkey")
 
@@ -36,7 +35,7 @@ REPLY_TIMEOUT = 15.0
 CALL_DEADLINE = REPLY_TIMEOUT + CONNECT_TIMEOUT
 #: Connections to the server at most; more calls at once wait their turn for one.
 MAX_CONNECTIONS = 64
-#: How often, a second apart, ``stop_tasks`` cancels a background task that has not ended.
+#: How often, a second apart, a background task that has not ended is cancelled at close.
 STOP_ATTEMPTS = 5
 
 
@@ -117,23 +116,3 @@ class ValkeyClient:
             ) from exc
 
 
-async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    """Cancel ``tasks`` and wait until they end, but never forever.
-
-    A background loop whose cancellation is lost inside the driver (a cancel landing while a
-    connection is handed back to the pool, say) would otherwise hold ``close()``, and so a
-    host's ``stop()``, for good. Each task still running is cancelled again every second, up
-    to ``STOP_ATTEMPTS`` times; one that outlives them all is logged with its stack and left.
-    """
-    pending = {task for task in tasks if not task.done()}
-    for _ in range(STOP_ATTEMPTS):
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=1.0)
-    for task in pending:
-        stack = io.StringIO()
-        task.print_stack(file=stack)
-        log.warning("the background task %s did not stop when cancelled %d times; left "
-                    "running:\n%s", task.get_name(), STOP_ATTEMPTS, stack.getvalue())

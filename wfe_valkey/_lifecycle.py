@@ -17,9 +17,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from wfe_core._tasks import stop_tasks
 from wfe_core.errors import ProviderUnavailableError
 
-from ._client import stop_tasks
+
+from ._client import STOP_ATTEMPTS
 
 if TYPE_CHECKING:
     from ._client import ValkeyClient
@@ -67,7 +69,7 @@ class ValkeyLifecycleChannel:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._send(), FLUSH_TIMEOUT)
         tasks, self._tasks = self._tasks, []
-        await stop_tasks(tasks)
+        await stop_tasks(tasks, "background task", log=log, attempts=STOP_ATTEMPTS)
         await self._unsubscribe()
 
     async def publish(self, message: str) -> None:

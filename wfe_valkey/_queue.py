@@ -36,10 +36,12 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from wfe_core._tasks import stop_tasks
 from wfe_core.errors import ProviderUnavailableError
 from wfe_core.providers import QueueKind
 
-from ._client import stop_tasks
+
+from ._client import STOP_ATTEMPTS
 
 if TYPE_CHECKING:
     from ._client import ValkeyClient
@@ -148,7 +150,7 @@ class ValkeyQueue:
         task, self._heartbeat = self._heartbeat, None
         if task is None:
             return
-        await stop_tasks([task])
+        await stop_tasks([task], "background task", log=log, attempts=STOP_ATTEMPTS)
         held: dict[QueueKind, list[str]] = {}
         for by_kind in list(self._held.values()):
             for kind, item in by_kind.items():

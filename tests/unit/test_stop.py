@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from wfe_core import SystemClock
-from wfe_core._runtime import _cancelled
+from wfe_core._tasks import stop_tasks
 from wfe_core._timers import Timers
 
 
@@ -43,10 +43,8 @@ async def test_the_timer_loop_ends_at_stop_when_a_fire_swallowed_its_cancellatio
 
 
 async def test_stop_gives_up_on_a_task_that_will_not_end_and_says_where_it_was(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr("wfe_core._runtime.CANCEL_WAIT", 0.2)
-
     released = asyncio.Event()
 
     async def stubborn() -> None:
@@ -58,9 +56,12 @@ async def test_stop_gives_up_on_a_task_that_will_not_end_and_says_where_it_was(
 
     task = asyncio.create_task(stubborn(), name="stubborn-loop")
     await asyncio.sleep(0)
-    task.cancel()
     with caplog.at_level(logging.WARNING, logger="wfe.runtime"):
-        await asyncio.wait_for(_cancelled([task], "background loop"), 5)
+        await asyncio.wait_for(
+            stop_tasks([task], "background loop", log=logging.getLogger("wfe.runtime"),
+                       attempts=3, wait=0.1),
+            5,
+        )
     assert not task.done()
     message = " ".join(r.getMessage() for r in caplog.records)
     assert "stubborn-loop" in message and "stubborn" in message and "did not end" in message
