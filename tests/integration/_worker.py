@@ -24,9 +24,10 @@ LOG_DIR = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(".")
 
 
 def mark(name: str) -> None:
-    """Append a line to this test's step log; O_APPEND writes of one line are atomic."""
+    """Append ``<name> <pid> <unix time>`` to this test's step log; O_APPEND writes of one line
+    are atomic."""
     with open(LOG_DIR / "steps.log", "a") as f:
-        f.write(f"{name} {os.getpid()}\n")
+        f.write(f"{name} {os.getpid()} {time.time():.6f}\n")
         f.flush()
         os.fsync(f.fileno())
 

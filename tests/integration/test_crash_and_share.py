@@ -34,7 +34,7 @@ def worker(mode: str, url: str, log_dir: Path, *extra: str, env: dict[str, str] 
 
 def step_log(log_dir: Path) -> list[str]:
     path = log_dir / "steps.log"
-    return [line.rsplit(" ", 1)[0] for line in path.read_text().splitlines()] if path.exists() else []
+    return [line.rsplit(" ", 2)[0] for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def wait_for_line(log_dir: Path, suffix: str, timeout: float = 30) -> None:
@@ -84,10 +84,12 @@ def test_two_processes_share_one_store_and_apply_each_pass_once(
 
     ids = (tmp_path / "ids.txt").read_text().split()
     lines = (tmp_path / "steps.log").read_text().splitlines()
-    runs = Counter(line.rsplit(" ", 1)[0] for line in lines)
-    logs = f"first worker's log:\n{err1}\nsecond worker's log:\n{err2}"
+    runs = Counter(line.rsplit(" ", 2)[0] for line in lines)
+    twice = [line for line in lines if runs[line.rsplit(" ", 2)[0]] > 1]
+    logs = f"ran twice (step, pid, time):\n{twice}\nfirst worker's log:\n{err1}\n" \
+        f"second worker's log:\n{err2}"
     for wid in ids:
         assert runs[f"{wid} ping"] == 1, logs
         assert runs[f"{wid} last"] == 1, logs
-    pids = {line.rsplit(" ", 1)[1] for line in lines}
+    pids = {line.rsplit(" ", 2)[1] for line in lines}
     assert len(pids) == 2, "both processes should have run steps"
