@@ -7,12 +7,21 @@ under the event's lease: the subscriptions it matches are found, and it is writt
 waiting pointer under that workflow's lease. Events reach a wait oldest first; a wait that
 begins after an event was published still receives it.
 
-The step after the wait starts as soon as the delivery's write is durable: the wait's
-subscription is ended, and the event marked processed, after that. A crash in between leaves
-a subscription whose pointer was served, which the next delivery for it ends, and an event
-that the poller delivers again, which the workflow's own record (``received``) skips. A
-delivery that does not run here skips the queue's three round trips (queue, notify, claim)
-and the event's reload, which are most of a wake-up's latency on a networked store.
+An event that one wait matches, in a workflow this host can run now (a slot is free), is
+not written on its own: the workflow's lease and its instance, with the event in the waiting
+pointer, go to the runner, whose first pass writes the event with the steps after the wait
+(``Carried``). The step after the wait so starts one commit sooner, and a wake-up costs one
+write, not two. Until that write is durable the event stays unprocessed and the subscription
+in place, under the event's lease: a pass that is not written (a crash, a lost lease, a
+revision that moved) leaves both for the event to be delivered again, and the step runs again,
+as any step of an unwritten pass does. Otherwise (several waits match, no slot is free, the
+workflow is suspended) the delivery is written first and the workflow handed on after it.
+
+Ending the subscription and marking the event processed come after the write. A crash in
+between leaves a subscription whose pointer was served, which the next delivery for it ends,
+and an event that the poller delivers again, which the workflow's own record (``received``)
+skips. A delivery that does not run here skips the queue's three round trips (queue, notify,
+claim) and the event's reload, which are most of a wake-up's latency on a networked store.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
+
+import attrs
 
 from ._capacity import Capacity
 from ._group_commit import GroupCommit
@@ -34,7 +45,7 @@ from .clock import Clock
 from .errors import ConcurrencyError, ProviderUnavailableError, WorkflowNotFoundError
 from .providers import PersistenceProvider, QueueKind, QueueProvider, WorkflowWrite
 
-__all__ = ["EventDelivery"]
+__all__ = ["Carried", "EventDelivery"]
 
 log = logging.getLogger("wfe.runtime")
 
@@ -42,6 +53,24 @@ log = logging.getLogger("wfe.runtime")
 EVENT_SLOTS = 16
 #: How long a delivery waits for the lease of a workflow another task of this host holds.
 SEED_WAIT = 5.0
+
+
+@attrs.define(eq=False)
+class Carried:
+    """An event handed to a runner inside the instance, for its first pass to write.
+
+    ``instance``: the instance that carries it (its lease held), ``pointer_id``: the waiting
+    pointer it was put into; the event's lease is held until the runner ``settle`` s it.
+    """
+
+    instance: WorkflowInstance
+    pointer_id: str
+    event: Event
+    subscription: EventSubscription
+
+
+#: ``seed``'s answer when the event went to the runner inside the instance (``Carried``).
+CARRIED = "carried"
 
 
 class EventDelivery:
@@ -76,6 +105,8 @@ class EventDelivery:
         self.runs_here = runs_here if runs_here is not None else (lambda instance: True)
         self.slots = asyncio.Semaphore(EVENT_SLOTS)
         self.stopping = False
+        #: workflow id -> the event its runner's first pass is to write (``Carried``).
+        self.carried: dict[str, Carried] = {}
 
     async def publish_here(
         self, event: Event, create: Callable[[Event], Awaitable[Any]]
@@ -101,23 +132,26 @@ class EventDelivery:
         key = event_key(event.id)
         started = False
         leased: object = None
+        created = asyncio.ensure_future(create(event))
         try:
             outcomes: tuple[Any, ...] = await asyncio.gather(
-                create(event),
                 self.leases.acquire(key),
                 self.persistence.get_subscriptions(
                     event.event_name, event.event_key, event.event_time
                 ),
                 return_exceptions=True,
             )
-            stored, leased, subs = outcomes
-            if isinstance(stored, BaseException):
-                raise stored
+            leased, subs = outcomes
             if leased is True and isinstance(subs, list):
-                self.spawn(self.process(event.id, event, subs))
+                # The delivery reads the waiting workflow while the event is being stored,
+                # and runs nothing, writes nothing, before it is (``stored``).
+                self.spawn(self.process(event.id, event, subs, created))
                 started = True
+            await created
             return started
         finally:
+            if not created.done():  # a cancelled caller: its outcome is nobody's to report
+                created.add_done_callback(_quiet)
             if not started:
                 self.slots.release()
                 if leased is not False:  # held, or unknown (a failure, a cancelled caller)
@@ -181,18 +215,19 @@ class EventDelivery:
             self.spawn(self.process(eid))
 
     async def process(
-        self, eid: str, event: Event | None = None, subs: list[EventSubscription] | None = None
+        self, eid: str, event: Event | None = None, subs: list[EventSubscription] | None = None,
+        created: asyncio.Future[Any] | None = None,
     ) -> None:
         """Deliver one event; try again soon when a lease was busy or the store unavailable.
 
-        ``event`` and ``subs``: the event as just stored by this host, under its lease, and
-        the subscriptions it matched (``publish_here``), which saves reading them. Any other
-        failure is logged with its traceback, and the event, still unprocessed in
-        the store, is left to the poller.
+        ``event``, ``subs`` and ``created``: the event this host is storing, under its lease,
+        the subscriptions it matched, and the call storing it (``publish_here``), which saves
+        reading them. Any other failure is logged with its traceback, and the event, still
+        unprocessed in the store, is left to the poller.
         """
         retry = timedelta(milliseconds=50)
         try:
-            done = await self.deliver(eid, event, subs)
+            done = await self.deliver(eid, event, subs, created)
         except ProviderUnavailableError as exc:
             self.outage.failed(exc, f"delivering event {eid}")
             done = False
@@ -209,15 +244,20 @@ class EventDelivery:
             self.timers.schedule(self.clock.now() + retry, "evt", eid, force=True)
 
     async def deliver(
-        self, eid: str, stored: Event | None = None, subs: list[EventSubscription] | None = None
+        self, eid: str, stored: Event | None = None, subs: list[EventSubscription] | None = None,
+        created: asyncio.Future[Any] | None = None,
     ) -> bool:
         """Deliver one event to every matching wait. False: try again later.
 
         ``subs`` given: the event's lease is held already and they were read with it.
+        ``created``: the call storing the event, still under way; nothing is written or run
+        for the event before it succeeded, and nothing at all if it failed (its publisher
+        got the error).
         """
         key = event_key(eid)
         if subs is None and not await self.leases.acquire(key):
             return False
+        carried = False
         try:
             event = stored if stored is not None else await self.persistence.get_event(eid)
             if event is None or event.is_processed:
@@ -236,30 +276,81 @@ class EventDelivery:
                 # at again each time a wait begins, and would leave an empty span each time.
                 span = self.telemetry.delivery_span(event)
                 try:
-                    delivered = await self.seed_all(subs, event)
+                    if len(subs) == 1:
+                        outcome = await self.seed(subs[0], event, created, carry=True)
+                        carried = outcome == CARRIED
+                        delivered = bool(outcome)
+                    else:
+                        delivered = await self.seed_all(subs, event, created)
                 finally:
                     if span is not None:
                         span.end()
+            if carried:
+                return True  # the runner settles it (``settle``), lease and all
+            if not await _stored(created):
+                return True
             if not delivered:
                 return False
-            await self.persistence.mark_event_processed(eid)
-            # A wait that began while we delivered re-marks the event unprocessed when it
-            # commits; if that landed before our mark above, look again rather than lose it.
-            seen = {s.id for s in subs}
-            later = await self.persistence.get_subscriptions(
-                event.event_name, event.event_key, event.event_time
-            )
-            if any(s.id not in seen for s in later):
-                await self.persistence.mark_event_unprocessed(eid)
-                return False
-            return True
+            return await self.conclude(event, subs)
         finally:
-            await self.leases.release(key)
+            if not carried:
+                await self.leases.release(key)
 
-    async def seed_all(self, subs: list[EventSubscription], event: Event) -> bool:
+    async def conclude(self, event: Event, subs: list[EventSubscription]) -> bool:
+        """Mark a delivered event processed. False: a wait began meanwhile; deliver again."""
+        await self.persistence.mark_event_processed(event.id)
+        # A wait that began while we delivered re-marks the event unprocessed when it
+        # commits; if that landed before our mark above, look again rather than lose it.
+        seen = {s.id for s in subs}
+        later = await self.persistence.get_subscriptions(
+            event.event_name, event.event_key, event.event_time
+        )
+        if any(s.id not in seen for s in later):
+            await self.persistence.mark_event_unprocessed(event.id)
+            return False
+        return True
+
+    def take_carried(self, wid: str, instance: WorkflowInstance | None) -> Carried | None:
+        """The event ``instance`` carries for its runner's first pass to write, if any."""
+        carried = self.carried.get(wid)
+        if carried is None or carried.instance is not instance:
+            return None
+        del self.carried[wid]
+        return carried
+
+    def settle(self, carried: Carried, written: bool) -> None:
+        """The runner's first pass with ``carried`` was written (or not, ``written=False``):
+        end the subscription and mark the event processed, or deliver it again soon."""
+        self.spawn(self.finish_carried(carried, written))
+
+    async def finish_carried(self, carried: Carried, written: bool) -> None:
+        event = carried.event
+        done = False
+        retry = timedelta(milliseconds=50)
+        try:
+            if written:
+                self.telemetry.event_delivered(event.event_name)
+                await self.persistence.terminate_subscription(carried.subscription.id)
+                done = await self.conclude(event, [carried.subscription])
+        except ProviderUnavailableError as exc:
+            self.outage.failed(exc, f"ending the delivery of event {event.id}")
+            retry = timedelta(seconds=self.outage.delay(self.outage.failures))
+        except Exception:
+            log.exception("event %s: ending its delivery failed; the poller will look at it "
+                          "again", event.id, extra=log_fields(None))
+            done = True
+        finally:
+            await self.leases.release(event_key(event.id))
+        if not done and not self.stopping:
+            self.timers.schedule(self.clock.now() + retry, "evt", event.id, force=True)
+
+    async def seed_all(
+        self, subs: list[EventSubscription], event: Event,
+        created: asyncio.Future[Any] | None = None,
+    ) -> bool:
         delivered = True
         for sub in subs:
-            if not await self.seed(sub, event):
+            if not await self.seed(sub, event, created):
                 delivered = False
         return delivered
 
@@ -334,11 +425,17 @@ class EventDelivery:
             await self.leases.release(key)
             raise
 
-    async def seed(self, sub: EventSubscription, event: Event) -> bool:
+    async def seed(
+        self, sub: EventSubscription, event: Event, created: asyncio.Future[Any] | None = None,
+        *, carry: bool = False,
+    ) -> bool | str:
         """Hand an event to one waiting pointer. False: try again later.
 
-        The step after the wait runs here at once when there is room. Ending the
-        subscription comes after: the pointer's ``event_published`` already marks it served.
+        The step after the wait runs here at once when there is room. With ``carry`` and a
+        slot free, the event is not written here: it goes to the runner inside the instance
+        (``CARRIED``, see ``Carried``), the event's lease with it. Else it is written, and
+        the subscription ended after that: the pointer's ``event_published`` already marks
+        it served.
         """
         wid = sub.workflow_id
         key = workflow_key(wid)
@@ -361,6 +458,8 @@ class EventDelivery:
                 return True  # this workflow already received this event at an earlier wait
             if await self.older_event_pending(event, others, received):
                 return False
+            if not await _stored(created):
+                return True  # the event was not stored: there is nothing to deliver
             pointer.event_data = event.event_data
             pointer.event_published = True
             pointer.active = True
@@ -371,6 +470,16 @@ class EventDelivery:
                 pointer.extension_attributes["event_traceparent"] = event.trace_context
             if instance.status is WorkflowStatus.RUNNABLE:
                 instance.next_execution = self.clock.now()
+                if (
+                    carry
+                    and not self.capacity.waiting
+                    and self.runs_here(instance)
+                    and self.capacity.try_reserve(wid)
+                ):
+                    self.carried[wid] = Carried(instance, pointer.id, event, sub)
+                    handed_over = True
+                    self.capacity.run(wid, instance)
+                    return CARRIED
             try:
                 await self.commit.persist(WorkflowWrite(instance, [pointer.id]))
             except ConcurrencyError:
@@ -391,3 +500,24 @@ class EventDelivery:
             await self.queue.enqueue(QueueKind.WORKFLOW, wid)
         await self.persistence.terminate_subscription(sub.id)
         return True
+
+
+async def _stored(created: asyncio.Future[Any] | None) -> bool:
+    """Whether the event that ``created`` is storing is stored (None: it was already)."""
+    if created is None:
+        return True
+    try:
+        await asyncio.shield(created)  # a delivery cancelled here leaves the store call be
+    except asyncio.CancelledError:
+        if created.cancelled():  # its publisher was cancelled, and the call with it
+            return False
+        raise
+    except Exception:
+        return False
+    return True
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    """Take a finished future's outcome, so that nobody is warned it was never retrieved."""
+    if not future.cancelled():
+        future.exception()

@@ -126,6 +126,8 @@ class WorkflowRunner:
         key = workflow_key(wid)
         if loaded is None and not await self.leases.acquire(key):
             return  # another host is on it; if it dies, its lease expires and the poller retries
+        # An event delivered into ``loaded`` for the first pass to write (``Carried``).
+        carried = self.events.take_carried(wid, loaded) if loaded is not None else None
         try:
             if loaded is not None:
                 instance = loaded
@@ -161,8 +163,9 @@ class WorkflowRunner:
                     # Due at its next execution, but not before the previous pass was stored.
                     now = self.clock.now()
                     telemetry.pass_due(instance, now, stored_at)
+                carry = carried.pointer_id if carried is not None else None
                 if tracing:
-                    stored = await self.traced_pass(instance, definition, text, key)
+                    stored = await self.traced_pass(instance, definition, text, key, carry)
                     if stored is None and self.leases.is_lost(key):
                         return
                 else:
@@ -170,7 +173,12 @@ class WorkflowRunner:
                     if self.leases.is_lost(key):
                         self.lease_lost(instance)
                         return
+                    if carry is not None:
+                        result.changed.add(carry)
                     stored = await self.persist_pass(instance, definition, result)
+                if carried is not None:
+                    self.events.settle(carried, stored is not None)
+                    carried = None
                 if stored is None:
                     # Someone changed it under us (suspend, terminate, an event): start over.
                     instance = await self.persistence.get_workflow(wid)
@@ -183,6 +191,8 @@ class WorkflowRunner:
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
                 self.timers.schedule(instance.next_execution, "wf", wid)
         finally:
+            if carried is not None:  # no pass wrote it: the event is delivered again
+                self.events.settle(carried, False)
             await self.leases.release(key)
 
     def lease_lost(self, instance: WorkflowInstance) -> None:
@@ -193,10 +203,11 @@ class WorkflowRunner:
         )
 
     async def traced_pass(
-        self, instance: WorkflowInstance, definition: WorkflowDefinition, text: str, key: str
+        self, instance: WorkflowInstance, definition: WorkflowDefinition, text: str, key: str,
+        carry: str | None = None,
     ) -> str | None:
         """A pass and its write in the pass's span: ``persist_pass``'s answer (None, too, when
-        the lease was lost and the pass not written)."""
+        the lease was lost and the pass not written). ``carry``: a pointer to write too."""
         span = self.telemetry.start_pass(instance)
         steps_run = 0
         error: BaseException | None = None
@@ -206,6 +217,8 @@ class WorkflowRunner:
             if self.leases.is_lost(key):
                 self.lease_lost(instance)
                 return None
+            if carry is not None:
+                result.changed.add(carry)
             return await self.persist_pass(instance, definition, result)
         except BaseException as exc:
             error = exc
