@@ -312,10 +312,10 @@ class EventDelivery:
 
     def take_carried(self, wid: str, instance: WorkflowInstance | None) -> Carried | None:
         """The event ``instance`` carries for its runner's first pass to write, if any."""
-        carried = self.carried.get(wid)
-        if carried is None or carried.instance is not instance:
+        carried = self.carried.pop(wid, None)
+        if carried is not None and carried.instance is not instance:
+            self.settle(carried, False)  # not the instance it went into: deliver it again
             return None
-        del self.carried[wid]
         return carried
 
     def settle(self, carried: Carried, written: bool) -> None:
