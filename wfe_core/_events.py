@@ -318,15 +318,29 @@ class EventDelivery:
             return None
         return carried
 
-    def settle(self, carried: Carried, written: bool) -> None:
+    def settle(
+        self, carried: Carried, written: bool, error: BaseException | None = None
+    ) -> None:
         """The runner's first pass with ``carried`` was written (or not, ``written=False``):
-        end the subscription and mark the event processed, or deliver it again soon."""
-        self.spawn(self.finish_carried(carried, written))
+        end the subscription and mark the event processed, or deliver it again.
 
-    async def finish_carried(self, carried: Carried, written: bool) -> None:
+        ``error``: what stopped the runner before a pass was written. Unset (the pass met a
+        moved revision or a lost lease), the event is delivered again soon; a store that is
+        unavailable, once it may be back; anything else is left to the poller, so that a
+        failure that comes back each time is not retried many times a second.
+        """
+        retry: timedelta | None = timedelta(milliseconds=50)
+        if isinstance(error, ProviderUnavailableError):
+            retry = timedelta(seconds=self.outage.delay(max(self.outage.failures, 1)))
+        elif error is not None:
+            retry = None
+        self.spawn(self.finish_carried(carried, written, retry))
+
+    async def finish_carried(
+        self, carried: Carried, written: bool, retry: timedelta | None
+    ) -> None:
         event = carried.event
         done = False
-        retry = timedelta(milliseconds=50)
         try:
             if written:
                 self.telemetry.event_delivered(event.event_name)
@@ -341,7 +355,7 @@ class EventDelivery:
             done = True
         finally:
             await self.leases.release(event_key(event.id))
-        if not done and not self.stopping:
+        if not done and retry is not None and not self.stopping:
             self.timers.schedule(self.clock.now() + retry, "evt", event.id, force=True)
 
     async def seed_all(

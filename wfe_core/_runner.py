@@ -128,6 +128,7 @@ class WorkflowRunner:
             return  # another host is on it; if it dies, its lease expires and the poller retries
         # An event delivered into ``loaded`` for the first pass to write (``Carried``).
         carried = self.events.take_carried(wid, loaded) if loaded is not None else None
+        error: BaseException | None = None
         try:
             if loaded is not None:
                 instance = loaded
@@ -190,9 +191,12 @@ class WorkflowRunner:
                     stored_at = self.clock.now()
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
                 self.timers.schedule(instance.next_execution, "wf", wid)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             if carried is not None:  # no pass wrote it: the event is delivered again
-                self.events.settle(carried, False)
+                self.events.settle(carried, False, error)
             await self.leases.release(key)
 
     def lease_lost(self, instance: WorkflowInstance) -> None:

@@ -104,3 +104,45 @@ async def test_an_event_whose_first_pass_is_not_written_is_delivered_again(
         event = await host.persistence.get_event(eid)
     assert event is not None and event.is_processed
     assert await subscriptions("parcel.arrived", "p-2") == []
+
+
+async def test_a_first_pass_whose_write_fails_outright_is_left_to_the_poller(
+    host: WorkflowHost, wait_for_subscription: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store that refuses the pass for good (not unavailable, not a moved revision) would
+    refuse it again at once: the event waits for the poller rather than being delivered
+    again many times a second, and it is delivered once the store takes the pass."""
+    ran: list[Any] = []
+    host.register(_definition(lambda ctx: ran.append(ctx.workflow.data["arrived"])))
+    wid = await host.start_workflow("parcel", {"parcel": "p-3"})
+    await wait_for_subscription("parcel.arrived", "p-3")
+
+    refusing = True
+    persistence = host.persistence
+    one, many = persistence.persist_workflow, persistence.persist_workflows
+    refused = ProviderError("the store cannot take this pass (test)")
+
+    async def persist_workflow(instance: Any, **kwargs: Any) -> None:
+        if refusing and instance.id == wid:
+            raise refused
+        await one(instance, **kwargs)
+
+    async def persist_workflows(writes: Any) -> list[Exception | None]:
+        outcomes: list[Exception | None] = [refused] * len(writes)
+        others = [n for n, w in enumerate(writes) if not (refusing and w.instance.id == wid)]
+        if others:
+            for n, outcome in zip(others, await many([writes[n] for n in others]), strict=True):
+                outcomes[n] = outcome
+        return outcomes
+
+    monkeypatch.setattr(persistence, "persist_workflow", persist_workflow)
+    monkeypatch.setattr(persistence, "persist_workflows", persist_workflows)
+    await host.publish_event("parcel.arrived", "p-3", {"dock": 7})
+    await asyncio.sleep(1.0)
+    assert ran == [{"dock": 7}], "the refused pass was retried at once"
+
+    refusing = False
+    done = await host.wait_for_workflow(wid, timeout=30)  # the poller delivers it again
+    assert done.status is WorkflowStatus.COMPLETE
+    assert done.data["arrived"] == {"dock": 7}
+    assert ran == [{"dock": 7}, {"dock": 7}]
