@@ -65,6 +65,7 @@ class ValkeyClient:
         """
         if self._redis is not None:
             return
+        from redis import __version__ as redis_version
         from redis.asyncio import BlockingConnectionPool, Redis
 
         # A pool that waits for a free connection: redis-py's default one refuses the call
@@ -78,6 +79,9 @@ class ValkeyClient:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=REPLY_TIMEOUT,
             health_check_interval=30,
+            # Given, so that each new connection does not look it up in the installed
+            # packages' metadata (3 ms of CPU each, measured: 0.2 s for a full pool).
+            lib_version=redis_version,
         )
         client = Redis.from_pool(pool)  # closes the pool when the client closes
         self._redis = client
