@@ -65,7 +65,6 @@ class ValkeyClient:
         """
         if self._redis is not None:
             return
-        from redis import __version__ as redis_version
         from redis.asyncio import BlockingConnectionPool, Redis
 
         # A pool that waits for a free connection: redis-py's default one refuses the call
@@ -79,9 +78,7 @@ class ValkeyClient:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=REPLY_TIMEOUT,
             health_check_interval=30,
-            # Given, so that each new connection does not look it up in the installed
-            # packages' metadata (3 ms of CPU each, measured: 0.2 s for a full pool).
-            lib_version=redis_version,
+            **_driver_version(),
         )
         client = Redis.from_pool(pool)  # closes the pool when the client closes
         self._redis = client
@@ -120,3 +117,14 @@ class ValkeyClient:
             ) from exc
 
 
+def _driver_version() -> dict[str, Any]:
+    """redis-py's own version, given to the pool: each new connection otherwise reads it from
+    the installed packages' metadata (0.6 ms of CPU each, measured: 39 ms for a pool of 64).
+    Newer redis-py takes it as ``driver_info``, older releases as ``lib_version``."""
+    from redis import __version__ as version
+
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:
+        return {"lib_version": version}
+    return {"driver_info": DriverInfo(lib_version=version)}
