@@ -11,11 +11,21 @@ pass whose renewal was refused stops before it writes. So a step that runs longe
 lease keeps its workflow, unlike our sibling WFE's fixed 30 s lock, and a host that stalled
 past its lease writes nothing: the instance's revision (optimistic concurrency in the
 persistence store) is the fence that makes a late write fail even then.
+
+Acquires and releases made together (a host starting or finishing many workflows at once) go
+to the server as one pipeline (``wfe_core._coalesce``): one round trip, one pooled connection
+and one deadline for all of them, and each caller still gets its own answer. Keys asked for
+twice in one pipeline are answered in order, as one after the other: the first ask takes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from wfe_core._coalesce import Coalescer
+
+from ._errors import translate
 
 if TYPE_CHECKING:
     from ._client import ValkeyClient
@@ -48,6 +58,12 @@ class ValkeyLock:
         self.client = client
         self._renew: Any = None  # redis-py AsyncScript objects, made at start
         self._release: Any = None
+        self._acquire: Coalescer[tuple[str, str, float], bool] = Coalescer(
+            self._acquire_many, self._acquire_one, name="wfe.valkey.acquire"
+        )
+        self._releases: Coalescer[tuple[str, str], None] = Coalescer(
+            self._release_many, self._release_one, name="wfe.valkey.release"
+        )
 
     async def start(self) -> None:
         redis = self.client.redis
@@ -62,11 +78,30 @@ class ValkeyLock:
         return self.client.key("lock", key)
 
     async def acquire(self, key: str, owner: str, ttl: float) -> bool:
+        return await self._acquire((key, owner, float(ttl)))
+
+    async def _acquire_one(self, arg: tuple[str, str, float]) -> bool:
+        key, owner, ttl = arg
         redis = self.client.redis
         taken = await self.client.run(
             f"taking the lease on {key!r}", redis.set, self._key(key), owner, nx=True, px=_ms(ttl)
         )
         return bool(taken)
+
+    async def _acquire_many(self, args: Sequence[tuple[str, str, float]]) -> list[Any]:
+        async def send() -> list[Any]:
+            pipe = self.client.redis.pipeline(transaction=False)
+            for key, owner, ttl in args:
+                pipe.set(self._key(key), owner, nx=True, px=_ms(ttl))
+            return list(await pipe.execute(raise_on_error=False))
+
+        doing = f"taking {len(args)} leases"
+        answers = await self.client.run(doing, send)
+        return [self._answer(a, doing) if isinstance(a, Exception) else bool(a) for a in answers]
+
+    def _answer(self, error: Exception, doing: str) -> Exception:
+        """One command's error in a pipeline, as the wfe error its caller raises."""
+        return translate(error, self.client.options, doing)
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
         assert self._renew is not None, "start() first"
@@ -76,7 +111,25 @@ class ValkeyLock:
         return bool(renewed)
 
     async def release(self, key: str, owner: str) -> None:
+        await self._releases((key, owner))
+
+    async def _release_one(self, arg: tuple[str, str]) -> None:
         assert self._release is not None, "start() first"
+        key, owner = arg
         await self.client.run(
             f"releasing the lease on {key!r}", self._release, keys=[self._key(key)], args=[owner]
         )
+
+    async def _release_many(self, args: Sequence[tuple[str, str]]) -> list[Any]:
+        assert self._release is not None, "start() first"
+        script = self._release
+
+        async def send() -> list[Any]:
+            pipe = self.client.redis.pipeline(transaction=False)
+            for key, owner in args:
+                await script(keys=[self._key(key)], args=[owner], client=pipe)
+            return list(await pipe.execute(raise_on_error=False))
+
+        doing = f"releasing {len(args)} leases"
+        answers = await self.client.run(doing, send)
+        return [self._answer(a, doing) if isinstance(a, Exception) else None for a in answers]

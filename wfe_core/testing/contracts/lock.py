@@ -69,6 +69,30 @@ class LockContract:
         assert await lock.acquire("lock2", "owner-b", TTL) is True
         assert await lock.acquire("lock1", "owner-b", TTL) is False
 
+    async def test_acquires_made_together_give_each_key_to_one_owner(
+        self, lock: LockProvider
+    ) -> None:
+        """Many calls at once (a provider may send them to the server together) answer as
+        if made one after another: each key goes to exactly one of the owners asking."""
+        asks = [(f"burst{k}", f"owner-{o}") for k in range(10) for o in range(5)]
+        taken = await asyncio.gather(*(lock.acquire(key, owner, TTL) for key, owner in asks))
+        winners = {key: owner for (key, owner), ok in zip(asks, taken, strict=True) if ok}
+        assert sorted(winners) == sorted({key for key, _ in asks})
+        assert sum(taken) == 10
+        assert not any(await asyncio.gather(*(lock.acquire(f"burst{k}", "late", TTL)
+                                              for k in range(10))))
+
+    async def test_releases_made_together_release_only_what_their_owner_holds(
+        self, lock: LockProvider
+    ) -> None:
+        keys = [f"many{k}" for k in range(20)]
+        assert all(await asyncio.gather(*(lock.acquire(key, "owner-a", TTL) for key in keys)))
+        # Even keys released by their owner, odd ones by someone else (a no-op), all at once.
+        await asyncio.gather(*(lock.release(key, "owner-a" if n % 2 == 0 else "owner-b")
+                               for n, key in enumerate(keys)))
+        retaken = await asyncio.gather(*(lock.acquire(key, "owner-c", TTL) for key in keys))
+        assert retaken == [n % 2 == 0 for n in range(20)]
+
     async def test_acquire_release_cycles_then_held(self, lock: LockProvider) -> None:
         for _ in range(5):
             assert await lock.acquire("cycled", "owner-a", TTL) is True

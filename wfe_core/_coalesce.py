@@ -1,17 +1,17 @@
-"""``Coalescer``: calls of one kind made together reach the server as one statement.
+"""``Coalescer``: calls of one kind made together reach the server as one request.
 
-The lock's ``acquire`` and ``release`` and the persistence's ``create_workflow`` are called
+A provider's lease ``acquire`` and ``release`` and PostgreSQL's ``create_workflow`` are called
 once per workflow, and a host starting a thousand workflows calls each a thousand times at
-once. Sent one by one they are a thousand round trips and a thousand commits, each waiting for
-a pooled connection behind the others (and the group commit's batch waits behind them too).
-Coalesced, the calls made during one turn of the event loop, and those made while a batch is
-on the server, go as one statement over arrays: one round trip, one commit (river's and
-graphile-worker's batch inserts and claims do the same).
+once. Sent one by one they are a thousand round trips (on PostgreSQL, a thousand commits too),
+each waiting for a pooled connection behind the others. Coalesced, the calls made during one
+turn of the event loop, and those made while a batch is on the server, go as one request: one
+statement over arrays on PostgreSQL (river's and graphile-worker's batch inserts and claims do
+the same), one pipeline on Valkey.
 
-Each caller still gets its own answer. When the batch statement fails (one call's arguments
-hold what PostgreSQL or the driver cannot take), the calls run again one by one, so only the
-offending one fails; when the database is unreachable, every caller of the batch gets the
-``ProviderUnavailableError`` (nothing was written: the statement is one transaction).
+Each caller still gets its own answer. When the batch fails for another reason than an
+unavailable server (one call's arguments hold what the server or the driver cannot take), the
+calls run again one by one, so only the offending one fails; when the server is unreachable,
+every caller of the batch gets the ``ProviderUnavailableError``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from wfe_core.errors import ProviderUnavailableError
+from .errors import ProviderUnavailableError
 
 __all__ = ["Coalescer"]
 
 A = TypeVar("A")
 R = TypeVar("R")
 
-#: Calls in one statement at most: bounds its arrays and the latency it adds to its callers.
+#: Calls in one request at most: bounds its size and the latency it adds to its callers.
 MAX_BATCH = 500
 
 
@@ -37,8 +37,9 @@ class Coalescer(Generic[A, R]):
     Args:
         many: answers a batch of two or more arguments, one answer per argument, in order
             (an answer may be an exception, which that caller raises).
-        one: answers one argument alone (the plain statement; also the fallback when ``many``
-            fails on the server).
+        one: answers one argument alone (the plain call; also the fallback when ``many``
+            fails for another reason than an unavailable server).
+        name: the name of the task that sends the batches.
     """
 
     def __init__(
@@ -46,10 +47,12 @@ class Coalescer(Generic[A, R]):
         many: Callable[[Sequence[A]], Awaitable[Sequence[R | Exception]]],
         one: Callable[[A], Awaitable[R]],
         max_batch: int = MAX_BATCH,
+        name: str = "wfe.coalesce",
     ) -> None:
         self._many = many
         self._one = one
         self._max = max_batch
+        self._name = name
         self._pending: list[tuple[A, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,7 +65,7 @@ class Coalescer(Generic[A, R]):
         self._pending.append((arg, future))
         if self._task is None:
             # Starts at the next turn of the loop: every call made in this turn joins first.
-            self._task = loop.create_task(self._drain(), name="wfe-postgres.coalesce")
+            self._task = loop.create_task(self._drain(), name=self._name)
         # Not cancelled with the caller: a batch on the server finishes for the others.
         return await asyncio.shield(future)
 
