@@ -164,9 +164,8 @@ class Runtime:
         remove_listener = getattr(self.clock, "remove_listener", None)
         if remove_listener is not None:
             remove_listener(self.clock_moved)
-        for task in self.loops:
-            task.cancel()
-        # A loop whose cancellation a driver swallowed still ends: it sees ``stopping``.
+        # stop_tasks cancels the loops; one whose cancellation a driver swallowed still ends,
+        # as it sees ``stopping`` once woken.
         self.timers.wake.set()
         self.poller.wake.set()
         await stop_tasks(self.loops, "background loop", log=log, wait=CANCEL_WAIT)

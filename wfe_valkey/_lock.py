@@ -20,7 +20,7 @@ twice in one pipeline are answered in order, as one after the other: the first a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wfe_core._coalesce import Coalescer
@@ -89,19 +89,25 @@ class ValkeyLock:
         return bool(taken)
 
     async def _acquire_many(self, args: Sequence[tuple[str, str, float]]) -> list[Any]:
-        async def send() -> list[Any]:
-            pipe = self.client.redis.pipeline(transaction=False)
+        async def add(pipe: Any) -> None:
             for key, owner, ttl in args:
                 pipe.set(self._key(key), owner, nx=True, px=_ms(ttl))
+
+        answers = await self._pipeline(f"taking {len(args)} leases", add)
+        return [a if isinstance(a, Exception) else bool(a) for a in answers]
+
+    async def _pipeline(self, doing: str, add: Callable[[Any], Awaitable[None]]) -> list[Any]:
+        """Send the commands ``add`` puts in a pipeline as one round trip: one answer each,
+        a command's own error as the wfe error its caller raises."""
+
+        async def send() -> list[Any]:
+            pipe = self.client.redis.pipeline(transaction=False)
+            await add(pipe)
             return list(await pipe.execute(raise_on_error=False))
 
-        doing = f"taking {len(args)} leases"
         answers = await self.client.run(doing, send)
-        return [self._answer(a, doing) if isinstance(a, Exception) else bool(a) for a in answers]
-
-    def _answer(self, error: Exception, doing: str) -> Exception:
-        """One command's error in a pipeline, as the wfe error its caller raises."""
-        return translate(error, self.client.options, doing)
+        options = self.client.options
+        return [translate(a, options, doing) if isinstance(a, Exception) else a for a in answers]
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
         assert self._renew is not None, "start() first"
@@ -124,12 +130,9 @@ class ValkeyLock:
         assert self._release is not None, "start() first"
         script = self._release
 
-        async def send() -> list[Any]:
-            pipe = self.client.redis.pipeline(transaction=False)
+        async def add(pipe: Any) -> None:
             for key, owner in args:
                 await script(keys=[self._key(key)], args=[owner], client=pipe)
-            return list(await pipe.execute(raise_on_error=False))
 
-        doing = f"releasing {len(args)} leases"
-        answers = await self.client.run(doing, send)
-        return [self._answer(a, doing) if isinstance(a, Exception) else None for a in answers]
+        answers = await self._pipeline(f"releasing {len(args)} leases", add)
+        return [a if isinstance(a, Exception) else None for a in answers]
