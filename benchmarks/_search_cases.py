@@ -30,7 +30,6 @@ import gc
 import json
 import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Iterator

@@ -28,7 +28,9 @@ from wfe_core import (
     WorkflowStatus,
     WorkflowSummary,
 )
-from wfe_core import __version__
+from wfe_core import (
+    __version__ as __version__,
+)
 from wfe_core.testing import FakeClock
 
 from . import errors

@@ -22,8 +22,8 @@ from typing import TextIO
 from urllib.parse import parse_qsl, urlsplit
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
-from wfe_core.errors import WfeError
 from wfe_core.backends import Capability
+from wfe_core.errors import WfeError
 from wfe_core.serialization import decode_data
 
 

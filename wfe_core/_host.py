@@ -16,6 +16,8 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from . import tracing
+from ._definition import WorkflowDefinition
+from ._executor import MAX_PARALLEL_STEPS
 from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
 from ._models import (
     Event,
@@ -26,12 +28,11 @@ from ._models import (
     WorkflowStatus,
     new_id,
 )
-from ._definition import WorkflowDefinition
-from ._executor import MAX_PARALLEL_STEPS
 from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime, RuntimeSettings
 from ._telemetry import Telemetry
+from .backends import Capability
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrencyError,
@@ -42,11 +43,9 @@ from .errors import (
     WfeError,
     WorkflowNotFoundError,
 )
-from .backends import Capability
 from .providers import (
     LockProvider,
     PersistenceProvider,
-    QueueKind,
     QueueProvider,
     SearchFilter,
     SearchIndex,

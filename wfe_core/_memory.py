@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from . import search as search_rule
 from ._models import (
     Event,
     EventSubscription,
@@ -31,7 +32,6 @@ from ._models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from . import search as search_rule
 from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from .providers import (
     QueueKind,

@@ -26,8 +26,8 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import timedelta
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from ._capacity import Capacity

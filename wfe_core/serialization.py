@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
 import attrs
@@ -35,8 +35,8 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as _make_json_converter
 
-from .errors import SerializationError
 from ._models import ExecutionPointer, PointerStatus
+from .errors import SerializationError
 
 __all__ = [
     "MAX_DEPTH",
@@ -480,7 +480,7 @@ def _is_loose_union(hint: Any) -> bool:
     return get_origin(hint) in (Union, types.UnionType) and _exact_hint(hint) is Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exact_fields(cls: type) -> dict[str, Any]:
     """The fields of an attrs class or dataclass whose types hold a bare container, with the
     explicit form of their type (cached: cattrs asks once per class)."""

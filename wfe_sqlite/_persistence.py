@@ -14,6 +14,7 @@ host drains into its search index elsewhere (``get_index_outbox`` / ``remove_ind
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -32,7 +33,6 @@ from wfe_core.serialization import dump_pointer
 
 from ._database import DatabaseUser
 from ._errors import provider_error
-from ._search import REMEMBERED_ENTRIES, EntryWrite, SqliteSearchIndex, entry_sources
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -47,6 +47,7 @@ from ._rows import (
     subscription_from_row,
     subscription_row,
 )
+from ._search import REMEMBERED_ENTRIES, EntryWrite, SqliteSearchIndex, entry_sources
 from ._times import from_micros, to_micros
 
 __all__ = ["SqlitePersistence"]
@@ -170,7 +171,7 @@ class SqlitePersistence(DatabaseUser):
         while prepared:
             batch = [write for _, write in prepared]
             try:
-                results = await self._db.write(lambda conn: _run_batch(conn, batch))
+                results = await self._db.write(functools.partial(_run_batch, writes=batch))
             except _BatchLost as lost:
                 n, write = prepared.pop(lost.index)
                 outcomes[n] = self._translate(lost.error)

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs

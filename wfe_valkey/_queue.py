@@ -40,7 +40,6 @@ from wfe_core._tasks import stop_tasks
 from wfe_core.errors import ProviderUnavailableError
 from wfe_core.providers import QueueKind
 
-
 from ._client import STOP_ATTEMPTS
 
 if TYPE_CHECKING:

@@ -19,8 +19,11 @@ from wfe_core.testing.contracts._targets import open_provider
 
 pytest.importorskip("opensearchpy")
 
-from wfe_opensearch import OpenSearchBackend, OpenSearchSearchIndex  # noqa: E402
-from wfe_opensearch import _search  # noqa: E402
+from wfe_opensearch import (  # noqa: E402
+    OpenSearchBackend,
+    OpenSearchSearchIndex,
+    _search,  # noqa: E402
+)
 from wfe_opensearch._mapping import MAPPING_VERSION, MAX_WORD, cut_word  # noqa: E402
 from wfe_opensearch._url import parse_url  # noqa: E402
 

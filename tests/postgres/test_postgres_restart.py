@@ -34,10 +34,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from wfe import WorkflowHost, WorkflowStatus
-from wfe.errors import ProviderUnavailableError
-from wfe_core.testing._pytest_plugin import store_or_skip
-from wfe_core.testing._stores import REQUIRE_SERVICES_VARIABLE
 from tests.postgres._hosts_worker import (
     expected_data,
     host_log,
@@ -48,6 +44,10 @@ from tests.postgres._hosts_worker import (
     stop_all,
     wait_ready,
 )
+from wfe import WorkflowHost, WorkflowStatus
+from wfe.errors import ProviderUnavailableError
+from wfe_core.testing._pytest_plugin import store_or_skip
+from wfe_core.testing._stores import REQUIRE_SERVICES_VARIABLE
 
 pytest.importorskip("psycopg")
 

@@ -22,7 +22,6 @@ import pytest
 from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
 from wfe_core._memory import MemoryLock
 
-
 HOLD = 3.0  # seconds the other process holds the write lock: three busy timeouts
 
 

@@ -31,8 +31,7 @@ from wfe_core._memory import MemoryPersistence, MemorySearchIndex
 from wfe_core.providers import SearchFilter
 from wfe_core.serialization import encode_data
 from wfe_core.testing.contracts._targets import open_provider
-from wfe_sqlite import SqlitePersistence
-from wfe_sqlite import _schema
+from wfe_sqlite import SqlitePersistence, _schema
 from wfe_sqlite._rows import INSTANCE_COLUMNS, instance_row
 from wfe_sqlite._url import parse_url
 

@@ -28,9 +28,6 @@ from pathlib import Path
 
 import pytest
 
-from wfe import WorkflowHost
-from wfe_core.testing._pytest_plugin import store_or_skip
-
 from tests.postgres._hosts_worker import (
     STEPS,
     expected_data,
@@ -43,6 +40,8 @@ from tests.postgres._hosts_worker import (
     wait_complete,
     wait_ready,
 )
+from wfe import WorkflowHost
+from wfe_core.testing._pytest_plugin import store_or_skip
 
 pytest.importorskip("psycopg")
 pytest.importorskip("redis")

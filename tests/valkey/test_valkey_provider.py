@@ -13,8 +13,7 @@ import pytest
 from wfe_core.errors import ConfigurationError, ProviderUnavailableError
 from wfe_core.providers import QueueKind
 from wfe_core.testing.contracts._targets import open_provider
-from wfe_valkey import ValkeyBackend, parse_url
-from wfe_valkey import _queue
+from wfe_valkey import ValkeyBackend, _queue, parse_url
 
 ODD = ["a{b}c", "*", "with space", "new\nline", "ünïcødé ✓", "{}", "k:1", "?prefix=x"]
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
-from wfe_core.errors import ProviderUnavailableError
 
 
 def _free_port() -> int:

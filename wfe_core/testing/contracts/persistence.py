@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
