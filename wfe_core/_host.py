@@ -19,6 +19,7 @@ from . import tracing
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
 from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
+from ._memory import MemoryPersistence
 from ._models import (
     Event,
     ExecutionError,
@@ -58,6 +59,9 @@ __all__ = ["WorkflowHost"]
 
 log = logging.getLogger("wfe.host")
 
+#: What hosts on one store must share: a host never makes its own for a store without them.
+_SHARED = (Capability.LOCK, Capability.QUEUE)
+
 
 def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -69,7 +73,9 @@ class WorkflowHost:
     Args:
         persistence: a provider URL (``"sqlite:///app.db"``, ``"memory://"``, ...) or instance.
         lock, queue, search: URLs or instances; by default the persistence provider's own
-            where it has them, else in-process ones.
+            where it has them. A store without its own lock or queue needs them given
+            (``ConfigurationError`` otherwise: a host never makes a private lock for a store
+            other hosts share); a search index defaults to an in-process one.
         clock: where time comes from (``wfe_core.testing.FakeClock`` in tests).
         tracer_provider, meter_provider: OpenTelemetry providers (default: the globals, as
             they are when the host is made). With no SDK configured, nothing is recorded
@@ -146,6 +152,8 @@ class WorkflowHost:
         if given is None:
             if base_url is not None and self._plugins.supports(base_url, capability):
                 given = base_url
+            elif capability in _SHARED and not self._in_process(base_url):
+                raise self._missing(capability, base_url)
             else:
                 given = "memory://"
         if not isinstance(given, str):
@@ -153,6 +161,28 @@ class WorkflowHost:
                 self._given.append(given)
             return given
         return self._backends.provider(capability, given)
+
+    def _in_process(self, base_url: str | None) -> bool:
+        """Whether the persistence store lives in this process only, so an in-process lock
+        and queue are all that hosts on it could share (a ``memory://`` URL offers its own)."""
+        return base_url is None and isinstance(self.persistence, MemoryPersistence)
+
+    def _missing(self, capability: Capability, base_url: str | None) -> ConfigurationError:
+        # A per-host lock on a store that other hosts share lets two hosts take the same
+        # workflow, so both run its steps: refuse instead of inventing one.
+        store = base_url if base_url is not None else type(self.persistence).__name__
+        offering = sorted(
+            f"{scheme}://"
+            for scheme, spec in self._plugins.specs().items()
+            if capability in spec.capabilities and spec.tested_as is None and scheme != "memory"
+        )
+        name = capability.value
+        return ConfigurationError(
+            f"the persistence store {store} offers no {name}, and a host does not make a "
+            f"private one (two hosts on one store would both take the same workflow): give "
+            f"{name}= the URL of a store that offers one, e.g. WorkflowHost(..., {name}=URL)"
+            + (f"; installed schemes offering {name}: {', '.join(offering)}" if offering else "")
+        )
 
     async def _start_providers(self) -> None:
         """Open each backend once, then start the providers given as instances."""

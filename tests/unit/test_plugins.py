@@ -282,6 +282,47 @@ def test_host_rejects_a_persistence_url_whose_scheme_lacks_persistence() -> None
         WorkflowHost(persistence="lockonly://", plugins=plugins)
 
 
+def _store_plugins() -> PluginHost:
+    """A store without lock and queue (``store://``) and a lock-and-queue scheme (``coord://``)."""
+    MADE.clear()
+    return PluginHost(
+        load_entry_points=False,
+        plugins=(
+            FakePlugin("store", "store", {Capability.PERSISTENCE, Capability.SEARCH}, RecordingBackend),
+            FakePlugin("coord", "coord", {Capability.LOCK, Capability.QUEUE}, RecordingBackend),
+        ),
+    )
+
+
+@pytest.mark.parametrize("given", [{}, {"lock": "coord://"}, {"queue": "coord://"}])
+def test_a_store_without_a_lock_or_queue_is_refused_without_one_given(given: dict[str, str]) -> None:
+    """Two hosts with private locks on one shared store would both run a workflow's steps."""
+    with pytest.raises(ConfigurationError) as info:
+        WorkflowHost("store://", plugins=_store_plugins(), **given)
+    missing = "queue" if "lock" in given else "lock"
+    message = str(info.value)
+    assert f"offers no {missing}" in message
+    assert f"{missing}=" in message
+    assert "coord://" in message  # the installed scheme that offers it
+    assert all(backend.journal == [] for backend in MADE)  # nothing was opened
+
+
+async def test_a_store_without_a_lock_or_queue_runs_with_them_given() -> None:
+    host = WorkflowHost("store://", lock="coord://", queue="coord://", plugins=_store_plugins())
+    async with host:
+        store, coord = MADE[-2:]
+        assert store.journal == ["connect", "start persistence", "start search"]
+        assert coord.journal == ["connect", "start lock", "start queue"]
+
+
+def test_a_persistence_instance_needs_its_lock_and_queue_given_unless_in_memory() -> None:
+    stranger = Recorder([], "persistence")
+    with pytest.raises(ConfigurationError, match="Recorder offers no lock"):
+        WorkflowHost(stranger, plugins=_store_plugins())  # type: ignore[arg-type]
+    alone = WorkflowHost(MemoryPersistence())  # in-process: nothing else can share it
+    assert isinstance(alone.lock, MemoryLock)
+
+
 def test_a_plugin_declaring_an_unknown_capability_is_an_error() -> None:
     plugins = PluginHost(
         load_entry_points=False, plugins=(FakePlugin("odd", "odd", {"teleport"}),)
