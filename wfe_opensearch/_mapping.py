@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from wfe_core._models import WorkflowInstance, WorkflowStatus
+from wfe_core.models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import WorkflowSummary
 from wfe_core.search import instance_text, summary_of
 

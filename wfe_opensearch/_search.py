@@ -43,8 +43,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from wfe_core._models import WorkflowInstance, WorkflowStatus
 from wfe_core.errors import ProviderError, ProviderUnavailableError
+from wfe_core.models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
 from wfe_core.search import AT_LEAST, EQUALS, filter_conditions
 

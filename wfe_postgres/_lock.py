@@ -14,7 +14,7 @@ Expiry is the server's clock (``clock_timestamp()``), the one clock every host s
 hosts on machines whose clocks disagree still agree on when a lease ended.
 
 Acquires and releases made together (a host starting or finishing many workflows at once) are
-coalesced (see ``wfe_core._coalesce``): one statement over arrays for all of them, so a thousand
+coalesced (see ``wfe_core.coalesce``): one statement over arrays for all of them, so a thousand
 workflows started at once cost a handful of round trips for their leases, not a thousand.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from wfe_core._coalesce import Coalescer
+from wfe_core.coalesce import Coalescer
 
 from ._database import ASYNC_COMMIT, DatabaseUser
 

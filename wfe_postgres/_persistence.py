@@ -19,20 +19,20 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from wfe_core._coalesce import Coalescer
-from wfe_core._models import (
-    Event,
-    EventSubscription,
-    ExecutionError,
-    WorkflowInstance,
-    WorkflowStatus,
-)
+from wfe_core.coalesce import Coalescer
 from wfe_core.errors import (
     ConcurrencyError,
     ProviderError,
     ProviderUnavailableError,
     WfeError,
     WorkflowNotFoundError,
+)
+from wfe_core.models import (
+    Event,
+    EventSubscription,
+    ExecutionError,
+    WorkflowInstance,
+    WorkflowStatus,
 )
 from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
@@ -171,7 +171,7 @@ _CREATE = f"""
     idx AS ({{index}})
     SELECT count(*) FROM w"""
 
-# Many new workflows in one statement (see wfe_core._coalesce): the rows whose id is free are
+# Many new workflows in one statement (see wfe_core.coalesce): the rows whose id is free are
 # inserted, and their pointers and search entries (or outbox rows) only FROM those.
 _CREATE_MANY = f"""
     WITH u AS (
@@ -311,7 +311,7 @@ class PostgresPersistence(DatabaseUser):
         """Store a new instance with revision 1 and return its id.
 
         Creations made together (a host starting many workflows at once) share one statement
-        (see ``wfe_core._coalesce``); each is still refused or stored on its own.
+        (see ``wfe_core.coalesce``); each is still refused or stored on its own.
 
         Raises:
             ProviderError: an instance with this id exists already (it is left untouched).

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from wfe_core._models import (
+from wfe_core.models import (
     Event,
     EventSubscription,
     ExecutionError,

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from wfe_core._models import WorkflowInstance, WorkflowStatus
+from wfe_core.models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
 from wfe_core.search import filter_conditions, instance_text
 

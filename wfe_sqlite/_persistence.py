@@ -20,14 +20,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from wfe_core._models import (
+from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
+from wfe_core.models import (
     Event,
     EventSubscription,
     ExecutionError,
     WorkflowInstance,
     WorkflowStatus,
 )
-from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
 

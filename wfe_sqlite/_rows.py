@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfe_core._models import (
+from wfe_core.models import (
     Event,
     EventSubscription,
     ExecutionError,

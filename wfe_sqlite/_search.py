@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from wfe_core._models import WorkflowInstance, WorkflowStatus
+from wfe_core.models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
 from wfe_core.search import filter_conditions, searchable_text
 

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from wfe_core._tasks import stop_tasks
 from wfe_core.errors import ProviderUnavailableError
+from wfe_core.tasks import stop_tasks
 
 from ._client import STOP_ATTEMPTS
 

@@ -13,7 +13,7 @@ past its lease writes nothing: the instance's revision (optimistic concurrency i
 persistence store) is the fence that makes a late write fail even then.
 
 Acquires and releases made together (a host starting or finishing many workflows at once) go
-to the server as one pipeline (``wfe_core._coalesce``): one round trip, one pooled connection
+to the server as one pipeline (``wfe_core.coalesce``): one round trip, one pooled connection
 and one deadline for all of them, and each caller still gets its own answer. Keys asked for
 twice in one pipeline are answered in order, as one after the other: the first ask takes it.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wfe_core._coalesce import Coalescer
+from wfe_core.coalesce import Coalescer
 
 from ._errors import translate
 

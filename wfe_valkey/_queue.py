@@ -36,9 +36,9 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from wfe_core._tasks import stop_tasks
 from wfe_core.errors import ProviderUnavailableError
 from wfe_core.providers import QueueKind
+from wfe_core.tasks import stop_tasks
 
 from ._client import STOP_ATTEMPTS
 
