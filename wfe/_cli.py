@@ -6,8 +6,9 @@
     wfe suspend|resume|terminate --db URL ID
     wfe reindex --db URL [--search URL]   write every workflow to the search index again
 
-No command creates a store: a SQLite database must exist (``show`` and ``search`` open it
-read-only), so a mistyped ``--db`` path is an error rather than a new, empty database.
+No command creates a store: each opens ``--db`` through its provider's ``existing_url`` (a
+SQLite database must exist; ``show`` and ``search`` open it read-only), so a mistyped path is an
+error rather than a new, empty database.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TextIO
-from urllib.parse import parse_qsl, urlsplit
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
 from wfe_core.backends import Capability
@@ -27,37 +27,24 @@ from wfe_core.errors import WfeError
 from wfe_core.serialization import decode_data
 
 
-def _existing(url: str, mode: str) -> str:
-    """``url`` opened so that it never creates a store: SQLite's ``mode=ro`` or ``mode=rw``.
-
-    Other schemes are left as they are (their stores are servers, made by their operators).
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if parts.scheme.lower() != "sqlite" or parts.path.endswith(":memory:"):
-        return url
-    if any(name == "mode" for name, _ in query):
-        return url
-    return f"{url}{'&' if parts.query else '?'}mode={mode}"
-
-
-def _store(url: str, *, read_only: bool) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
-    """A host on ``url`` whose providers are open but which runs nothing."""
-    return idle(WorkflowHost(_existing(url, "ro" if read_only else "rw")))
-
-
-@contextlib.asynccontextmanager
-async def idle(host: WorkflowHost) -> AsyncIterator[WorkflowHost]:
-    """Open ``host``'s providers without starting it: the CLI only looks and edits.
+def _store(
+    url: str, *, read_only: bool, search: str | None = None
+) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
+    """A host on the existing store at ``url`` whose stores are open but which runs nothing.
 
     Its search index is kept current by the store itself where they share one (SQLite), or
     through the store's index outbox that running hosts drain.
     """
-    await host._start_providers()
-    try:
-        yield host
-    finally:
-        await host._close_providers()
+    plugins = PluginHost()
+    host = WorkflowHost(
+        plugins.existing_url(url, read_only=read_only), search=search, plugins=plugins
+    )
+    return host.open_stores()
+
+
+def idle(host: WorkflowHost) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
+    """``host.open_stores()``, under the name tests knew it by before it was public."""
+    return host.open_stores()
 
 
 def _providers(_: argparse.Namespace) -> int:
@@ -117,8 +104,7 @@ async def _control(args: argparse.Namespace) -> int:
 
 async def _reindex(args: argparse.Namespace) -> int:
     # With a search URL the store is only read; without one its own index is rebuilt.
-    db = _existing(args.db, "ro" if args.search else "rw")
-    async with idle(WorkflowHost(db, search=args.search)) as host:
+    async with _store(args.db, read_only=bool(args.search), search=args.search) as host:
         bar = ProgressBar(sys.stderr, "reindex")
         written = await host.rebuild_search_index(progress=bar.show, batch=args.batch)
         bar.done()

@@ -8,8 +8,9 @@ Users create one per process, in an ``async with`` block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -248,6 +249,31 @@ class WorkflowHost:
         if self._runtime is not None:
             await self._runtime.stop()
         await self._close_providers()
+
+    @contextlib.asynccontextmanager
+    async def open_stores(self) -> AsyncIterator[WorkflowHost]:
+        """Open the host's stores without starting it, for tools that look and edit but run nothing.
+
+        Inside the block the providers (``host.persistence``, ``host.search_index``, ...) and the
+        query and control methods work (``get_workflow``, ``search``, ``suspend_workflow``,
+        ``rebuild_search_index``, even ``start_workflow``); no workflow runs here, and nothing
+        polls, times or indexes. The stores are closed at the end of the block. The ``wfe``
+        command opens its stores this way; to make sure opening creates no store, build the
+        host on ``PluginHost().existing_url(url, read_only=...)``. A host is either opened this
+        way or started, not both.
+
+        Raises:
+            ConfigurationError: the host is running.
+            HostStoppedError: the host was stopped.
+        """
+        if self._started:
+            raise ConfigurationError("this host is running: its stores are open already")
+        self._check_not_stopped("open its stores")
+        await self._start_providers()
+        try:
+            yield self
+        finally:
+            await self._close_providers()
 
     def _check_not_stopped(self, what: str) -> None:
         if self._stopped:

@@ -189,6 +189,19 @@ class PluginHost:
         """Which store ``url`` names: URLs with equal keys share one backend in a host."""
         return self.spec_for(url).key_of(url)
 
+    def existing_url(self, url: str, *, read_only: bool = False) -> str:
+        """``url`` spelled so that opening it creates no store, and changes nothing if ``read_only``.
+
+        For tools that look at or edit the workflows of a store that must exist already (the
+        ``wfe`` command): a mistyped path is then an error, not a new, empty store. Asks the
+        scheme's :attr:`ProviderSpec.existing_url`; a scheme without one gets ``url`` back.
+
+        Raises:
+            ConfigurationError: unknown scheme or malformed URL.
+        """
+        existing = self.spec_for(url).existing_url
+        return url if existing is None else existing(url, read_only)
+
     def backend(self, url: str) -> ProviderBackend:
         """A new, unstarted backend for the store at ``url``.
 

@@ -71,6 +71,12 @@ class ProviderSpec:
         tested_as: another scheme whose test suites cover this one (an alias such as
             ``postgres`` for ``postgresql``, or a spelling tested through the same test
             store); the suites then do not run twice.
+        existing_url: ``existing_url(url, read_only)`` is ``url`` spelled so that opening it
+            never creates a store (a mistyped path is an error, not a new, empty store) and,
+            when ``read_only``, changes nothing in it (SQLite: ``mode=rw`` / ``mode=ro``).
+            Tools that look at a store call it through
+            :meth:`wfe_core.PluginHost.existing_url` (``wfe show`` reads only). ``None``:
+            the URL as given (a server's database is made by its operator).
     """
 
     scheme: str
@@ -82,6 +88,7 @@ class ProviderSpec:
     driver: str | None = None
     description: str = ""
     tested_as: str | None = None
+    existing_url: Callable[[str, bool], str] | None = None
 
     def key_of(self, url: str) -> Hashable:
         """The store ``url`` names (see :attr:`store_key`).

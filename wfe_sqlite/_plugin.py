@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
 
 from wfe_core.backends import Capability, ProviderBackend
 from wfe_core.errors import ConfigurationError
@@ -37,6 +38,24 @@ def store_key(url: str) -> str:
 
     path = parse_url(url).path
     return MEMORY if path == MEMORY else os.path.realpath(path)
+
+
+def existing_url(url: str, read_only: bool) -> str:
+    """``url`` with SQLite's ``mode=ro`` (``read_only``) or ``mode=rw``: the file must exist.
+
+    A URL that names its own ``mode``, or ``:memory:`` (always new), is left as it is.
+
+    Raises:
+        ConfigurationError: a malformed URL.
+    """
+    from ._url import MEMORY, parse_url
+
+    if parse_url(url).path == MEMORY:
+        return url
+    query = urlsplit(url).query
+    if any(name == "mode" for name, _ in parse_qsl(query, keep_blank_values=True)):
+        return url
+    return f"{url}{'&' if query else '?'}mode={'ro' if read_only else 'rw'}"
 
 
 class SqliteBackend(ProviderBackend):
@@ -123,5 +142,6 @@ def wfe_providers() -> list[ProviderSpec]:
             store_key=store_key,
             test_store=TestStore(_test_store, shared_across_processes=True),
             description="embedded, durable; the default",
+            existing_url=existing_url,
         )
     ]

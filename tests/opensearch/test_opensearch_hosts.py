@@ -201,14 +201,13 @@ async def test_a_deleted_index_is_rebuilt_while_the_host_runs(
 async def test_a_search_sees_a_backlog_longer_than_one_drain(tmp_path: Path, search_url: str) -> None:
     # Workflows started by the command line's idle host (nothing indexes them) leave more
     # outbox entries than one drain takes; the first search of a host must still see them all.
-    from wfe._cli import idle
     from wfe_core._indexer import INDEX_DRAIN
 
     db = f"sqlite:///{tmp_path / 'wfe.db'}"
     count = INDEX_DRAIN + 100
     quiet = WorkflowHost(db, search=search_url)
     quiet.register(waits)
-    async with idle(quiet):
+    async with quiet.open_stores():
         for n in range(count):
             await quiet.start_workflow("waits", {"customer": f"c{n}"}, reference=f"r{n}")
         assert len(await quiet.persistence.get_index_outbox(count + 1)) == count

@@ -9,15 +9,18 @@ installed plugin, in every process that only lists or opens providers.
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 import wfe_core
+from wfe_core.errors import ConfigurationError, HostStoppedError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,6 +211,50 @@ def test_the_public_doors_give_the_engines_own_objects() -> None:
     assert coalesce.Coalescer is _coalesce.Coalescer
     assert tasks.stop_tasks is _tasks.stop_tasks
     assert models.WorkflowInstance is wfe_core.WorkflowInstance
+
+
+def test_the_host_and_the_plugin_host_offer_a_public_store_open() -> None:
+    from wfe_core import PluginHost, ProviderSpec, WorkflowHost
+
+    assert callable(WorkflowHost.open_stores)
+    assert callable(PluginHost.existing_url)
+    assert "existing_url" in attrs.fields_dict(ProviderSpec)
+
+
+@pytest.mark.parametrize(
+    ("url", "read_only", "opened"),
+    [
+        ("sqlite:///app.db", True, "sqlite:///app.db?mode=ro"),
+        ("sqlite:///app.db", False, "sqlite:///app.db?mode=rw"),
+        ("SQLite:///app.db?synchronous=NORMAL", True, "SQLite:///app.db?synchronous=NORMAL&mode=ro"),
+        ("sqlite:///app.db?mode=rwc", True, "sqlite:///app.db?mode=rwc"),  # the caller's choice
+        ("sqlite:///:memory:", True, "sqlite:///:memory:"),  # always new: nothing to open
+        ("memory://", True, "memory://"),  # a scheme without existing_url: the URL as given
+    ],
+)
+def test_existing_url_asks_the_schemes_provider(url: str, read_only: bool, opened: str) -> None:
+    from wfe_core import PluginHost
+
+    assert PluginHost().existing_url(url, read_only=read_only) == opened
+
+
+async def test_open_stores_opens_without_running_and_closes_at_the_end() -> None:
+    from wfe_core import WorkflowBuilder, WorkflowHost, WorkflowStatus
+
+    host = WorkflowHost("memory://")
+    host.register(WorkflowBuilder(dict).start_with(lambda ctx: None).build("one-step", 1))
+    async with host.open_stores() as opened:
+        assert opened is host and not host.running
+        wid = await host.start_workflow("one-step", {})
+        await asyncio.sleep(0.05)  # a started host would have run it by now
+        assert (await host.get_workflow(wid)).status is WorkflowStatus.RUNNABLE
+    async with host:
+        with pytest.raises(ConfigurationError, match="running"):
+            async with host.open_stores():
+                pass
+    with pytest.raises(HostStoppedError):
+        async with host.open_stores():
+            pass
 
 
 def _type_checking_imports() -> dict[str, str]:

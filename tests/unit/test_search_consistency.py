@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
-from wfe._cli import idle
 from wfe._cli import main as wfe_command
 from wfe.errors import ConfigurationError
 from wfe_core import WorkflowInstance
@@ -56,7 +55,7 @@ def idle_host(url: str) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
     """A host whose providers are open but that runs nothing, as the ``wfe`` command uses it."""
     host = WorkflowHost(url)
     host.register(waits)
-    return idle(host)
+    return host.open_stores()
 
 
 async def ids_with(host: WorkflowHost, status: WorkflowStatus, terms: str = "") -> list[str]:
