@@ -13,7 +13,6 @@ The host calls these; ``wfe_core._plugins.ProviderBackends`` keeps a host's back
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from typing import TYPE_CHECKING, cast
@@ -177,6 +176,8 @@ class ProviderBackend:
         await self._close(list(self._made.values()))
 
     async def _close(self, providers: list[object]) -> None:
+        import asyncio  # here, not at the top: plugin modules import this one, often to list only
+
         first: BaseException | None = None
         for provider in reversed(providers):
             try:
