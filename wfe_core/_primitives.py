@@ -237,6 +237,8 @@ class SubWorkflow(Primitive):
         # attempt number gives a retried step a new child.
         child_id = f"{ctx.workflow.id}.{pointer.id}.{attempt}"
         if not pointer.event_published or pointer.event_key != child_id:
+            if ctx.host is None:  # an executor run on its own, without a host
+                raise RuntimeError("sub_workflow needs a host to start its child workflow")
             await ctx.host._start_child(
                 self.definition_id, self.child_data, self.version, child_id, ctx.workflow.id
             )

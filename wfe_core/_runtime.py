@@ -43,6 +43,7 @@ from ._poller import Poller
 from ._registry import WorkflowRegistry
 from ._runner import Publish, WorkflowRunner
 from ._settings import RuntimeSettings
+from ._step import StepHost
 from ._tasks import stop_tasks
 from ._telemetry import Telemetry
 from ._threads import StepThreads
@@ -78,7 +79,7 @@ class Runtime:
         lifecycle: LifecycleHub,
         settings: RuntimeSettings,
         publish: Publish,
-        step_host: Any = None,
+        step_host: StepHost | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         telemetry = telemetry if telemetry is not None else Telemetry()

@@ -9,15 +9,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
     from ._definition import WorkflowStep
+    from ._lifecycle import LifecycleHub
     from ._models import ExecutionPointer, WorkflowInstance
+    from .providers import PersistenceProvider
 
-__all__ = ["MAX_DELAY", "ErrorBehavior", "ExecutionResult", "StepBody", "StepExecutionContext"]
+__all__ = [
+    "MAX_DELAY",
+    "ErrorBehavior",
+    "ExecutionResult",
+    "StepBody",
+    "StepExecutionContext",
+    "StepHost",
+]
 
 #: The longest a step may sleep, a delay last or a retry wait (1,000 years): far enough for
 #: any real schedule, near enough that "now + delay" never overflows a datetime.
@@ -100,6 +109,45 @@ class StepBody:
         raise NotImplementedError(f"{type(self).__qualname__} must implement run(self, ctx)")
 
 
+class StepHost(Protocol):
+    """What a step may use of the host that runs it (``ctx.host``); ``WorkflowHost`` is one.
+
+    A step may start workflows, publish events and read workflows and the store through it.
+    ``_start_child`` is for the ``sub_workflow`` primitive, and ``lifecycle`` for the executor,
+    which builds lifecycle events only while someone listens to them.
+    """
+
+    @property
+    def persistence(self) -> PersistenceProvider: ...
+
+    @property
+    def lifecycle(self) -> LifecycleHub: ...
+
+    async def start_workflow(
+        self,
+        definition_id: str,
+        data: Any = None,
+        version: int | None = None,
+        reference: str | None = None,
+        *,
+        description: str | None = None,
+    ) -> str: ...
+
+    async def publish_event(
+        self,
+        event_name: str,
+        event_key: str,
+        data: Any = None,
+        effective_date: datetime | None = None,
+    ) -> str: ...
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowInstance: ...
+
+    async def _start_child(
+        self, definition_id: str, data: Any, version: int | None, child_id: str, parent_id: str
+    ) -> None: ...
+
+
 @attrs.define(slots=True)
 class StepExecutionContext:
     """What a running step sees.
@@ -111,7 +159,8 @@ class StepExecutionContext:
         pointer: this execution pointer (``retry_count`` and more).
         item: the foreach item or branch value of this activation.
         persistence_data: what the step persisted on its previous run.
-        host: the running host (primitives use it to start sub-workflows).
+        host: the running host (``StepHost``: start workflows, publish events, read the
+            store); None only for an executor run on its own, without a host.
     """
 
     data: Any
@@ -120,7 +169,7 @@ class StepExecutionContext:
     pointer: ExecutionPointer
     item: Any = None
     persistence_data: Any = None
-    host: Any = None
+    host: StepHost | None = None
 
 
 class _Kind(enum.Enum):
