@@ -1,0 +1,249 @@
+"""``PassState``: one pass's instance and what the pass changed, and how results change it.
+
+The executor's pass (``_executor._Pass``) makes one for each pass and applies each step's
+``ExecutionResult`` through it: the pointer's outcome, the pointers that follow it, branches
+and loop bodies, sleeps, event waits and their subscriptions, cancellations, and in the end
+when the workflow should run next. The failure policy (``_failure.FailurePolicy``) changes
+the pointers through it too. What must be written comes back in its ``PassResult``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from ._definition import WorkflowDefinition, WorkflowStep, call_with_data
+from ._lifecycle import LifecycleEvent, LifecycleEventType
+from ._models import (
+    EventSubscription,
+    ExecutionError,
+    ExecutionPointer,
+    PointerStatus,
+    WorkflowInstance,
+    WorkflowStatus,
+)
+from ._step import ExecutionResult
+
+__all__ = ["PassResult", "PassState"]
+
+
+@attrs.define
+class PassResult:
+    """What a pass produced, for the host to persist and announce."""
+
+    changed: set[str] = attrs.field(factory=set)
+    subscriptions: list[EventSubscription] = attrs.field(factory=list)
+    errors: list[ExecutionError] = attrs.field(factory=list)
+    events: list[LifecycleEvent] = attrs.field(factory=list)
+    steps_run: int = 0
+    #: The data as stored after the pass's last change, when the pass encoded it already.
+    data_text: str | None = None
+
+
+class PassState:
+    """The instance during one pass, the changes made to it, and the rules that make them.
+
+    Args:
+        emit: build lifecycle events (building them costs time on every step; skipped when
+            nobody listens).
+    """
+
+    def __init__(
+        self, instance: WorkflowInstance, definition: WorkflowDefinition, now: datetime, emit: bool
+    ) -> None:
+        self.wf = instance
+        self.defn = definition
+        self.steps = definition.steps
+        self.pointers = instance.execution_pointers
+        self.now = now
+        self.emit = emit
+        self.result = PassResult()
+        #: pointer id -> the pointers that start when it ends (compensation chains).
+        self.waiting_on: dict[str, list[ExecutionPointer]] = {}
+        for p in self.pointers.open_view():
+            if p.status is PointerStatus.PENDING_PREDECESSOR and p.predecessor_id is not None:
+                self.waiting_on.setdefault(p.predecessor_id, []).append(p)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def event(self, kind: LifecycleEventType, pointer: ExecutionPointer | None = None, **kw: Any) -> None:
+        if not self.emit:
+            return
+        step = self.steps[pointer.step_id] if pointer is not None else None
+        self.result.events.append(
+            LifecycleEvent(
+                type=kind,
+                workflow_id=self.wf.id,
+                definition_id=self.wf.definition_id,
+                version=self.wf.version,
+                reference=self.wf.reference,
+                step_id=step.id if step else None,
+                step_name=step.display_name if step else None,
+                pointer_id=pointer.id if pointer else None,
+                time=self.now,
+                **kw,
+            )
+        )
+
+    def add_pointer(self, pointer: ExecutionPointer) -> ExecutionPointer:
+        self.pointers.add(pointer)
+        self.result.changed.add(pointer.id)
+        return pointer
+
+    def close(self, pointer: ExecutionPointer, status: PointerStatus) -> None:
+        self.pointers.close(pointer, self.now, status)
+        self.result.changed.add(pointer.id)
+
+    def next_pointer(self, pred: ExecutionPointer, step_id: int) -> ExecutionPointer:
+        parent = self.steps[step_id].parent
+        scope = pred.scope
+        if parent != self.steps[pred.step_id].parent:
+            scope = self.leave_bodies(scope, parent)
+        return self.add_pointer(
+            ExecutionPointer(
+                step_id=step_id,
+                predecessor_id=pred.id,
+                context_item=pred.context_item,
+                scope=list(scope),
+                step_name=self.steps[step_id].name,
+            )
+        )
+
+    def leave_bodies(self, scope: list[str], parent: int | None) -> list[str]:
+        """An ``attach`` out of a container body: the scope of the step it jumps to.
+
+        The containers left behind end without following their own outcomes (the jump
+        replaces them), unless another branch of theirs is still running.
+        """
+        for index, pid in enumerate(scope):
+            container = self.pointers.get(pid)
+            if container is not None and container.step_id == parent:
+                break
+        else:
+            if parent is not None:
+                return scope  # a jump into another body: it stays where it was
+            index = len(scope)
+        for pid in scope[:index]:
+            container = self.pointers.get(pid)
+            if container is None or container.end_time is not None:
+                continue
+            if any(pid in p.scope for p in self.pointers.open_view()):
+                break  # another branch still runs inside: that container ends as usual
+            self.close(container, PointerStatus.COMPLETE)
+        return scope[index:]
+
+    # -- results -----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        pointer: ExecutionPointer,
+        step: WorkflowStep,
+        result: ExecutionResult,
+        sleep_for: timedelta | None,
+    ) -> None:
+        """Apply what a step returned to its pointer; ``sleep_for``: its checked sleep."""
+        pointer.persistence_data = result.persistence_data
+        pointer.outcome = result.outcome_value
+        if sleep_for is not None:
+            pointer.sleep_until = self.now + sleep_for
+            pointer.status = PointerStatus.SLEEPING
+        else:
+            pointer.sleep_until = None
+        if result.event_name is not None:
+            pointer.event_name = result.event_name
+            pointer.event_key = result.event_key
+            pointer.event_published = False
+            pointer.event_data = None
+            pointer.active = False
+            pointer.status = PointerStatus.WAITING_FOR_EVENT
+            self.result.subscriptions.append(
+                EventSubscription(
+                    workflow_id=self.wf.id,
+                    step_id=step.id,
+                    execution_pointer_id=pointer.id,
+                    event_name=result.event_name,
+                    event_key=result.event_key or "",
+                    subscribe_as_of=result.event_as_of or self.now,
+                )
+            )
+        if result.proceed:
+            self.proceed(pointer, step, result.outcome_value)
+        elif result.branch_values is not None:
+            # Only the latest body's children are kept: a loop's 5,000th iteration must not
+            # rewrite the ids of the 4,999 before it (they stay findable through their scope).
+            pointer.children = []
+            for value in result.branch_values:
+                for child_step in step.children:
+                    child = self.add_pointer(
+                        ExecutionPointer(
+                            step_id=child_step,
+                            predecessor_id=pointer.id,
+                            context_item=value,
+                            scope=[pointer.id, *pointer.scope],
+                            step_name=self.steps[child_step].name,
+                        )
+                    )
+                    pointer.children.append(child.id)
+        elif result.sleep_for is None and result.event_name is None:
+            pointer.status = PointerStatus.RUNNING
+
+    def proceed(self, pointer: ExecutionPointer, step: WorkflowStep, outcome: Any) -> None:
+        self.close(pointer, PointerStatus.COMPLETE)
+        for edge in step.outcomes:
+            if edge.matches(outcome):
+                self.next_pointer(pointer, edge.next_step)
+        # Only compensation chains wait on a predecessor; look them up, don't scan.
+        for waiting in self.waiting_on.pop(pointer.id, ()):
+            if waiting.status is PointerStatus.PENDING_PREDECESSOR:
+                waiting.status = PointerStatus.PENDING
+                waiting.active = True
+                self.result.changed.add(waiting.id)
+        self.event(LifecycleEventType.STEP_COMPLETED, pointer)
+
+    def process_cancellations(self) -> None:
+        for step in self.defn.cancellable_steps:
+            targets = [
+                p
+                for p in self.pointers.open()
+                if p.step_id == step.id and p.status is not PointerStatus.CANCELLED
+            ]
+            if not targets or not call_with_data(step.cancel_condition, self.wf.data, None):  # type: ignore[arg-type]
+                continue
+            for pointer in targets:
+                if step.proceed_on_cancel:
+                    self.proceed(pointer, step, None)
+                self.close(pointer, PointerStatus.CANCELLED)
+                for inner in self.pointers.open():
+                    if pointer.id in inner.scope:
+                        self.close(inner, PointerStatus.CANCELLED)
+
+    # -- what next ---------------------------------------------------------------------------
+
+    def complete_workflow(self) -> None:
+        self.wf.status = WorkflowStatus.COMPLETE
+        self.wf.complete_time = self.now
+        self.wf.next_execution = None
+        self.event(LifecycleEventType.WORKFLOW_COMPLETED)
+
+    def determine_next_execution(self) -> None:
+        if self.wf.status is not WorkflowStatus.RUNNABLE:
+            self.wf.next_execution = None
+            return
+        open_pointers = self.pointers.open_view()
+        busy: set[str] = set()
+        for p in open_pointers:
+            busy.update(p.scope)
+        soonest: datetime | None = None
+        for p in open_pointers:
+            if not p.active:
+                continue
+            if p.children and p.id in busy:
+                continue  # a container waits for its body, not for the clock
+            due = p.sleep_until or self.now
+            if soonest is None or due < soonest:
+                soonest = due
+        self.wf.next_execution = soonest
+        if soonest is None and not open_pointers:
+            self.complete_workflow()
