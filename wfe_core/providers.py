@@ -1,6 +1,7 @@
 """The four provider capabilities as small async Protocols: persistence, lock, queue, search.
 
-Providers implement these; the host calls them. The contract suites in
+Providers implement these, and :class:`LifecycleChannel` (defined beside the hub that uses it)
+for ``Capability.LIFECYCLE_EVENTS``; the host calls them. The contract suites in
 ``wfe_core.testing.contracts`` are the executable spec: a provider that passes them works.
 
 At this boundary an instance's ``data`` is already a JSON string (made by
@@ -21,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._lifecycle import LifecycleChannel
 from ._models import (
     Event,
     EventSubscription,
@@ -30,6 +32,7 @@ from ._models import (
 )
 
 __all__ = [
+    "LifecycleChannel",
     "LockProvider",
     "PersistenceProvider",
     "WorkflowWrite",

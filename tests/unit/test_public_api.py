@@ -12,6 +12,7 @@ import ast
 import asyncio
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ PUBLIC_API = {
     "wfe_core.coalesce": ["MAX_BATCH", "Coalescer"],
     "wfe_core.tasks": ["stop_tasks"],
     "wfe_core.providers": [
+        "LifecycleChannel",
         "LockProvider",
         "PersistenceProvider",
         "QueueKind",
@@ -73,6 +75,7 @@ PUBLIC_API = {
 PROVIDER_FACING = {
     "wfe_core",
     "wfe_core._coalesce",
+    "wfe_core._lifecycle",
     "wfe_core._memory_plugin",
     "wfe_core._models",
     "wfe_core._tasks",
@@ -286,3 +289,39 @@ def test_every_lazy_name_resolves_and_is_listed_by_dir() -> None:
         assert getattr(wfe_core, name) is not None
     with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
         wfe_core.Nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+DOCS = ROOT / "docs" / "providers.md"
+
+
+def _spans(text: str) -> list[str]:
+    """The inline code spans of a Markdown text (fenced blocks are examples, not citations)."""
+    return re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+
+
+def test_every_file_the_provider_docs_cite_exists() -> None:
+    cited = {
+        span.rstrip("/")
+        for span in _spans(DOCS.read_text())
+        if re.fullmatch(r"[\w.-]*(/[\w.-]+)+/?", span)
+    }
+    assert cited, "the scan found no file in docs/providers.md"
+    assert sorted(path for path in cited if not (ROOT / path).exists()) == []
+
+
+def test_every_wfe_core_name_the_provider_docs_cite_exists() -> None:
+    cited = {m for span in _spans(DOCS.read_text()) for m in re.findall(r"wfe_core(?:\.\w+)+", span)}
+    missing = []
+    for dotted in sorted(cited):
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                found: object = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for name in parts[cut:]:
+                found = getattr(found, name, None)
+            break
+        if found is None:
+            missing.append(dotted)
+    assert missing == []
