@@ -10,7 +10,7 @@ begins after an event was published still receives it.
 An event that one wait matches, in a workflow this host can run now (a slot is free), is
 not written on its own: the workflow's lease and its instance, with the event in the waiting
 pointer, go to the runner, whose first pass writes the event with the steps after the wait
-(``Carried``). The step after the wait so starts one commit sooner, and a wake-up costs one
+(``Carried``, which holds the event's lease from then on: ``HeldLease``). The step after the wait so starts one commit sooner, and a wake-up costs one
 write, not two. Until that write is durable the event stays unprocessed and the subscription
 in place, under the event's lease: a pass that is not written (a crash, a lost lease, a
 revision that moved) leaves both for the event to be delivered again, and the step runs again,
@@ -36,7 +36,7 @@ import attrs
 
 from ._capacity import Capacity
 from ._group_commit import GroupCommit
-from ._leases import Leases, event_key, workflow_key
+from ._leases import HeldLease, Leases, event_key, workflow_key
 from ._models import Event, EventSubscription, PointerStatus, WorkflowInstance, WorkflowStatus
 from ._outage import Outage
 from ._telemetry import Telemetry, log_fields
@@ -60,17 +60,14 @@ class Carried:
     """An event handed to a runner inside the instance, for its first pass to write.
 
     ``instance``: the instance that carries it (its lease held), ``pointer_id``: the waiting
-    pointer it was put into; the event's lease is held until the runner ``settle`` s it.
+    pointer it was put into, ``lease``: the event's, given back when the runner ``settle`` s it.
     """
 
     instance: WorkflowInstance
     pointer_id: str
     event: Event
     subscription: EventSubscription
-
-
-#: ``seed``'s answer when the event went to the runner inside the instance (``Carried``).
-CARRIED = "carried"
+    lease: HeldLease
 
 
 class EventDelivery:
@@ -145,7 +142,8 @@ class EventDelivery:
             if leased is True and isinstance(subs, list):
                 # The delivery reads the waiting workflow while the event is being stored,
                 # and runs nothing, writes nothing, before it is (``stored``).
-                self.spawn(self.process(event.id, event, subs, created))
+                lease = HeldLease(self.leases, key)
+                self.spawn(self.process(event.id, event, subs, created, lease))
                 started = True
             await created
             return started
@@ -216,18 +214,18 @@ class EventDelivery:
 
     async def process(
         self, eid: str, event: Event | None = None, subs: list[EventSubscription] | None = None,
-        created: asyncio.Future[Any] | None = None,
+        created: asyncio.Future[Any] | None = None, lease: HeldLease | None = None,
     ) -> None:
         """Deliver one event; try again soon when a lease was busy or the store unavailable.
 
-        ``event``, ``subs`` and ``created``: the event this host is storing, under its lease,
-        the subscriptions it matched, and the call storing it (``publish_here``), which saves
-        reading them. Any other failure is logged with its traceback, and the event, still
-        unprocessed in the store, is left to the poller.
+        ``event``, ``subs``, ``created`` and ``lease``: the event this host is storing, the
+        subscriptions it matched, the call storing it and the event's lease (``publish_here``),
+        which saves taking and reading them. Any other failure is logged with its traceback,
+        and the event, still unprocessed in the store, is left to the poller.
         """
         retry = timedelta(milliseconds=50)
         try:
-            done = await self.deliver(eid, event, subs, created)
+            done = await self.deliver(eid, event, subs, created, lease)
         except ProviderUnavailableError as exc:
             self.outage.failed(exc, f"delivering event {eid}")
             done = False
@@ -245,19 +243,21 @@ class EventDelivery:
 
     async def deliver(
         self, eid: str, stored: Event | None = None, subs: list[EventSubscription] | None = None,
-        created: asyncio.Future[Any] | None = None,
+        created: asyncio.Future[Any] | None = None, lease: HeldLease | None = None,
     ) -> bool:
         """Deliver one event to every matching wait. False: try again later.
 
-        ``subs`` given: the event's lease is held already and they were read with it.
+        ``lease``: the event's lease, taken already (``subs`` were read with it); it is given
+        back here unless the event goes to a runner with it (``Carried``).
         ``created``: the call storing the event, still under way; nothing is written or run
         for the event before it succeeded, and nothing at all if it failed (its publisher
         got the error).
         """
-        key = event_key(eid)
-        if subs is None and not await self.leases.acquire(key):
-            return False
-        carried = False
+        if lease is None:
+            key = event_key(eid)
+            if not await self.leases.acquire(key):
+                return False
+            lease = HeldLease(self.leases, key)
         try:
             event = stored if stored is not None else await self.persistence.get_event(eid)
             if event is None or event.is_processed:
@@ -277,24 +277,21 @@ class EventDelivery:
                 span = self.telemetry.delivery_span(event)
                 try:
                     if len(subs) == 1:
-                        outcome = await self.seed(subs[0], event, created, carry=True)
-                        carried = outcome == CARRIED
-                        delivered = bool(outcome)
+                        delivered = await self.seed(subs[0], event, created, carry=lease)
                     else:
                         delivered = await self.seed_all(subs, event, created)
                 finally:
                     if span is not None:
                         span.end()
-            if carried:
-                return True  # the runner settles it (``settle``), lease and all
+            if not lease.held:
+                return True  # the runner holds the event's lease now, and settles it (``settle``)
             if not await _stored(created):
                 return True
             if not delivered:
                 return False
             return await self.conclude(event, subs)
         finally:
-            if not carried:
-                await self.leases.release(key)
+            await lease.release()
 
     async def conclude(self, event: Event, subs: list[EventSubscription]) -> bool:
         """Mark a delivered event processed. False: a wait began meanwhile; deliver again."""
@@ -354,7 +351,7 @@ class EventDelivery:
                           "again", event.id, extra=log_fields(None))
             done = True
         finally:
-            await self.leases.release(event_key(event.id))
+            await carried.lease.release()
         if not done and retry is not None and not self.stopping:
             self.timers.schedule(self.clock.now() + retry, "evt", event.id, force=True)
 
@@ -441,22 +438,22 @@ class EventDelivery:
 
     async def seed(
         self, sub: EventSubscription, event: Event, created: asyncio.Future[Any] | None = None,
-        *, carry: bool = False,
-    ) -> bool | str:
+        *, carry: HeldLease | None = None,
+    ) -> bool:
         """Hand an event to one waiting pointer. False: try again later.
 
-        The step after the wait runs here at once when there is room. With ``carry`` and a
-        slot free, the event is not written here: it goes to the runner inside the instance
-        (``CARRIED``, see ``Carried``), the event's lease with it. Else it is written, and
-        the subscription ended after that: the pointer's ``event_published`` already marks
-        it served.
+        The step after the wait runs here at once when there is room, the workflow's lease
+        handed to its runner with the instance. With ``carry`` (the event's lease) and a slot
+        free, the event is not written here: it goes to the runner inside the instance
+        (``Carried``), and ``carry`` is handed over with it. Else it is written, and the
+        subscription ended after that: the pointer's ``event_published`` already marks it
+        served.
         """
         wid = sub.workflow_id
-        key = workflow_key(wid)
         loaded = await self.lease_and_load(sub)
         if loaded is None:
             return False
-        handed_over = False
+        lease = HeldLease(self.leases, workflow_key(wid))
         try:
             instance, others = loaded
             if instance is None:
@@ -485,15 +482,14 @@ class EventDelivery:
             if instance.status is WorkflowStatus.RUNNABLE:
                 instance.next_execution = self.clock.now()
                 if (
-                    carry
+                    carry is not None
                     and not self.capacity.waiting
                     and self.runs_here(instance)
                     and self.capacity.try_reserve(wid)
                 ):
-                    self.carried[wid] = Carried(instance, pointer.id, event, sub)
-                    handed_over = True
-                    self.capacity.run(wid, instance)
-                    return CARRIED
+                    self.carried[wid] = Carried(instance, pointer.id, event, sub, carry.hand_over())
+                    self.run_here(lease, instance)
+                    return True
             try:
                 await self.commit.persist(WorkflowWrite(instance, [pointer.id]))
             except ConcurrencyError:
@@ -505,15 +501,20 @@ class EventDelivery:
                 and self.runs_here(instance)
                 and self.capacity.try_reserve(wid, or_wait=True)
             ):
-                handed_over = True
-                self.capacity.run(wid, instance)
+                self.run_here(lease, instance)
+            else:
+                await lease.release()
+                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
         finally:
-            if not handed_over:
-                await self.leases.release(key)
-        if not handed_over:
-            await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            await lease.release()
         await self.persistence.terminate_subscription(sub.id)
         return True
+
+    def run_here(self, lease: HeldLease, instance: WorkflowInstance) -> None:
+        """Run a workflow reserved here with its instance in hand: its runner takes the lease
+        (an instance in hand comes with its lease, see ``Capacity``)."""
+        lease.hand_over()
+        self.capacity.run(instance.id, instance)
 
 
 async def _stored(created: asyncio.Future[Any] | None) -> bool:

@@ -6,6 +6,9 @@ A lease whose renewal is refused was lost (this host stalled past its expiry and
 have taken the workflow): it is noted, so that the pass holding it stops before it writes. A
 lease that could not be renewed for its whole length, because the store was unavailable, is
 counted lost the same way.
+
+``HeldLease`` is one taken lease as an object, for work that hands a lease on (event delivery
+gives an event's lease to the runner that writes it): whoever has the object gives it back.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import logging
 import time
 from collections.abc import Callable
 
+import attrs
+
 from ._outage import Outage
 from .errors import ProviderUnavailableError
 from .providers import LockProvider
 
-__all__ = ["Leases", "event_key", "workflow_key"]
+__all__ = ["HeldLease", "Leases", "event_key", "workflow_key"]
 
 log = logging.getLogger("wfe.runtime")
 
@@ -176,3 +181,35 @@ class Leases:
                 "lost the lease on %s; another host may take it over, and this host "
                 "writes nothing more under it", key,
             )
+
+
+@attrs.define(eq=False)
+class HeldLease:
+    """A lease this host holds, and its holder: whoever has this object gives it back.
+
+    ``hand_over`` gives the lease to a new holder (the object it returns) and leaves this one
+    empty, so the code that took a lease and the code that ends it agree on who releases it
+    without a flag between them: ``release`` on an object that handed its lease on does nothing.
+    """
+
+    leases: Leases
+    key: str
+    _held: bool = True
+
+    @property
+    def held(self) -> bool:
+        """Whether this object still holds the lease (it was neither handed on nor released)."""
+        return self._held
+
+    def hand_over(self) -> HeldLease:
+        """The lease, for its new holder; this object holds nothing from now on."""
+        if not self._held:
+            raise RuntimeError(f"the lease on {self.key} is not held here: it cannot be handed on")
+        self._held = False
+        return HeldLease(self.leases, self.key)
+
+    async def release(self) -> None:
+        """Give the lease back, once, if this object still holds it."""
+        if self._held:
+            self._held = False
+            await self.leases.release(self.key)
