@@ -159,7 +159,7 @@ class EventDelivery:
         """A stored event that is not being delivered from here: queue it, or time it for its
         effective date."""
         if event.event_time > self.clock.now():
-            self.timers.schedule(event.event_time, "evt", event.id)
+            self.timers.schedule(event.event_time, QueueKind.EVENT, event.id)
         else:
             await self.queue.enqueue(QueueKind.EVENT, event.id)
 
@@ -239,7 +239,7 @@ class EventDelivery:
         finally:
             self.slots.release()
         if not done and not self.stopping:
-            self.timers.schedule(self.clock.now() + retry, "evt", eid, force=True)
+            self.timers.schedule(self.clock.now() + retry, QueueKind.EVENT, eid, force=True)
 
     async def deliver(
         self, eid: str, stored: Event | None = None, subs: list[EventSubscription] | None = None,
@@ -263,7 +263,7 @@ class EventDelivery:
             if event is None or event.is_processed:
                 return True
             if event.event_time > self.clock.now():
-                self.timers.schedule(event.event_time, "evt", eid)
+                self.timers.schedule(event.event_time, QueueKind.EVENT, eid)
                 return True
             if subs is None:
                 subs = await self.persistence.get_subscriptions(
@@ -353,7 +353,7 @@ class EventDelivery:
         finally:
             await carried.lease.release()
         if not done and retry is not None and not self.stopping:
-            self.timers.schedule(self.clock.now() + retry, "evt", event.id, force=True)
+            self.timers.schedule(self.clock.now() + retry, QueueKind.EVENT, event.id, force=True)
 
     async def seed_all(
         self, subs: list[EventSubscription], event: Event,

@@ -23,7 +23,7 @@ __all__ = ["Poller"]
 log = logging.getLogger("wfe.runtime")
 
 #: Handles due work in this host when the queue refuses it: ``(kind, item_id, error)``.
-WithoutQueue = Callable[[str, str, ProviderError], Awaitable[None]]
+WithoutQueue = Callable[[QueueKind, str, ProviderError], Awaitable[None]]
 
 #: Rows one poll reads of each kind; a full answer makes the next poll come sooner.
 POLL_LIMIT = 1000
@@ -87,18 +87,18 @@ class Poller:
         for wid, when in due:
             if when <= now:
                 if wid not in self.active:
-                    await self.enqueue(QueueKind.WORKFLOW, "wf", wid)
+                    await self.enqueue(QueueKind.WORKFLOW, wid)
             else:
-                self.timers.schedule(when, "wf", wid)
+                self.timers.schedule(when, QueueKind.WORKFLOW, wid)
         events = await self.persistence.get_runnable_events(now, limit)
         for eid in events:
-            await self.enqueue(QueueKind.EVENT, "evt", eid)
+            await self.enqueue(QueueKind.EVENT, eid)
         return len(due) >= limit or len(events) >= limit
 
-    async def enqueue(self, queue: QueueKind, kind: str, item_id: str) -> None:
+    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
         """Queue due work; with the queue down, this host handles it (slower, never stuck)."""
         try:
-            await self.queue.enqueue(queue, item_id)
+            await self.queue.enqueue(kind, item_id)
         except ProviderError as exc:
             if self.without_queue is None:
                 raise

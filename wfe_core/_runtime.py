@@ -242,9 +242,9 @@ class Runtime:
             if await self.capacity.admit_dequeued(wid):
                 self.spawn_workflow(wid, None)
 
-    async def timer_fired(self, kind: str, item_id: str) -> None:
+    async def timer_fired(self, kind: QueueKind, item_id: str) -> None:
         try:
-            if kind == "wf":
+            if kind is QueueKind.WORKFLOW:
                 if self.capacity.try_reserve(item_id):
                     self.capacity.run(item_id)
                 else:
@@ -253,7 +253,7 @@ class Runtime:
                 await self.queue.enqueue(QueueKind.EVENT, item_id)
         except ProviderUnavailableError as exc:
             # Fire again later rather than wait a whole poll interval for the poller.
-            self.outage.failed(exc, f"queueing {kind} {item_id}")
+            self.outage.failed(exc, f"queueing {kind.value} {item_id}")
             delay = timedelta(seconds=self.outage.delay(self.outage.failures))
             self.timers.schedule(self.clock.now() + delay, kind, item_id, force=True)
 
@@ -299,15 +299,16 @@ class Runtime:
         try:
             await self.queue.enqueue(QueueKind.WORKFLOW, wid)
         except ProviderError as exc:
-            await self.without_queue("wf", wid, exc)
+            await self.without_queue(QueueKind.WORKFLOW, wid, exc)
 
-    async def without_queue(self, kind: str, item_id: str, exc: ProviderError) -> None:
+    async def without_queue(self, kind: QueueKind, item_id: str, exc: ProviderError) -> None:
         """The queue refused ``item_id``: handle it in this host instead."""
         if isinstance(exc, ProviderUnavailableError):
             self.outage.failed(exc, "queueing work")  # logged once per outage
         else:
-            log.warning("the queue refused %s %s (%s); it is handled in this host", kind, item_id, exc)
-        if kind == "wf":
+            log.warning("the queue refused %s %s (%s); it is handled in this host", kind.value,
+                        item_id, exc)
+        if kind is QueueKind.WORKFLOW:
             if self.capacity.try_reserve(item_id):
                 self.capacity.run(item_id)
         else:
@@ -323,7 +324,7 @@ class Runtime:
         try:
             await self.events.published(event)
         except ProviderError as exc:  # stored already: deliver it from here
-            await self.without_queue("evt", event.id, exc)
+            await self.without_queue(QueueKind.EVENT, event.id, exc)
 
     async def flush_index(self) -> None:
         await self.indexer.flush(catch_up=True)

@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from .clock import Clock
+from .providers import QueueKind
 
 __all__ = ["Timers"]
 
 log = logging.getLogger("wfe.runtime")
 
-#: What a due timer calls: ``fire(kind, item_id)`` with kind "wf" or "evt".
-Fire = Callable[[str, str], Awaitable[None]]
+#: What a due timer calls: ``fire(kind, item_id)``, a workflow or an event by its queue's kind.
+Fire = Callable[[QueueKind, str], Awaitable[None]]
 
 
 class Timers:
@@ -30,22 +31,25 @@ class Timers:
         self.clock = clock
         self.poll_interval = poll_interval
         self.fire = fire
-        self.heap: list[tuple[datetime, str, str]] = []
+        #: (due, key, kind, item_id): the key orders timers due together (an enum does not).
+        self.heap: list[tuple[datetime, str, QueueKind, str]] = []
         self.due: dict[str, datetime] = {}
         self.wake = asyncio.Event()
 
-    def schedule(self, due: datetime, kind: str, item_id: str, *, force: bool = False) -> None:
+    def schedule(
+        self, due: datetime, kind: QueueKind, item_id: str, *, force: bool = False
+    ) -> None:
         """Fire ``item_id`` at ``due``; far-off timers are left to the poller."""
         horizon = self.clock.now() + timedelta(seconds=2 * self.poll_interval)
         # A clock that jumps to the next timer when idle must know every timer.
         if due > horizon and not force and not getattr(self.clock, "auto_advance", False):
             return
-        key = f"{kind}:{item_id}"
+        key = f"{kind.value}:{item_id}"
         current = self.due.get(key)
         if current is not None and current <= due:
             return
         self.due[key] = due
-        heapq.heappush(self.heap, (due, kind, item_id))
+        heapq.heappush(self.heap, (due, key, kind, item_id))
         if self.heap[0][0] == due:
             self.wake.set()
 
@@ -53,8 +57,7 @@ class Timers:
         while not stopping():
             now = self.clock.now()
             while self.heap and self.heap[0][0] <= now:
-                due, kind, item_id = heapq.heappop(self.heap)
-                key = f"{kind}:{item_id}"
+                due, key, kind, item_id = heapq.heappop(self.heap)
                 if self.due.get(key) != due:
                     continue  # superseded by an earlier timer for the same item
                 del self.due[key]

@@ -15,12 +15,13 @@ import pytest
 from wfe_core import SystemClock
 from wfe_core._tasks import stop_tasks
 from wfe_core._timers import Timers
+from wfe_core.providers import QueueKind
 
 
 async def test_the_timer_loop_ends_at_stop_when_a_fire_swallowed_its_cancellation() -> None:
     inside = asyncio.Event()
 
-    async def fire(kind: str, item_id: str) -> None:
+    async def fire(kind: QueueKind, item_id: str) -> None:
         inside.set()
         try:
             await asyncio.sleep(30)
@@ -30,7 +31,7 @@ async def test_the_timer_loop_ends_at_stop_when_a_fire_swallowed_its_cancellatio
     clock = SystemClock()
     timers = Timers(clock, 1.0, fire)
     stopping = False
-    timers.schedule(clock.now(), "evt", "e-1")
+    timers.schedule(clock.now(), QueueKind.EVENT, "e-1")
     loop = asyncio.create_task(timers.run(lambda: stopping))
     await asyncio.wait_for(inside.wait(), 5)
 
