@@ -164,19 +164,26 @@ class WorkflowRunner:
                     # Due at its next execution, but not before the previous pass was stored.
                     now = self.clock.now()
                     telemetry.pass_due(instance, now, stored_at)
-                carry = carried.pointer_id if carried is not None else None
-                if tracing:
-                    stored = await self.traced_pass(instance, definition, text, key, carry)
-                    if stored is None and self.leases.is_lost(key):
-                        return
-                else:
-                    result = await self.executor.execute(instance, definition, text)
+                # The pass and its write, in the pass's span when spans are recorded (inline,
+                # so that the usual pass pays no extra call).
+                span = telemetry.start_pass(instance) if tracing else None
+                result: PassResult | None = None
+                failed: BaseException | None = None
+                try:
+                    result = await self.executor.execute(instance, definition, text, span)
                     if self.leases.is_lost(key):
                         self.lease_lost(instance)
                         return
-                    if carry is not None:
-                        result.changed.add(carry)
+                    if carried is not None:  # the event in its pointer is written with the pass
+                        result.changed.add(carried.pointer_id)
                     stored = await self.persist_pass(instance, definition, result)
+                except BaseException as exc:
+                    failed = exc
+                    raise
+                finally:
+                    if span is not None:
+                        steps_run = result.steps_run if result is not None else 0
+                        telemetry.end_pass(span, instance, steps_run, failed)
                 if carried is not None:
                     self.events.settle(carried, stored is not None)
                     carried = None
@@ -190,7 +197,7 @@ class WorkflowRunner:
                 if metering:
                     stored_at = self.clock.now()
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
-                self.timers.schedule(instance.next_execution, "wf", wid)
+                self.timers.schedule(instance.next_execution, QueueKind.WORKFLOW, wid)
         except BaseException as exc:
             error = exc
             raise
@@ -205,30 +212,6 @@ class WorkflowRunner:
             "that holds the lease now runs it", instance.id,
             extra=log_fields(instance.id, instance.definition_id),
         )
-
-    async def traced_pass(
-        self, instance: WorkflowInstance, definition: WorkflowDefinition, text: str, key: str,
-        carry: str | None = None,
-    ) -> str | None:
-        """A pass and its write in the pass's span: ``persist_pass``'s answer (None, too, when
-        the lease was lost and the pass not written). ``carry``: a pointer to write too."""
-        span = self.telemetry.start_pass(instance)
-        steps_run = 0
-        error: BaseException | None = None
-        try:
-            result = await self.executor.execute(instance, definition, text, span)
-            steps_run = result.steps_run
-            if self.leases.is_lost(key):
-                self.lease_lost(instance)
-                return None
-            if carry is not None:
-                result.changed.add(carry)
-            return await self.persist_pass(instance, definition, result)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self.telemetry.end_pass(span, instance, steps_run, error)
 
     async def persist_pass(
         self, instance: WorkflowInstance, definition: WorkflowDefinition, result: PassResult
