@@ -10,19 +10,26 @@ runs a step in about twenty. So the providers are looked at once, when the host 
 ``tracing`` / ``metering`` are false for the no-op and not-yet-configured global providers,
 and the hot paths check a flag instead of calling the API. With an SDK, attributes are built
 only for spans that record (``is_recording()``), so an unsampled workflow costs little more.
+Everything here is typed by the OpenTelemetry API's classes: the SDK is optional, never imported.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.metrics import Histogram, Meter, MeterProvider
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import tracing as names
+
+if TYPE_CHECKING:
+    from ._definition import WorkflowStep
+    from ._models import Event, ExecutionPointer, WorkflowInstance
 
 __all__ = ["Telemetry", "log_fields"]
 
@@ -36,11 +43,11 @@ _SECONDS_BUCKETS = (
 )
 
 
-def _is_noop_tracer_provider(provider: Any) -> bool:
+def _is_noop_tracer_provider(provider: TracerProvider) -> bool:
     return isinstance(provider, (trace.NoOpTracerProvider, trace.ProxyTracerProvider))
 
 
-def _is_noop_meter_provider(provider: Any) -> bool:
+def _is_noop_meter_provider(provider: MeterProvider) -> bool:
     # The global before any SDK is set is a private proxy class: match it by name.
     return isinstance(provider, metrics.NoOpMeterProvider) or type(provider).__name__ in (
         "_ProxyMeterProvider",
@@ -48,7 +55,7 @@ def _is_noop_meter_provider(provider: Any) -> bool:
     )
 
 
-def _seconds_histogram(meter: Any, name: str, description: str) -> Any:
+def _seconds_histogram(meter: Meter, name: str, description: str) -> Histogram:
     try:
         return meter.create_histogram(
             name, "s", description, explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS
@@ -101,7 +108,11 @@ class Telemetry:
         meter_provider: an OpenTelemetry ``MeterProvider``; None: the global one.
     """
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
         from . import __version__
 
         tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
@@ -186,13 +197,13 @@ class Telemetry:
         name: str,
         attributes: dict[str, Any],
         kind: SpanKind = SpanKind.INTERNAL,
-    ) -> AbstractContextManager[Any]:
+    ) -> AbstractContextManager[Span | None]:
         """A current span around a host call (``start_workflow``, ``publish_event``, ...)."""
         if not self.tracing:
             return _NO_SPAN
         return self.tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
-    def link_workflow(self, span: Any, stored: str | None) -> None:
+    def link_workflow(self, span: Span | None, stored: str | None) -> None:
         """Link a control call's span to the trace of the workflow it acts on."""
         if span is None or not span.is_recording():
             return
@@ -202,7 +213,7 @@ class Telemetry:
 
     # -- passes ------------------------------------------------------------------------------
 
-    def start_pass(self, instance: Any) -> Span:
+    def start_pass(self, instance: WorkflowInstance) -> Span:
         """The span of one pass: a child of the context stored when the workflow started."""
         span = self.tracer.start_span(names.SPAN_PASS, context=context_from(instance.trace_context))
         if span.is_recording():
@@ -214,7 +225,9 @@ class Telemetry:
         return span
 
     @staticmethod
-    def end_pass(span: Span, instance: Any, steps_run: int, error: BaseException | None) -> None:
+    def end_pass(
+        span: Span, instance: WorkflowInstance, steps_run: int, error: BaseException | None
+    ) -> None:
         if span.is_recording():
             span.set_attribute(names.ATTR_STATUS, instance.status.value)
             span.set_attribute(names.ATTR_PASS_STEPS, steps_run)
@@ -223,7 +236,9 @@ class Telemetry:
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         span.end()
 
-    def pass_due(self, instance: Any, now: Any, ready: Any = None) -> None:
+    def pass_due(
+        self, instance: WorkflowInstance, now: datetime, ready: datetime | None = None
+    ) -> None:
         """A pass starts: how long its workflow waited since it was due (and ``ready``: its
         previous pass stored, for a workflow that goes straight on)."""
         due = instance.next_execution
@@ -233,7 +248,7 @@ class Telemetry:
             waited = (now - due).total_seconds()
             self.queue_latency.record(max(waited, 0.0), self.definition_attrs(instance.definition_id))
 
-    def workflow_settled(self, instance: Any, failed: bool) -> None:
+    def workflow_settled(self, instance: WorkflowInstance, failed: bool) -> None:
         """A pass or a control call left the workflow in a status other than runnable."""
         if not self.metering:
             return
@@ -251,7 +266,13 @@ class Telemetry:
 
     # -- steps -------------------------------------------------------------------------------
 
-    def start_step(self, parent: Context | None, instance: Any, step: Any, pointer: Any) -> Span:
+    def start_step(
+        self,
+        parent: Context | None,
+        instance: WorkflowInstance,
+        step: WorkflowStep,
+        pointer: ExecutionPointer,
+    ) -> Span:
         links = None
         event_trace = pointer.extension_attributes.get("event_traceparent")
         if event_trace:
@@ -276,8 +297,8 @@ class Telemetry:
         span: Span | None,
         end_ns: int,
         elapsed: float,
-        instance: Any,
-        step: Any,
+        instance: WorkflowInstance,
+        step: WorkflowStep,
         outcome: str,
         error: BaseException | None,
     ) -> None:
@@ -298,7 +319,7 @@ class Telemetry:
                 self.steps_failed.add(1, self.step_attrs(
                     instance.definition_id, instance.version, step.id, step.display_name))
 
-    def retried(self, instance: Any, step: Any) -> None:
+    def retried(self, instance: WorkflowInstance, step: WorkflowStep) -> None:
         if self.metering:
             self.retries.add(1, self.step_attrs(
                 instance.definition_id, instance.version, step.id, step.display_name))
@@ -321,7 +342,7 @@ class Telemetry:
         if self.metering:
             self.events_delivered.add(1, {names.ATTR_EVENT_NAME: event_name})
 
-    def delivery_span(self, event: Any) -> Span | None:
+    def delivery_span(self, event: Event) -> Span | None:
         """The span of one event's delivery: a child of its ``publish_event`` span."""
         if not self.tracing:
             return None
