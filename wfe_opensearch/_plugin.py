@@ -6,8 +6,8 @@ search only; persistence, lock and queue come from another store, whose index ou
 
 The test store gives each test its own index prefix on the node that ``WFE_TEST_OPENSEARCH_URL``
 names (``scripts/services.sh`` starts one), and deletes its index and template afterwards.
-The test scheme ``sqlite+opensearch://`` (:mod:`wfe_opensearch._combined`, entry point
-``wfe.opensearch-combined``) uses the same test store, so wfe's suites also run with search here.
+wfe's suites run a host with this index beside every persistence scheme whose store processes
+share (``sqlite+opensearch``: SQLite's outbox feeds it), from this test store alone.
 """
 
 from __future__ import annotations

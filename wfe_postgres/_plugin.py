@@ -71,7 +71,7 @@ def _test_store(directory: Path, scheme: str = "postgresql") -> Iterator[str]:
     """A fresh schema on the test server, dropped afterwards; the URL spelled with ``scheme``."""
     from urllib.parse import urlencode, urlsplit, urlunsplit
 
-    from wfe_core.testing._stores import service_url
+    from wfe_core.testing import service_url
 
     base = service_url(TEST_URL_VARIABLE, "postgresql")
     schema = f"wfe_test_{uuid.uuid4().hex[:12]}"

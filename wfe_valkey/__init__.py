@@ -11,12 +11,11 @@ Use it beside a persistence store that many hosts share::
 
 from ._lifecycle import ValkeyLifecycleChannel
 from ._lock import ValkeyLock
-from ._plugin import CombinedBackend, ValkeyBackend
+from ._plugin import ValkeyBackend
 from ._queue import ValkeyQueue
 from ._url import ValkeyOptions, parse_url
 
 __all__ = [
-    "CombinedBackend",
     "ValkeyBackend",
     "ValkeyLifecycleChannel",
     "ValkeyLock",

@@ -43,7 +43,7 @@ def _private_tls_server() -> str:
     global _tls_url
     if _tls_url is not None:
         return _tls_url
-    from wfe_core.testing._stores import StoreUnavailableError
+    from wfe_core.testing import StoreUnavailableError
 
     if not (shutil.which("redis-server") and shutil.which("openssl")):
         raise StoreUnavailableError(
@@ -89,7 +89,7 @@ def _private_tls_server() -> str:
 
 
 def _server_url(tls: bool) -> str:
-    from wfe_core.testing._stores import service_url
+    from wfe_core.testing import service_url
 
     if not tls:
         return service_url(PLAIN_VARIABLE, "valkey")

@@ -137,6 +137,8 @@ async def test_300_workflows_are_found_as_they_are_stored(tmp_path: Path, search
         assert await host.persistence.get_index_outbox() == []
 
 
+# Stops the node every OpenSearch test uses: they wait meanwhile (conftest.py).
+@pytest.mark.exclusive
 async def test_workflows_complete_while_the_node_is_down_and_the_index_catches_up(
     tmp_path: Path, search_url: str
 ) -> None:

@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from wfe import WorkflowHost
+from wfe_core.testing._pytest_plugin import store_or_skip
 
 from ._hosts_worker import STEPS, mix, wait_complete
 
@@ -60,13 +62,17 @@ async def wait_ready(processes: list[subprocess.Popen[str]], log_dir: Path) -> N
     raise AssertionError("the host processes did not start")
 
 
-@pytest.mark.wfe_stores(capability="persistence", shared_across_processes=True)
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh PostgreSQL store (the other schemes have their crash tests in the shipped suites)."""
+    with store_or_skip("postgresql", tmp_path) as url:
+        yield url
+
+
 async def test_three_hosts_one_killed_every_workflow_completes_steps_once(
-    wfe_store_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path
 ) -> None:
-    url = wfe_store_url
-    if not url.startswith("postgresql://"):
-        pytest.skip("a PostgreSQL test (other schemes have their own crash tests)")
+    url = postgres_url
     processes = [host_process(url, tmp_path) for _ in range(3)]
     try:
         await wait_ready(processes, tmp_path)

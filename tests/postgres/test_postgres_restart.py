@@ -53,7 +53,8 @@ pytest.importorskip("psycopg")
 
 from wfe_postgres._url import parse_url  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# Other tests use the same cluster: they wait while it restarts (conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 VERSION, NAME = "15", "main"
 #: Workflows whose events are published before the restart, and after it.

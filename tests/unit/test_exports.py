@@ -141,10 +141,14 @@ def test_error_exports_are_pinned() -> None:
 def test_wfe_core_testing_exports_are_pinned() -> None:
     assert wfe_core.testing.__all__ == [
         "FakeClock",
+        "StoreSet",
         "StoreUnavailableError",
+        "Stores",
         "empty_store",
+        "open_stores",
         "service_url",
         "store_schemes",
+        "store_sets",
     ]
 
 

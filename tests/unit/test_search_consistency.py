@@ -64,19 +64,6 @@ async def ids_with(host: WorkflowHost, status: WorkflowStatus, terms: str = "") 
     return [item.id for item in page.items]
 
 
-def skip_unless_the_index_is_in_the_store(host: WorkflowHost) -> None:
-    """Skip a test of an index written in the store's own transaction where it is elsewhere.
-
-    A scheme whose search index comes from another package than its persistence
-    (``sqlite+opensearch``) cannot write both in one transaction: its index is fed from the
-    outbox, which the outbox tests below and the scenarios on that scheme cover. Judged by
-    the providers' packages, so an in-store index that stopped writing inline still fails.
-    """
-    package = {type(p).__module__.partition(".")[0] for p in (host.persistence, host.search_index)}
-    if len(package) > 1:
-        pytest.skip(f"the search index is not in the store ({' and '.join(sorted(package))})")
-
-
 async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 20) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -94,7 +81,6 @@ async def test_control_calls_without_a_running_host_are_searchable_at_once(
     wfe_store_url: str
 ) -> None:
     async with idle_host(wfe_store_url) as host:
-        skip_unless_the_index_is_in_the_store(host)
         wid = await host.start_workflow("waits", {})
         assert await ids_with(host, WorkflowStatus.RUNNABLE) == [wid]
         assert await host.suspend_workflow(wid)
@@ -113,7 +99,6 @@ async def test_a_running_host_writes_each_state_with_its_entry(
     wfe_store_url: str
 ) -> None:
     async with WorkflowHost(wfe_store_url) as host:
-        skip_unless_the_index_is_in_the_store(host)
         host.register(one_step)
         wids = []
         for n in range(3):
@@ -150,7 +135,6 @@ renames = (
 @pytest.mark.wfe_stores(capability=("persistence", "search"))
 async def test_every_pass_keeps_the_entry_of_its_data(wfe_store_url: str) -> None:
     async with WorkflowHost(wfe_store_url) as host:
-        skip_unless_the_index_is_in_the_store(host)
         host.register(renames)
         wid = await host.start_workflow("renames", {})
 

@@ -29,8 +29,7 @@ from wfe_core.serialization import (
     load_value,
     make_converter,
 )
-
-from ._exact import assert_exact
+from wfe_core.testing.suites._exact import assert_exact
 
 EXACT = Decimal("1.235465673450897890")
 _DIGITS = sys.int_info.default_max_str_digits

@@ -1,7 +1,7 @@
 """Workflow and event data come back exactly, or are refused at once with their path.
 
 Through the public API (``start_workflow``, a step reading ``ctx.data``, ``publish_event``,
-``get_workflow``), on every installed provider scheme (``wfe_store_url``). The converter's own cases are in
+``get_workflow``), on every store set (``wfe_stores``: each installed scheme, alone and composed). The converter's own cases are in
 ``test_serialization.py``.
 """
 
@@ -26,7 +26,7 @@ from wfe.errors import SerializationError
 from wfe_core import ExecutionPointer
 from wfe_core._primitives import EPOCH
 from wfe_core.serialization import MAX_DEPTH
-from wfe_core.testing import FakeClock
+from wfe_core.testing import FakeClock, Stores
 
 from ._exact import assert_exact
 
@@ -107,10 +107,9 @@ class Record(StepBody):
 
 
 @pytest.fixture
-async def host(wfe_store_url: str) -> AsyncIterator[WorkflowHost]:
-    url = wfe_store_url  # a fresh store of each installed scheme
+async def host(wfe_stores: Stores) -> AsyncIterator[WorkflowHost]:
     SEEN.clear()
-    async with WorkflowHost(url, clock=FakeClock(auto_advance=True)) as running:
+    async with wfe_stores.host(clock=FakeClock(auto_advance=True)) as running:
         for data_type in (dict, AttrsOrder, DataclassOrder):
             running.register(
                 WorkflowBuilder(data_type)

@@ -18,6 +18,7 @@ import pytest
 
 from wfe_core._plugins import PluginHost
 from wfe_core.backends import Capability
+from wfe_core.testing._pytest_plugin import chosen_schemes
 from wfe_core.testing.contracts._targets import open_provider, schemes_offering, store_or_skip
 
 # Built once at collection: the parameters must be known before any test runs.
@@ -28,6 +29,25 @@ PLUGIN_HOST = PluginHost()
 #: must then be deleted.
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
+#: The fixture each capability's suite asks for.
+FIXTURES = {
+    "persistence": Capability.PERSISTENCE,
+    "lock": Capability.LOCK,
+    "queue": Capability.QUEUE,
+    "search_index": Capability.SEARCH,
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each suite's fixture over the schemes offering it (those the ``--wfe-*`` options name)."""
+    for name, capability in FIXTURES.items():
+        if name not in metafunc.fixturenames:
+            continue
+        schemes = chosen_schemes(metafunc.config, capability.value)
+        if schemes is None:
+            schemes = schemes_offering(capability, PLUGIN_HOST)
+        metafunc.parametrize(name, schemes, indirect=True, ids=str)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the known provider bugs as strict xfails (in this directory only)."""
@@ -37,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if here not in item.path.parents:
             continue
-        for name in ("persistence", "lock", "queue", "search_index"):
+        for name in FIXTURES:
             scheme = str(item.callspec.params.get(name))
             reason = KNOWN_VIOLATIONS.get((scheme, item.originalname))
             if reason is not None:
@@ -45,7 +65,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _provider_fixture(capability: Capability, name: str) -> Callable[..., AsyncIterator[Any]]:
-    @pytest.fixture(name=name, params=schemes_offering(capability, PLUGIN_HOST), ids=str)
+    @pytest.fixture(name=name)
     async def provider(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
         with store_or_skip(request.param, tmp_path, PLUGIN_HOST) as url:
             async with open_provider(capability, url, PLUGIN_HOST) as opened:

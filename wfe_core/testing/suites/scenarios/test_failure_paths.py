@@ -19,6 +19,7 @@ import pytest
 
 from wfe import ErrorBehavior, ExecutionResult, StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
 from wfe.errors import DefinitionError, HostStoppedError
+from wfe_core.testing import Stores
 
 RETRY_TWICE = ErrorBehavior.retry(interval=timedelta(milliseconds=10), max_retries=2)
 
@@ -350,13 +351,13 @@ class Counted(StepBody):
             MEETING.leave()
 
 
-async def test_max_parallel_steps_bounds_a_pass(provider_url: str, meeting: _Meeting) -> None:
+async def test_max_parallel_steps_bounds_a_pass(stores: Stores, meeting: _Meeting) -> None:
     definition = (
         WorkflowBuilder(dict)
         .for_each(lambda d: list(range(6)), lambda b: b.start_with(Counted), parallel=True)
         .build("bounded")
     )
-    async with WorkflowHost(provider_url, max_parallel_steps=2) as host:
+    async with stores.host(max_parallel_steps=2) as host:
         host.register(definition)
         wid = await host.start_workflow("bounded", {})
         instance = await host.wait_for_workflow(wid, timeout=30)
@@ -408,8 +409,8 @@ async def test_a_failed_saga_compensates_to_the_end_before_the_next_step(host: W
 # -- a stopped host ----------------------------------------------------------------------------
 
 
-async def test_a_stopped_host_refuses_new_work(provider_url: str) -> None:
-    host = WorkflowHost(provider_url)
+async def test_a_stopped_host_refuses_new_work(stores: Stores) -> None:
+    host = stores.host()
     host.register(WorkflowBuilder(dict).start_with(lambda ctx: None).build("late"))
     async with host:
         pass

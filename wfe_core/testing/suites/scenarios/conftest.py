@@ -1,10 +1,13 @@
 """Fixtures and helpers for the scenario suite: workflow-core's integration scenarios, ported.
 
-Every scenario runs once per installed persistence scheme, on a fresh store made by the test
-store its provider package declares (the ``wfe_store_url`` fixture of wfe's pytest plugin),
-with the scheme as the test id (``test_basic[memory]``, ``test_basic[sqlite]``). So a provider
-is tested the moment its entry point appears; a scheme whose service is not configured is
-skipped, or fails under ``WFE_REQUIRE_SERVICES=1``.
+Every scenario runs once per store set (the ``wfe_stores`` fixture of wfe's pytest plugin):
+each installed persistence scheme with its own lock, queue and search, and each scheme offering
+a lock, queue or search beside the persistence schemes whose stores processes share, on fresh
+stores made by the test stores their provider packages declare, with the schemes as the test
+id (``test_basic[memory]``, ``test_basic[sqlite+valkey]``). So a provider is tested the moment
+its entry point appears; a scheme whose service is not configured is skipped, or fails under
+``WFE_REQUIRE_SERVICES=1``. ``python -m wfe_core.testing --persistence S [--lock S] ...`` runs
+them on one set.
 
 A module chooses its time and polling by overriding two fixtures:
 
@@ -33,6 +36,7 @@ import pytest
 from wfe import WorkflowHost
 from wfe_core import EventSubscription, SystemClock
 from wfe_core.clock import Clock
+from wfe_core.testing import Stores
 
 #: Later than any subscription's as-of date: asks for every subscription of a name and key.
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
@@ -41,9 +45,9 @@ FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 POLL = 0.02
 
 @pytest.fixture
-def provider_url(wfe_store_url: str) -> str:
-    """The persistence URL of a fresh, empty store, one test per installed scheme."""
-    return wfe_store_url
+def stores(wfe_stores: Stores) -> Stores:
+    """Fresh, empty stores of this test's store set (``stores.host(...)`` makes a host on them)."""
+    return wfe_stores
 
 
 @pytest.fixture
@@ -59,9 +63,9 @@ def poll_interval() -> float:
 
 
 @pytest.fixture
-async def host(provider_url: str, clock: Clock, poll_interval: float) -> AsyncIterator[WorkflowHost]:
-    """A started host on the test's provider; stopped after the test (a second stop is a no-op)."""
-    host = WorkflowHost(provider_url, clock=clock, poll_interval=poll_interval)
+async def host(stores: Stores, clock: Clock, poll_interval: float) -> AsyncIterator[WorkflowHost]:
+    """A started host on the test's stores; stopped after the test (a second stop is a no-op)."""
+    host: WorkflowHost = stores.host(clock=clock, poll_interval=poll_interval)
     await host.start()
     try:
         yield host

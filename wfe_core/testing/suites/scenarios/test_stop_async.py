@@ -15,7 +15,6 @@ from wfe import (
     PointerStatus,
     StepBody,
     WorkflowBuilder,
-    WorkflowHost,
     WorkflowStatus,
 )
 
@@ -38,7 +37,7 @@ class LongRunningStep(StepBody):
 stop_async_workflow = WorkflowBuilder().start_with(LongRunningStep).build("StopAsyncWorkflow", 1)
 
 
-async def test_stop_async(host, provider_url, wait_until):
+async def test_stop_async(host, stores, wait_until):
     host.register(stop_async_workflow)
 
     wid = await host.start_workflow("StopAsyncWorkflow", None)
@@ -53,8 +52,8 @@ async def test_stop_async(host, provider_url, wait_until):
     assert times["step_end"] is not None
     assert elapsed >= 3.0
     # ...and the pass that finished it was stored before stop() returned.
-    if not provider_url.startswith("memory"):  # a durable store: read it with a new host
-        async with WorkflowHost(provider_url) as reopened:
+    if stores.set.persistence != "memory":  # a durable store: read it with a new host
+        async with stores.host() as reopened:
             reopened.register(stop_async_workflow)
             instance = await reopened.get_workflow(wid)
     else:

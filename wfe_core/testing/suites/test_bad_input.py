@@ -1,6 +1,6 @@
 """Bad input gets a clear error from ``wfe.errors`` and changes nothing (design, semantics 6).
 
-Every case runs against every installed provider scheme (``wfe_store_url``), and then checks
+Every case runs against every store set (``wfe_stores``: each installed scheme, alone and composed), and then checks
 the store.
 """
 
@@ -32,7 +32,7 @@ from wfe.errors import (
     WorkflowNotRegisteredError,
 )
 from wfe_core._primitives import EPOCH
-from wfe_core.testing import FakeClock
+from wfe_core.testing import FakeClock, Stores
 
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -60,9 +60,8 @@ def _simple(definition_id: str = "simple", version: int = 1) -> Any:
 
 
 @pytest.fixture
-async def host(wfe_store_url: str) -> AsyncIterator[WorkflowHost]:
-    url = wfe_store_url  # a fresh store of each installed scheme
-    async with WorkflowHost(url, clock=FakeClock(auto_advance=True)) as running:
+async def host(wfe_stores: Stores) -> AsyncIterator[WorkflowHost]:
+    async with wfe_stores.host(clock=FakeClock(auto_advance=True)) as running:
         running.register(_simple())
         running.register(WorkflowBuilder(Order).start_with(Ok).build("order"))
         yield running

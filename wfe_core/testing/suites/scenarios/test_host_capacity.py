@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from wfe import StepBody, WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe_core.testing import Stores
 
 running = 0
 most_running = 0
@@ -42,11 +43,11 @@ busy = WorkflowBuilder(dict).start_with(Busy).then(lambda ctx: None).build("Busy
 gated = WorkflowBuilder(dict).start_with(Gated).then(lambda ctx: None).build("Gated", 1)
 
 
-async def run_busy(url: str, count: int) -> list[str]:
+async def run_busy(stores: Stores, count: int) -> list[str]:
     global most_running
     first_steps.clear()
     most_running = 0
-    host = WorkflowHost(url, max_concurrent_workflows=2)
+    host = stores.host(max_concurrent_workflows=2)
     host.register(busy)
     async with host:
         wids = [await host.start_workflow("Busy") for _ in range(count)]
@@ -55,15 +56,15 @@ async def run_busy(url: str, count: int) -> list[str]:
     return wids
 
 
-async def test_starts_beyond_the_limit_wait_in_line_in_start_order(provider_url):
+async def test_starts_beyond_the_limit_wait_in_line_in_start_order(stores):
     # Two slots hold up to 2 x 4 workflows in line: all six wait here, first come first run.
-    wids = await run_busy(provider_url, 6)
+    wids = await run_busy(stores, 6)
     assert first_steps == wids
     assert most_running == 2
 
 
-async def test_starts_beyond_the_line_go_to_the_queue_and_all_complete(provider_url):
-    wids = await run_busy(provider_url, 40)
+async def test_starts_beyond_the_line_go_to_the_queue_and_all_complete(stores):
+    wids = await run_busy(stores, 40)
     assert sorted(first_steps) == sorted(wids)
     assert most_running == 2
 
@@ -96,20 +97,20 @@ counted_workflow = (
 
 
 @contextlib.asynccontextmanager
-async def one_slot_held(url: str) -> AsyncIterator[tuple[WorkflowHost, str]]:
+async def one_slot_held(stores: Stores) -> AsyncIterator[tuple[WorkflowHost, str]]:
     """A started host with one slot, taken by a Gated workflow until ``gate`` is set."""
     global gate
     gate = asyncio.Event()
     counted.clear()
-    host = WorkflowHost(url, max_concurrent_workflows=1)
+    host = stores.host(max_concurrent_workflows=1)
     host.register(gated)
     host.register(counted_workflow)
     async with host:
         yield host, await host.start_workflow("Gated")
 
 
-async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provider_url):
-    async with one_slot_held(provider_url) as (host, holder):
+async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(stores):
+    async with one_slot_held(stores) as (host, holder):
         waiter = await host.start_workflow("Counted")
         assert await host.suspend_workflow(waiter) is True
         gate.set()
@@ -122,8 +123,8 @@ async def test_a_workflow_suspended_while_waiting_for_a_slot_does_not_run(provid
         assert counted == [waiter]
 
 
-async def test_a_start_cancelled_while_in_line_does_not_block_the_line(provider_url):
-    async with one_slot_held(provider_url) as (host, holder):
+async def test_a_start_cancelled_while_in_line_does_not_block_the_line(stores):
+    async with one_slot_held(stores) as (host, holder):
         cancelled = asyncio.create_task(host.start_workflow("Counted"))
         await asyncio.sleep(0)  # the start takes its place in line and begins storing
         cancelled.cancel()

@@ -1,7 +1,7 @@
 """Crash recovery and two processes on one store, with real processes and SIGKILL.
 
 Each test runs on every installed scheme whose test store two processes share (``sqlite`` on
-a file, and the networked stores), through the ``wfe_store_url`` fixture of wfe's pytest plugin.
+a file, and the networked stores), through the ``wfe_stores`` fixture of wfe's pytest plugin (also composed: ``sqlite+valkey``).
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from wfe_core.testing import Stores
 
 pytestmark = [pytest.mark.slow, pytest.mark.wfe_stores(shared_across_processes=True)]
 
 
-def worker(mode: str, url: str, log_dir: Path, *extra: str, env: dict[str, str] | None = None):
+def worker(mode: str, stores: Stores, log_dir: Path, *extra: str, env: dict[str, str] | None = None):
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration._worker", mode, url, str(log_dir), *extra],
-        cwd=ROOT,
+        [sys.executable, "-m", "wfe_core.testing.suites._worker", mode, stores.to_json(), str(log_dir), *extra],
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -47,9 +46,9 @@ def wait_for_line(log_dir: Path, suffix: str, timeout: float = 30) -> None:
 
 
 def test_kill_9_mid_step_then_a_new_process_completes_the_workflow(
-    wfe_store_url: str, tmp_path: Path
+    wfe_stores: Stores, tmp_path: Path
 ) -> None:
-    url = wfe_store_url
+    url = wfe_stores
     crashing = worker("crash", url, tmp_path, env={"WFE_TEST_HANG": "1"})
     try:
         wait_for_line(tmp_path, "slow-start")
@@ -70,9 +69,9 @@ def test_kill_9_mid_step_then_a_new_process_completes_the_workflow(
 
 
 def test_two_processes_share_one_store_and_apply_each_pass_once(
-    wfe_store_url: str, tmp_path: Path
+    wfe_stores: Stores, tmp_path: Path
 ) -> None:
-    url = wfe_store_url
+    url = wfe_stores
     count = 200
     first = worker("share-start", url, tmp_path, str(count))
     second = worker("share", url, tmp_path, str(count))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe_core.testing import Stores
 
 #: Longer than any test here: the poller never runs after the hosts start.
 HOUR = 3600.0
@@ -33,16 +34,16 @@ def _definition(ran_on: list[Any]) -> Any:
 
 
 @pytest.fixture
-def second_host(provider_url: str) -> Callable[[WorkflowHost], Any]:
+def second_host(stores: Stores) -> Callable[[WorkflowHost], Any]:
     """``async with second_host(first) as other``: another host on the first one's store."""
 
     @asynccontextmanager
     async def make(first: WorkflowHost) -> AsyncIterator[WorkflowHost]:
-        if provider_url.startswith("memory:"):
+        if stores.set.persistence == "memory":
             other = WorkflowHost(first.persistence, first.lock, first.queue, first.search_index,
                                  poll_interval=HOUR)
         else:
-            other = WorkflowHost(provider_url, poll_interval=HOUR)
+            other = stores.host(poll_interval=HOUR)
         async with other:
             yield other
 

@@ -1,6 +1,8 @@
 """A host process for the crash and multi-process tests (run as ``python -m``).
 
-Usage: python -m tests.integration._worker MODE DB_URL LOG_DIR [COUNT]
+Usage: python -m wfe_core.testing.suites._worker MODE STORES LOG_DIR [COUNT]
+
+STORES is :meth:`wfe_core.testing.Stores.to_json` of the test's stores.
 
 MODE ``crash``: start one workflow whose second step hangs on its first run; the test kills
 this process with SIGKILL while that step runs. MODE ``resume``: run the host until that
@@ -18,7 +20,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from wfe import StepBody, StepExecutionContext, WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe import StepBody, StepExecutionContext, WorkflowBuilder, WorkflowStatus
+from wfe_core.testing import Stores
 
 LOG_DIR = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(".")
 
@@ -71,14 +74,14 @@ share_definition = (
 
 
 async def main() -> None:
-    mode, url = sys.argv[1], sys.argv[2]
+    mode, stores = sys.argv[1], Stores.from_json(sys.argv[2])
     # The engine's warnings (a lost lease, a refused write) go to stderr, which the tests show
     # when they fail; WFE_TEST_LOG=DEBUG shows more.
     logging.basicConfig(
         level=os.environ.get("WFE_TEST_LOG", "WARNING"),
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
-    async with WorkflowHost(url, lease_ttl=2.0, poll_interval=0.5) as host:
+    async with stores.host(lease_ttl=2.0, poll_interval=0.5) as host:
         host.register(crash_definition)
         host.register(share_definition)
         ids_file = LOG_DIR / "ids.txt"
