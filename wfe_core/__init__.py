@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         WorkflowStatus,
     )
     from ._plugins import PluginHost
-    from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext
+    from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext, StepHost
     from .backends import Capability, ProviderBackend
     from .clock import Clock, SystemClock
     from .hookspecs import ProviderSpec, TestStore, hookimpl, hookspec
@@ -76,6 +76,7 @@ __all__ = [
     "StepBody",
     "StepBuilder",
     "StepExecutionContext",
+    "StepHost",
     "StepOutcome",
     "SystemClock",
     "TestStore",
@@ -112,7 +113,7 @@ _SOURCES: dict[str, str] = {
     ),
     "PluginHost": "._plugins",
     **dict.fromkeys(
-        ["ErrorBehavior", "ExecutionResult", "StepBody", "StepExecutionContext"], "._step"
+        ["ErrorBehavior", "ExecutionResult", "StepBody", "StepExecutionContext", "StepHost"], "._step"
     ),
     **dict.fromkeys(["Capability", "ProviderBackend"], ".backends"),
     **dict.fromkeys(["Clock", "SystemClock"], ".clock"),

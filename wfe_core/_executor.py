@@ -29,7 +29,7 @@ from ._failure import FailurePolicy
 from ._invoke import StepInvoker, StepRun, outcome_of
 from ._lifecycle import LifecycleEventType
 from ._models import ExecutionPointer, PointerStatus, WorkflowInstance, WorkflowStatus
-from ._step import StepExecutionContext, StepHost
+from ._step import HOSTLESS, StepExecutionContext, StepHost
 from ._telemetry import Telemetry
 from ._threads import StepThreads
 from .clock import Clock
@@ -67,6 +67,7 @@ class _Pass:
             instance, definition, now, host is None or host.lifecycle.active
         )
         self.invoker = invoker = executor.invoker
+        self.step_host = executor.step_host
         # Steps are observed (spans, measurements) only when someone records them: the
         # default no-op providers cost the hot path one flag test per step.
         self.telemetry = telemetry = executor.telemetry
@@ -187,7 +188,7 @@ class _Pass:
             pointer=pointer,
             item=pointer.context_item,
             persistence_data=pointer.persistence_data,
-            host=self.invoker.host,
+            host=self.step_host,
         )
         return StepRun(pointer, step, ctx, was_new)
 
@@ -263,6 +264,8 @@ class WorkflowExecutor:
         self.telemetry = telemetry if telemetry is not None and telemetry.observing else None
         self.clock = clock
         self.host = host
+        #: What steps see as ``ctx.host``.
+        self.step_host: StepHost = host if host is not None else HOSTLESS
         self.thread_pool = thread_pool
         self.max_parallel_steps = max(1, max_parallel_steps)
         self.invoker = StepInvoker(host, thread_pool, self.telemetry)

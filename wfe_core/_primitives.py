@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from ._step import ExecutionResult, StepBody, StepExecutionContext
+from ._step import HOSTLESS, ExecutionResult, StepBody, StepExecutionContext
 from .errors import SubWorkflowFailedError
 
 __all__ = [
@@ -237,7 +237,7 @@ class SubWorkflow(Primitive):
         # attempt number gives a retried step a new child.
         child_id = f"{ctx.workflow.id}.{pointer.id}.{attempt}"
         if not pointer.event_published or pointer.event_key != child_id:
-            if ctx.host is None:  # an executor run on its own, without a host
+            if ctx.host is HOSTLESS:  # an executor run on its own
                 raise RuntimeError("sub_workflow needs a host to start its child workflow")
             await ctx.host._start_child(
                 self.definition_id, self.child_data, self.version, child_id, ctx.workflow.id

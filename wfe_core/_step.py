@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import attrs
 
@@ -148,6 +148,23 @@ class StepHost(Protocol):
     ) -> None: ...
 
 
+class _Hostless:
+    """``ctx.host`` of a step that a ``WorkflowExecutor`` runs on its own, without a host."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            f"ctx.host.{name}: this step runs in an executor without a host; run the workflow "
+            "in a WorkflowHost to start workflows or publish events from a step"
+        )
+
+    def __repr__(self) -> str:
+        return "<no host>"
+
+
+#: ``ctx.host`` where no host runs the step: using it raises a ``RuntimeError`` saying so.
+HOSTLESS: StepHost = cast("StepHost", _Hostless())
+
+
 @attrs.define(slots=True)
 class StepExecutionContext:
     """What a running step sees.
@@ -160,7 +177,8 @@ class StepExecutionContext:
         item: the foreach item or branch value of this activation.
         persistence_data: what the step persisted on its previous run.
         host: the running host (``StepHost``: start workflows, publish events, read the
-            store); None only for an executor run on its own, without a host.
+            store). A step run by an executor on its own, without a host, gets a stand-in
+            that raises ``RuntimeError`` on use.
     """
 
     data: Any
@@ -169,7 +187,7 @@ class StepExecutionContext:
     pointer: ExecutionPointer
     item: Any = None
     persistence_data: Any = None
-    host: StepHost | None = None
+    host: StepHost = HOSTLESS
 
 
 class _Kind(enum.Enum):

@@ -16,7 +16,7 @@ import contextlib
 import io
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from wfe._cli import main as wfe_command
 from wfe.errors import WfeError
 from wfe_core.providers import SearchFilter
 
-from ._node import NodeProcess
+from ._node import PrivateNode, distribution
 from .conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -137,16 +137,27 @@ async def test_300_workflows_are_found_as_they_are_stored(tmp_path: Path, search
         assert await host.persistence.get_index_outbox() == []
 
 
-# Stops the node every OpenSearch test uses: they wait meanwhile (conftest.py).
-@pytest.mark.exclusive
+@pytest.fixture
+def own_node() -> Iterator[PrivateNode]:
+    """A node of this test's own, to stop and start again without disturbing other tests."""
+    home = distribution()
+    if isinstance(home, str):
+        if os.environ.get("WFE_TEST_OPENSEARCH_URL") and os.environ.get("WFE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{home}; OpenSearch is configured and WFE_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.skip(home)
+    node = PrivateNode(home)
+    try:
+        node.start()
+        yield node
+    finally:
+        node.remove()
+
+
 async def test_workflows_complete_while_the_node_is_down_and_the_index_catches_up(
-    tmp_path: Path, search_url: str
+    tmp_path: Path, own_node: PrivateNode
 ) -> None:
-    if not search_url.startswith("opensearch://127.0.0.1:9200"):
-        pytest.skip("the node is not the one scripts/services.sh runs here")
-    node = NodeProcess.find()
-    if node is None:
-        pytest.skip("no OpenSearch started by scripts/services.sh runs here to stop")
+    node = own_node
+    search_url = f"{node.url}?index=wfe-outage&refresh_interval=50ms"
     db = f"sqlite:///{tmp_path / 'wfe.db'}"
     async with running(db, search_url) as host:
         before = await start_mix(host, 30, "early")
@@ -163,7 +174,7 @@ async def test_workflows_complete_while_the_node_is_down_and_the_index_catches_u
                 await host.search("outage")
             assert await host.persistence.get_index_outbox()  # kept for later
         finally:
-            await asyncio.to_thread(NodeProcess.start)
+            await asyncio.to_thread(node.start)
         await caught_up(host, before + during, timeout=120)
         assert len((await host.search("outage", take=500)).items) == 90
         assert stopped_for < 60

@@ -1,4 +1,4 @@
-"""A PostgreSQL restart in the middle of a run: ``pg_ctlcluster 15 main restart``.
+"""A PostgreSQL restart in the middle of a run: ``pg_ctlcluster 15 <cluster> restart``.
 
 Two host processes run the ``mix`` workflows of the many-hosts test when the database restarts
 under them: every connection of their pools and their LISTEN connections dies, and for a moment
@@ -10,27 +10,28 @@ publishes only after the restart, so work is also pushed to the hosts once the d
 A second test stops the database for longer than the quiet time that ends an outage, and checks
 how the hosts log it: one outage each, over only once the database is back.
 
-Restarting needs root (or passwordless sudo) and Debian's ``pg_ctlcluster`` for the cluster that
-serves ``WFE_TEST_POSTGRES_URL`` (``scripts/services.sh`` runs cluster 15/main on port 5432).
-Without them the test is skipped, and failed under ``WFE_REQUIRE_SERVICES=1``. Other tests use
-the same cluster, so it is started again and checked to accept connections when the test ends,
-whatever happened.
+Each test makes a PostgreSQL cluster of its own on a free port (``pg_createcluster``, Debian's
+tooling, which ``scripts/services.sh`` installs) and drops it afterwards, so restarting it
+disturbs no other test of the parallel run. That needs root (or passwordless sudo); without it
+the test is skipped, and failed under ``WFE_REQUIRE_SERVICES=1`` where PostgreSQL is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import shutil
+import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -46,17 +47,15 @@ from tests.postgres._hosts_worker import (
 )
 from wfe import WorkflowHost, WorkflowStatus
 from wfe.errors import ProviderUnavailableError
-from wfe_core.testing._pytest_plugin import store_or_skip
 from wfe_core.testing._stores import REQUIRE_SERVICES_VARIABLE
 
 pytest.importorskip("psycopg")
 
 from wfe_postgres._url import parse_url  # noqa: E402
 
-# Other tests use the same cluster: they wait while it restarts (conftest.py).
-pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
+pytestmark = pytest.mark.slow
 
-VERSION, NAME = "15", "main"
+VERSION = "15"
 #: Workflows whose events are published before the restart, and after it.
 BEFORE, AFTER = 60, 30
 #: Seconds the cluster gets to be back and accepting connections after a (re)start.
@@ -67,16 +66,17 @@ T = TypeVar("T")
 
 @dataclass
 class Cluster:
-    """The Debian PostgreSQL cluster that serves the test URL, and how to drive it."""
+    """A Debian PostgreSQL cluster of this test's own, and how to drive it."""
 
     as_root: list[str]  # [] when this process is root, else ["sudo", "-n"]
+    name: str
     port: int
     log_file: str
     conninfo: str
 
     def ctl(self, action: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*self.as_root, "pg_ctlcluster", VERSION, NAME, action],
+            [*self.as_root, "pg_ctlcluster", VERSION, self.name, action],
             capture_output=True, text=True, timeout=120, check=False,
         )
 
@@ -96,16 +96,15 @@ class Cluster:
             started = self.ctl("start")
             if started.returncode != 0 and self.ctl("status").returncode != 0:
                 raise AssertionError(
-                    f"pg_ctlcluster {VERSION} {NAME} start failed ({started.stderr.strip()}); "
-                    f"start it by hand and see {self.log_file}"
+                    f"pg_ctlcluster {VERSION} {self.name} start failed "
+                    f"({started.stderr.strip()}); see {self.log_file}"
                 )
         deadline = time.monotonic() + BACK_WITHIN
         while not self.accepts_connections():
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"cluster {VERSION}/{NAME} accepts no connections {BACK_WITHIN:g} s after a "
-                    f"start: other tests need it; run `pg_ctlcluster {VERSION} {NAME} start` "
-                    f"and see {self.log_file}"
+                    f"cluster {VERSION}/{self.name} accepts no connections {BACK_WITHIN:g} s "
+                    f"after a start; see {self.log_file}"
                 )
             time.sleep(0.2)
 
@@ -120,59 +119,74 @@ def _root_prefix() -> list[str] | None:
     return None
 
 
-def _find_cluster(url: str) -> Cluster | str:
-    """The cluster serving ``url``, or why this machine cannot restart it."""
-    if shutil.which("pg_ctlcluster") is None or shutil.which("pg_lsclusters") is None:
-        return "pg_ctlcluster is not installed (Debian's postgresql-common): cannot restart PostgreSQL"
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cannot_make_cluster() -> str | None:
+    """Why this machine cannot make a cluster of its own, or ``None``."""
+    if shutil.which("pg_createcluster") is None or shutil.which("pg_ctlcluster") is None:
+        return "pg_createcluster is not installed (Debian's postgresql-common): cannot restart PostgreSQL"
+    if _root_prefix() is None:
+        return "making and restarting a PostgreSQL cluster needs root or passwordless sudo"
+    return None
+
+
+@contextlib.contextmanager
+def _own_cluster() -> Iterator[Cluster]:
+    """A new cluster on a free port with the test role and database, dropped afterwards, so
+    that restarting it disturbs no other test (the suite runs tests in parallel)."""
     as_root = _root_prefix()
-    if as_root is None:
-        return "restarting PostgreSQL with pg_ctlcluster needs root or passwordless sudo"
-    listed = subprocess.run(
-        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False
-    ).stdout
-    line = next(
-        (fields for fields in (row.split() for row in listed.splitlines())
-         if fields[:2] == [VERSION, NAME]),
-        None,
-    )
-    if line is None:
-        return f"no PostgreSQL cluster {VERSION}/{NAME} here (pg_lsclusters lists none)"
-    port, log_file = int(line[2]), line[-1]
-    parts = urlsplit(url)
-    if parts.hostname not in (None, "", "localhost", "127.0.0.1", "::1") or (parts.port or 5432) != port:
-        return (
-            f"WFE_TEST_POSTGRES_URL names {parts.hostname}:{parts.port or 5432}, not the local "
-            f"cluster {VERSION}/{NAME} on port {port}: this test restarts only a local cluster"
+    assert as_root is not None
+    name, port = f"wfe_restart_{uuid.uuid4().hex[:8]}", _free_port()
+    try:
+        made = subprocess.run(
+            [*as_root, "pg_createcluster", VERSION, name, "-p", str(port), "--start",
+             "-o", "fsync=off"],
+            capture_output=True, text=True, timeout=120, check=False,
         )
-    return Cluster(as_root, port, log_file, parse_url(url).conninfo)
+        assert made.returncode == 0, f"pg_createcluster {VERSION} {name} failed: {made.stderr}"
+        for sql in ("CREATE ROLE wfe LOGIN SUPERUSER PASSWORD 'wfe'", "CREATE DATABASE wfe_test OWNER wfe"):
+            done = subprocess.run(
+                [*as_root, "runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-qAtc", sql],
+                capture_output=True, text=True, timeout=60, check=False, cwd="/",
+            )
+            assert done.returncode == 0, f"{sql}: {done.stderr}"
+        url = f"postgresql://wfe:wfe@127.0.0.1:{port}/wfe_test?schema=wfe_restart"
+        log_file = f"/var/log/postgresql/postgresql-{VERSION}-{name}.log"
+        cluster = Cluster(as_root, name, port, log_file, parse_url(url).conninfo)
+        cluster.ensure_up()
+        yield cluster
+    finally:
+        subprocess.run(
+            [*as_root, "pg_dropcluster", VERSION, name, "--stop"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
-    """A fresh schema on the test server, dropped afterwards; small pools (the hosts of this
-    test share the server's 100 connections with whatever else runs)."""
-    with store_or_skip("postgresql", tmp_path) as made:
-        yield f"{made}&pool_size=4"
-
-
-@pytest.fixture
-def cluster(url: str) -> Iterator[Cluster]:
-    """The cluster to restart; back and accepting connections after the test, even a failed
-    one (torn down before ``url``, whose schema is then dropped on a running server)."""
-    found = _find_cluster(url)
-    if isinstance(found, str):
-        if os.environ.get(REQUIRE_SERVICES_VARIABLE) == "1":
+def cluster() -> Iterator[Cluster]:
+    """A cluster of this test's own, to restart."""
+    why = _cannot_make_cluster()
+    if why is not None:
+        if os.environ.get("WFE_TEST_POSTGRES_URL") and os.environ.get(REQUIRE_SERVICES_VARIABLE) == "1":
             pytest.fail(
-                f"{found}; PostgreSQL is configured and {REQUIRE_SERVICES_VARIABLE}=1, so the "
-                "restart test must run: run the suite as root (or with passwordless sudo) on "
-                "the machine where scripts/services.sh started the cluster",
+                f"{why}; PostgreSQL is configured and {REQUIRE_SERVICES_VARIABLE}=1, so the "
+                "restart test must run: run the suite as root (or with passwordless sudo) on a "
+                "machine with Debian's PostgreSQL (scripts/services.sh installs it)",
                 pytrace=False,
             )
-        pytest.skip(found)
-    try:
-        yield found
-    finally:
-        found.ensure_up()
+        pytest.skip(why)
+    with _own_cluster() as made:
+        yield made
+
+
+@pytest.fixture
+def url(cluster: Cluster) -> str:
+    """The cluster's test database; small pools, as the hosts share its connections."""
+    return f"postgresql://wfe:wfe@127.0.0.1:{cluster.port}/wfe_test?schema=wfe_restart&pool_size=4"
 
 
 async def until(what: str, call: Callable[[], Awaitable[T]], within: float) -> T:
@@ -301,7 +315,7 @@ async def test_a_database_restart_mid_run_loses_no_workflow_and_no_host(
 
         restarted = await asyncio.to_thread(cluster.ctl, "restart")
         assert restarted.returncode == 0, (
-            f"pg_ctlcluster {VERSION} {NAME} restart failed: {restarted.stderr}"
+            f"pg_ctlcluster {VERSION} {cluster.name} restart failed: {restarted.stderr}"
         )
         # Pushed to the hosts after the restart (their LISTEN connections are new ones).
         await asyncio.gather(*(run.publish(wid) for wid in later))
@@ -329,7 +343,7 @@ async def test_a_database_down_for_a_while_is_one_outage_over_only_when_it_is_ba
 
         stop_issued = time.time()
         stopped = await asyncio.to_thread(cluster.ctl, "stop")
-        assert stopped.returncode == 0, f"pg_ctlcluster {VERSION} {NAME} stop failed: {stopped.stderr}"
+        assert stopped.returncode == 0, f"pg_ctlcluster {VERSION} {cluster.name} stop failed: {stopped.stderr}"
         down_since = time.time()
         deadline = time.monotonic() + 2 * SETTLE + 30
         while True:  # down until every host has met it, and for 2 x SETTLE at least

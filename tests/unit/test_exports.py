@@ -72,6 +72,7 @@ WFE_CORE_ALL = [
     "StepBody",
     "StepBuilder",
     "StepExecutionContext",
+    "StepHost",
     "StepOutcome",
     "SystemClock",
     "TestStore",

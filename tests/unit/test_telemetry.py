@@ -316,6 +316,7 @@ async def test_a_step_runs_inside_its_span(providers: dict[str, Any], spans: InM
         assert user.parent.span_id in step_ids
 
 
+@pytest.mark.slow  # makes a virtual environment
 def test_the_engine_runs_without_the_sdk_installed() -> None:
     # opentelemetry.sdk made unimportable, as in an install without the `otel` extra.
     code = textwrap.dedent(
