@@ -1,5 +1,9 @@
 """ParallelEventsScenario: five parallel waits whose events are published at once, racing the
-passes of the steps that follow them (workflow-core's nearest thing to a stress test)."""
+passes of the steps that follow them (workflow-core's nearest thing to a stress test).
+
+The steps' waits are workflow-core's divided by five (2 s, 5 s and 100 ms there): still far
+longer than the events take to arrive, so every event comes while steps hold the workflow.
+"""
 
 from __future__ import annotations
 
@@ -45,11 +49,11 @@ parallel_events_workflow = (
     WorkflowBuilder(MyDataClass)
     .start_with(lambda ctx: ExecutionResult.next())
     .parallel(
-        lambda p: p.branch(waits_then_works("Event1", timedelta(seconds=2)))
-        .branch(waits_then_works("Event2", timedelta(seconds=2)))
-        .branch(waits_then_works("Event3", timedelta(seconds=5)))
-        .branch(waits_then_works("Event4", timedelta(milliseconds=100)))
-        .branch(waits_then_works("Event5", timedelta(milliseconds=100)))
+        lambda p: p.branch(waits_then_works("Event1", timedelta(milliseconds=400)))
+        .branch(waits_then_works("Event2", timedelta(milliseconds=400)))
+        .branch(waits_then_works("Event3", timedelta(seconds=1)))
+        .branch(waits_then_works("Event4", timedelta(milliseconds=20)))
+        .branch(waits_then_works("Event5", timedelta(milliseconds=20)))
     )
     .then(lambda ctx: ExecutionResult.next())
     .build("ParallelEventsScenario", 1)
