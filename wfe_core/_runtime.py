@@ -268,12 +268,16 @@ class Runtime:
         It runs here at once when there is room, or is held here until a slot frees: its
         lease is taken before it exists, so no other host can start it too, and it skips the
         queue round trip and the reload. Otherwise it goes to the shared queue.
+
+        The store write is all a start needs: a lock that is unavailable for now (Valkey down)
+        leaves the workflow to the queue, or to the poller when the queue is down too, and
+        the caller's start succeeds.
         """
         wid = instance.id
         key = workflow_key(wid)
         here = self.capacity.try_reserve(wid, or_wait=True)
         try:
-            if here and not await self.leases.acquire(key):
+            if here and not await self._lease_new(key):
                 self.capacity.give_back(wid)
                 here = False
             await create(instance)
@@ -291,6 +295,15 @@ class Runtime:
                 self.capacity.run(wid, instance)
             else:
                 await self.queue_or_run(wid)
+
+    async def _lease_new(self, key: str) -> bool:
+        """Take the lease of a workflow being started; False when the lock is unavailable for
+        now (noted as an outage), as when another host holds it: the start does not wait."""
+        try:
+            return await self.leases.acquire(key)
+        except ProviderUnavailableError as exc:
+            self.outage.failed(exc, "taking the lease of a new workflow")
+            return False
 
     async def queue_or_run(self, wid: str) -> None:
         """Queue a stored workflow for any host. With the queue down it runs here when there
