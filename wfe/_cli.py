@@ -6,6 +6,12 @@
     wfe suspend|resume|terminate --db URL ID
     wfe reindex --db URL [--search URL]   write every workflow to the search index again
 
+Every command that opens a store takes the hosts' store options: ``--db`` (or
+``--persistence``), ``--lock``, ``--queue`` and ``--search``, each defaulting to its variable
+(``WFE_PERSISTENCE``, ``WFE_LOCK``, ``WFE_QUEUE``, ``WFE_SEARCH``). Given the ones the hosts are
+given, a command keeps every index they keep true (an index outside the store is fed through
+the store's outbox).
+
 No command creates a store: each opens ``--db`` through its provider's ``existing_url`` (a
 SQLite database must exist; ``show`` and ``search`` open it read-only), so a mistyped path is an
 error rather than a new, empty database.
@@ -16,10 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
 from wfe_core.backends import Capability
@@ -28,17 +35,21 @@ from wfe_core.serialization import decode_data
 
 
 def _store(
-    url: str, *, read_only: bool, search: str | None = None
+    args: argparse.Namespace, *, read_only: bool
 ) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
-    """A host on the existing store at ``url`` whose stores are open but which runs nothing.
+    """A host on the existing stores the options name, open but running nothing.
 
-    Its search index is kept current by the store itself where they share one (SQLite), or
-    through the store's index outbox that running hosts drain.
+    Given the same ``--lock``, ``--queue`` and ``--search`` as the hosts that run the workflows,
+    a change it makes reaches every index they keep: in the store's own transaction where the
+    index lives in the store, otherwise through the store's outbox, which those hosts drain.
     """
     plugins = PluginHost()
-    host = WorkflowHost(
-        plugins.existing_url(url, read_only=read_only), search=search, plugins=plugins
-    )
+    stores: dict[str, Any] = {
+        name: plugins.existing_url(url, read_only=read_only)
+        for name in ("lock", "queue", "search")
+        if (url := getattr(args, name, None))
+    }
+    host = WorkflowHost(plugins.existing_url(args.db, read_only=read_only), plugins=plugins, **stores)
     return host.open_stores()
 
 
@@ -58,7 +69,7 @@ def _providers(_: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> int:
-    async with _store(args.db, read_only=True) as host:
+    async with _store(args, read_only=True) as host:
         instance = await host.persistence.get_workflow(args.id)
         data = decode_data(instance.data)
         print(f"workflow   {instance.id}")
@@ -83,7 +94,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _search(args: argparse.Namespace) -> int:
-    async with _store(args.db, read_only=True) as host:
+    async with _store(args, read_only=True) as host:
         status = WorkflowStatus(args.status) if args.status else None
         page = await host.search(" ".join(args.terms), status=status, take=args.take)
         for item in page.items:
@@ -94,7 +105,7 @@ async def _search(args: argparse.Namespace) -> int:
 
 
 async def _control(args: argparse.Namespace) -> int:
-    async with _store(args.db, read_only=False) as host:
+    async with _store(args, read_only=False) as host:
         changed = await getattr(host, f"{args.command}_workflow")(args.id)
         if changed and args.command == "resume":
             await host.queue.enqueue(QueueKind.WORKFLOW, args.id)  # for a running host to pick up
@@ -104,7 +115,7 @@ async def _control(args: argparse.Namespace) -> int:
 
 async def _reindex(args: argparse.Namespace) -> int:
     # With a search URL the store is only read; without one its own index is rebuilt.
-    async with _store(args.db, read_only=bool(args.search), search=args.search) as host:
+    async with _store(args, read_only=bool(args.search)) as host:
         bar = ProgressBar(sys.stderr, "reindex")
         written = await host.rebuild_search_index(progress=bar.show, batch=args.batch)
         bar.done()
@@ -138,6 +149,26 @@ class ProgressBar:
             self.stream.flush()
 
 
+#: The store options of every command that opens a store, and the variables they default to.
+STORE_OPTIONS = {
+    "db": ("WFE_PERSISTENCE", "the persistence URL, e.g. sqlite:///app.db"),
+    "lock": ("WFE_LOCK", "the lock URL the hosts are given (default: the store's own)"),
+    "queue": ("WFE_QUEUE", "the queue URL the hosts are given (default: the store's own)"),
+    "search": ("WFE_SEARCH", "the search index URL the hosts are given, e.g. "
+               "opensearch://host:9200 (default: the store's own)"),
+}
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    for name, (variable, text) in STORE_OPTIONS.items():
+        flags = ["--db", "--persistence"] if name == "db" else [f"--{name}"]
+        default = os.environ.get(variable) or None
+        parser.add_argument(
+            *flags, dest=name, metavar="URL", default=default, required=name == "db" and default is None,
+            help=f"{text}; read from ${variable} when not given",
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wfe", description="wfe workflow engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,14 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     search.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     search.add_argument("--take", type=int, default=20)
     reindex = sub.add_parser("reindex", help="rebuild the search index from the store")
-    reindex.add_argument(
-        "--search", help="search index URL, e.g. opensearch://host:9200 (default: the store's own)"
-    )
     reindex.add_argument("--batch", type=int, default=256, help="workflows per write")
     for name in ("suspend", "resume", "terminate"):
         sub.add_parser(name, help=f"{name} a workflow").add_argument("id")
     for p in (show, search, reindex, *(sub.choices[n] for n in ("suspend", "resume", "terminate"))):
-        p.add_argument("--db", required=True, help="provider URL, e.g. sqlite:///app.db")
+        _store_options(p)
     args = parser.parse_args(argv)
     try:
         if args.command == "providers":

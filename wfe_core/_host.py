@@ -415,6 +415,13 @@ class WorkflowHost:
             raise InvalidEventError(
                 f"event key must be a string, not {type(event_key).__qualname__}"
             )
+        if isinstance(event_key, int):
+            try:
+                event_key = str(event_key)
+            except ValueError:  # more digits than Python writes as text
+                raise InvalidEventError(
+                    "the event key is an integer too long to write as text; pass a string"
+                ) from None
         if effective_date is not None and effective_date.tzinfo is None:
             raise InvalidEventError("effective_date must be timezone-aware (use UTC)")
         for what, text in (("event name", event_name), ("event key", str(event_key))):

@@ -9,6 +9,7 @@ and skipped (and named when a URL needs a scheme nobody declares), a misspelled 
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import importlib.util
 import logging
@@ -37,7 +38,10 @@ _reported: set[str] = set()
 
 def scheme_of(url: str) -> str:
     """The scheme of a provider URL, lower-cased (``sqlite:///x.db`` -> ``sqlite``)."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:  # e.g. an unbalanced "[" in the host
+        raise ConfigurationError(f"{url!r} is not a valid URL ({exc}); check its host part") from None
     if not scheme or "://" not in url:
         raise ConfigurationError(
             f"{url!r} is not a provider URL; write it as scheme://..., e.g. sqlite:///wfe.db"
@@ -169,9 +173,8 @@ class PluginHost:
         spec = self.specs().get(scheme)
         if spec is None:
             known = ", ".join(f"{s}://" for s in sorted(self.specs())) or "none"
-            message = (
-                f"no provider is installed for {scheme}:// (installed: {known}); "
-                f'install one, e.g. pip install "wfe[{_guess_extra(scheme)}]"'
+            message = f"no provider is installed for {scheme}:// (installed: {known}); " + _suggestion(
+                scheme, self.specs()
             )
             if self.broken:
                 failed = "; ".join(f"{n} ({why})" for n, why in sorted(self.broken.items()))
@@ -304,5 +307,25 @@ class ProviderBackends:
                 log.exception("closing %r failed", backend)
 
 
-def _guess_extra(scheme: str) -> str:
-    return {"postgresql": "postgres", "postgres": "postgres", "redis": "valkey"}.get(scheme, scheme)
+#: wfe's own extras, by the schemes their providers declare.
+_EXTRAS = {
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "valkey": "valkey",
+    "valkeys": "valkey",
+    "redis": "valkey",
+    "rediss": "valkey",
+    "opensearch": "opensearch",
+    "opensearch+https": "opensearch",
+}
+
+
+def _suggestion(scheme: str, installed: dict[str, ProviderSpec]) -> str:
+    """What to do about an unknown scheme: install wfe's extra for it, or fix a misspelling."""
+    extra = _EXTRAS.get(scheme)
+    if extra is not None:
+        return f'install it with pip install "wfe[{extra}]"'
+    close = difflib.get_close_matches(scheme, [*installed, *_EXTRAS], n=2, cutoff=0.6)
+    if close:
+        return f"did you mean {' or '.join(f'{c}://' for c in close)}?"
+    return "check the scheme's spelling, or install the package that provides it"

@@ -569,3 +569,30 @@ def test_an_alias_scheme_with_the_same_backend_shares_the_store() -> None:
     backends = ProviderBackends(plugins)
     assert backends.backend("rec://a") is backends.backend("recalias://a")
     assert backends.backend("other://a") is not backends.backend("rec://a")
+
+
+@pytest.mark.parametrize(
+    ("url", "says", "never"),
+    [
+        ("opensearch+http://node:9200", "did you mean opensearch+https://", "wfe[opensearch+http]"),
+        ("sqlit:///wfe.db", "did you mean sqlite://", "wfe[sqlit]"),
+        ("zzzz://x", "check the scheme's spelling", "wfe[zzzz]"),
+    ],
+)
+def test_an_unknown_scheme_suggests_only_what_exists(url: str, says: str, never: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        WorkflowHost(url)
+    assert says in str(info.value)
+    assert never not in str(info.value)
+
+
+def test_an_uninstalled_provider_of_wfe_names_its_extra() -> None:
+    plugins = PluginHost(load_entry_points=False, plugins=(FakePlugin("mem", "mem", ALL),))
+    with pytest.raises(ConfigurationError, match=r'pip install "wfe\[valkey\]"'):
+        plugins.spec_for("rediss://cache:6380")
+
+
+@pytest.mark.parametrize("url", ["postgresql://[::1/db", "valkey://[cache:6379", "sqlite://[/x.db"])
+def test_a_url_with_an_unbalanced_bracket_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        WorkflowHost(url)
