@@ -106,8 +106,10 @@ async def test_an_event_whose_first_pass_is_not_written_is_delivered_again(
     assert await subscriptions("parcel.arrived", "p-2") == []
 
 
+# A longer interval than the module's: the poller's next look seldom falls in the second below.
+@pytest.mark.parametrize("poll_interval", [6.0])
 async def test_a_first_pass_whose_write_fails_outright_is_left_to_the_poller(
-    host: WorkflowHost, wait_for_subscription: Any, monkeypatch: pytest.MonkeyPatch,
+    host: WorkflowHost, wait_for_subscription: Any, monkeypatch: pytest.MonkeyPatch, poll_interval: float,
 ) -> None:
     """A store that refuses the pass for good (not unavailable, not a moved revision) would
     refuse it again at once: the event waits for the poller rather than being delivered
@@ -139,10 +141,13 @@ async def test_a_first_pass_whose_write_fails_outright_is_left_to_the_poller(
     monkeypatch.setattr(persistence, "persist_workflows", persist_workflows)
     await host.publish_event("parcel.arrived", "p-3", {"dock": 7})
     await asyncio.sleep(1.0)
-    assert ran == [{"dock": 7}], "the refused pass was retried at once"
+    # Retried at once, it would have run some twenty times by now; a poll that happens to
+    # fall in this second (a loaded machine delays the start) may have run it once more.
+    assert ran[:1] == [{"dock": 7}] and len(ran) <= 2, f"the refused pass ran {len(ran)} times in 1 s"
 
     refusing = False
+    before = len(ran)
     done = await host.wait_for_workflow(wid, timeout=30)  # the poller delivers it again
     assert done.status is WorkflowStatus.COMPLETE
     assert done.data["arrived"] == {"dock": 7}
-    assert ran == [{"dock": 7}, {"dock": 7}]
+    assert ran == [{"dock": 7}] * (before + 1)
