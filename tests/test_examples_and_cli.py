@@ -80,7 +80,7 @@ def test_the_cli_lists_providers_and_shows_a_workflow(tmp_path: Path) -> None:
     assert wid in found.stdout and "1 of 1" in found.stdout
 
     missing = run("-m", "wfe._cli", "show", "--db", url, "no-such-id")
-    assert missing.returncode == 2 and "no workflow with id 'no-such-id'" in missing.stderr
+    assert missing.returncode == 3 and "no workflow with id 'no-such-id'" in missing.stderr
 
 
 def test_telemetry_example_prints_one_trace_and_the_metrics() -> None:

@@ -1,153 +1,66 @@
-"""The ``wfe`` command: look at installed providers and at workflows in a store.
+"""The ``wfe`` command (console entry point ``wfe._cli:main``): look at and steer workflows in a store.
 
-    wfe providers                         which URL schemes are installed, and what they offer
-    wfe show --db sqlite:///app.db ID     one workflow: status, data, pointers, errors
-    wfe search --db sqlite:///app.db [TERMS] [--status complete]
-    wfe suspend|resume|terminate --db URL ID
-    wfe reindex --db URL [--search URL]   write every workflow to the search index again
+    wfe providers                      which URL schemes are installed, and what they offer
+    wfe list [--status S] [--definition D] [--reference R]
+             [--created-after ISO] [--created-before ISO] [--skip N] [--take N]
+    wfe search [TERMS] [the filters of list]
+    wfe show ID                        one workflow: its data, its step tree, its errors
+    wfe errors ID                      what the workflow's failed steps raised
+    wfe publish NAME KEY [--data JSON] [--effective-date ISO]
+    wfe suspend|resume|terminate ID
+    wfe reindex [--batch N]            write every workflow to the search index again
 
 Every command that opens a store takes the hosts' store options: ``--db`` (or
 ``--persistence``), ``--lock``, ``--queue`` and ``--search``, each defaulting to its variable
 (``WFE_PERSISTENCE``, ``WFE_LOCK``, ``WFE_QUEUE``, ``WFE_SEARCH``). Given the ones the hosts are
 given, a command keeps every index they keep true (an index outside the store is fed through
-the store's outbox).
+the store's outbox). No command creates a store: each opens ``--db`` through its provider's
+``existing_url`` (a SQLite database must exist; reading commands open it read-only), so a
+mistyped path is an error rather than a new, empty database.
 
-No command creates a store: each opens ``--db`` through its provider's ``existing_url`` (a
-SQLite database must exist; ``show`` and ``search`` open it read-only), so a mistyped path is an
-error rather than a new, empty database.
+Output is aligned text, with status colours when stdout is a terminal and ``NO_COLOR`` is unset.
+``--json`` (on any command) writes one JSON document to stdout instead, and nothing else: ids,
+statuses as strings, times in ISO 8601; a failure is ``{"error": {"code": N, "message": ...}}``.
+
+Exit codes (:data:`EXIT_CODES`): 0 done; 1 nothing to change (suspend, resume or terminate found
+the workflow in a status the command does not apply to); 2 usage or bad input (an unknown
+option, a bad date or JSON, a store URL that names no store); 3 not found (no workflow with
+that id); 4 a store failed or is unreachable (run the command again once it is back).
+
+:mod:`wfe._cli_commands` holds what each command does, :mod:`wfe._cli_output` how it writes,
+:mod:`wfe._cli_tree` the step tree of ``show``. Tests call :func:`main` with an argument list.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
 import os
 import sys
-import time
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
-from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
-from wfe_core.backends import Capability
-from wfe_core.errors import WfeError
-from wfe_core.serialization import decode_data
+from wfe_core import WorkflowStatus
+from wfe_core.errors import (
+    ProviderError,
+    WfeError,
+    WorkflowNotFoundError,
+)
 
+from . import _cli_commands as commands
+from ._cli_output import Output
 
-def _store(
-    args: argparse.Namespace, *, read_only: bool
-) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
-    """A host on the existing stores the options name, open but running nothing.
-
-    Given the same ``--lock``, ``--queue`` and ``--search`` as the hosts that run the workflows,
-    a change it makes reaches every index they keep: in the store's own transaction where the
-    index lives in the store, otherwise through the store's outbox, which those hosts drain.
-    """
-    plugins = PluginHost()
-    stores: dict[str, Any] = {
-        name: plugins.existing_url(url, read_only=read_only)
-        for name in ("lock", "queue", "search")
-        if (url := getattr(args, name, None))
-    }
-    host = WorkflowHost(plugins.existing_url(args.db, read_only=read_only), plugins=plugins, **stores)
-    return host.open_stores()
-
-
-def idle(host: WorkflowHost) -> contextlib.AbstractAsyncContextManager[WorkflowHost]:
-    """``host.open_stores()``, under the name tests knew it by before it was public."""
-    return host.open_stores()
-
-
-def _providers(_: argparse.Namespace) -> int:
-    specs = PluginHost().specs()
-    for scheme in sorted(specs):
-        spec = specs[scheme]
-        offers = ", ".join(c.value for c in Capability if c in spec.capabilities)
-        extra = f'  (pip install "wfe[{spec.extra}]")' if spec.extra else ""
-        print(f"{scheme}://  {offers} — {spec.description}{extra}")
-    return 0
-
-
-async def _show(args: argparse.Namespace) -> int:
-    async with _store(args, read_only=True) as host:
-        instance = await host.persistence.get_workflow(args.id)
-        data = decode_data(instance.data)
-        print(f"workflow   {instance.id}")
-        print(f"definition {instance.definition_id} v{instance.version}")
-        print(f"status     {instance.status.value}")
-        print(f"reference  {instance.reference or '-'}")
-        print(f"created    {instance.create_time.isoformat()}")
-        print(f"completed  {instance.complete_time.isoformat() if instance.complete_time else '-'}")
-        print(f"next run   {instance.next_execution.isoformat() if instance.next_execution else '-'}")
-        print(f"data       {data!r}")
-        print("pointers:")
-        for p in instance.execution_pointers:
-            name = p.step_name or f"step {p.step_id}"
-            extra = f" retries={p.retry_count}" if p.retry_count else ""
-            print(f"  {p.id[:8]}  {p.status.value:<20} {name}{extra}")
-        errors = await host.get_execution_errors(args.id)
-        if errors:
-            print("errors:")
-            for e in errors:
-                print(f"  {e.error_time.isoformat()}  {e.message}")
-    return 0
-
-
-async def _search(args: argparse.Namespace) -> int:
-    async with _store(args, read_only=True) as host:
-        status = WorkflowStatus(args.status) if args.status else None
-        page = await host.search(" ".join(args.terms), status=status, take=args.take)
-        for item in page.items:
-            print(f"{item.id}  {item.status.value:<10} {item.definition_id} v{item.version}  "
-                  f"{item.reference or ''}")
-        print(f"{len(page.items)} of {page.total}")
-    return 0
-
-
-async def _control(args: argparse.Namespace) -> int:
-    async with _store(args, read_only=False) as host:
-        changed = await getattr(host, f"{args.command}_workflow")(args.id)
-        if changed and args.command == "resume":
-            await host.queue.enqueue(QueueKind.WORKFLOW, args.id)  # for a running host to pick up
-        print(f"{args.id}: {'done' if changed else 'nothing to change'}")
-    return 0
-
-
-async def _reindex(args: argparse.Namespace) -> int:
-    # With a search URL the store is only read; without one its own index is rebuilt.
-    async with _store(args, read_only=bool(args.search)) as host:
-        bar = ProgressBar(sys.stderr, "reindex")
-        written = await host.rebuild_search_index(progress=bar.show, batch=args.batch)
-        bar.done()
-    print(f"reindexed {written} workflow(s)")
-    return 0
-
-
-class ProgressBar:
-    """A one-line progress bar on a stream (stderr), redrawn at most ten times a second."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self.stream = stream
-        self.label = label
-        self.drawn = 0.0
-        self.line = ""
-
-    def show(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // total if total else self.WIDTH
-        self.line = f"{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}"
-        now = time.monotonic()
-        if now - self.drawn >= 0.1 or done >= total:
-            self.drawn = now
-            self.stream.write("\r" + self.line)
-            self.stream.flush()
-
-    def done(self) -> None:
-        if self.line:
-            self.stream.write("\r" + self.line + "\n")
-            self.stream.flush()
-
+EXIT_CODES = {
+    commands.OK: "done",
+    commands.NOTHING_CHANGED: "nothing to change: the workflow is not in a status the "
+    "command applies to",
+    commands.BAD_INPUT: "usage or bad input: an unknown option, a bad date or JSON, "
+    "a store URL that names no store",
+    commands.NOT_FOUND: "not found: no workflow with that id",
+    commands.STORE_FAILED: "a store failed or is unreachable: run the command again once it is back",
+}
 
 #: The store options of every command that opens a store, and the variables they default to.
 STORE_OPTIONS = {
@@ -157,6 +70,50 @@ STORE_OPTIONS = {
     "search": ("WFE_SEARCH", "the search index URL the hosts are given, e.g. "
                "opensearch://host:9200 (default: the store's own)"),
 }
+
+
+class _UsageError(Exception):
+    """argparse's complaint, raised instead of exiting so that ``--json`` can report it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 date or time; one without a zone is taken as UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time; give one such as 2025-01-31 or "
+            "2025-01-31T12:00:00+00:00"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not JSON ({exc}); quote it for the shell, e.g. --data '{{\"amount\": 3}}'"
+        ) from None
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -169,31 +126,99 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wfe", description="wfe workflow engine")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("providers", help="list installed providers")
-    show = sub.add_parser("show", help="show one workflow")
-    show.add_argument("id")
-    search = sub.add_parser("search", help="search workflows")
-    search.add_argument("terms", nargs="*")
-    search.add_argument("--status", choices=[s.value for s in WorkflowStatus])
-    search.add_argument("--take", type=int, default=20)
-    reindex = sub.add_parser("reindex", help="rebuild the search index from the store")
-    reindex.add_argument("--batch", type=int, default=256, help="workflows per write")
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status", choices=[s.value for s in WorkflowStatus])
+    parser.add_argument("--definition", metavar="ID", help="only this definition id")
+    parser.add_argument("--reference", help="only workflows started with this reference")
+    parser.add_argument("--created-after", type=iso_time, metavar="ISO",
+                        help="created at or after this time (a date alone: its midnight, UTC)")
+    parser.add_argument("--created-before", type=iso_time, metavar="ISO",
+                        help="created before this time")
+    parser.add_argument("--skip", type=count, default=0, metavar="N", help="skip the newest N")
+    parser.add_argument("--take", type=count, default=20, metavar="N", help="show N (default 20)")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``wfe`` argument parser (its epilog lists the exit codes)."""
+    epilog = "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+    top = _Parser(prog="wfe", description="Look at and steer the workflows in a wfe store.",
+                  epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # On the top level and on every command: `wfe --json list` and `wfe list --json` both work.
+    top.add_argument("--json", action="store_true", help="write one JSON document to stdout")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str, run: Callable[..., Any], *, store: bool = True) -> Any:
+        p = sub.add_parser(name, help=text, description=text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="write one JSON document to stdout")
+        if store:
+            _store_options(p)
+        p.set_defaults(run=run)
+        return p
+
+    command("providers", "list the installed providers", commands.providers, store=False)
+    listing = command("list", "list workflows, newest first", commands.find)
+    _filters(listing)
+    search = command("search", "find workflows by text and filters, newest first", commands.find)
+    search.add_argument("terms", nargs="*", help="words the workflows' text must hold")
+    _filters(search)
+    command("show", "show one workflow with its step tree", commands.show).add_argument("id")
+    command("errors", "list what a workflow's failed steps raised", commands.errors).add_argument("id")
+    publish = command("publish", "publish an event to the workflows waiting for it", commands.publish)
+    publish.add_argument("name", help="the event name")
+    publish.add_argument("key", help="the event key")
+    publish.add_argument("--data", type=json_value, metavar="JSON", help="the event's data, as JSON")
+    publish.add_argument("--effective-date", type=iso_time, metavar="ISO",
+                         help="deliver to waits that began at or before this time (default: now)")
     for name in ("suspend", "resume", "terminate"):
-        sub.add_parser(name, help=f"{name} a workflow").add_argument("id")
-    for p in (show, search, reindex, *(sub.choices[n] for n in ("suspend", "resume", "terminate"))):
-        _store_options(p)
-    args = parser.parse_args(argv)
+        command(name, f"{name} a workflow", commands.control).add_argument("id")
+    reindex = command("reindex", "rebuild the search index from the store", commands.reindex)
+    reindex.add_argument("--batch", type=count, default=256, help="workflows per write")
+    return top
+
+
+def _next_step(exc: WfeError, args: argparse.Namespace) -> tuple[int, str]:
+    """The exit code for ``exc`` and its message, with what to do next where it lacks one."""
+    if isinstance(exc, WorkflowNotFoundError):
+        return commands.NOT_FOUND, (
+            f"{exc}; check the id and the store (--db), or find it with `wfe list`"
+        )
+    if isinstance(exc, ProviderError):
+        return commands.STORE_FAILED, (
+            f"{exc}; check that the store is running and reachable at the URL given "
+            f"({getattr(args, 'db', None)}), then run the command again"
+        )
+    return commands.BAD_INPUT, str(exc)
+
+
+def _fail(as_json: bool, code: int, message: str) -> int:
+    if as_json:
+        Output(as_json=True).document({"error": {"code": code, "message": message}})
+    print(f"wfe: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``wfe`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in argv
     try:
-        if args.command == "providers":
-            return _providers(args)
-        runner = {"show": _show, "search": _search, "reindex": _reindex}.get(args.command, _control)
-        return asyncio.run(runner(args))
+        args = parser().parse_args(argv)
+    except _UsageError as exc:
+        exc.parser.print_usage(sys.stderr)
+        hint = f"see `{exc.parser.prog} --help`"
+        if "--db" in str(exc):
+            hint = "give --db URL or set WFE_PERSISTENCE; " + hint
+        return _fail(wants_json, commands.BAD_INPUT, f"{exc} ({hint})")
+    out = Output(as_json=args.json)
+    try:
+        result = args.run(args, out)
+        code: int = asyncio.run(result) if asyncio.iscoroutine(result) else result
+        return code
     except WfeError as exc:
-        print(f"wfe: {exc}", file=sys.stderr)
-        return 2
+        code, message = _next_step(exc, args)
+        return _fail(args.json, code, message)
 
 
 if __name__ == "__main__":
