@@ -5,11 +5,18 @@ reaches the host; the driver's error stays reachable as ``__cause__``. The split
 
 * what goes away by itself is :class:`~wfe_core.errors.ProviderUnavailableError`, which the
   host retries with backoff: a server that is down, restarting or unreachable (SQLSTATE class
-  08, 57P01-57P03), a pool with no free connection in time, a serialization failure or
-  deadlock (40001, 40P01), too many connections (53300);
+  08, and an error with no SQLSTATE at all: libpq's own, a connection that broke), the server
+  short of resources (class 53: too many connections, out of memory, disk full), an operator's
+  intervention (class 57: shutdown, restart, a cancelled statement), a pool with no free
+  connection in time, a serialization failure, deadlock or lock not available (40001, 40P01,
+  55P03);
 * what a retry cannot fix is :class:`~wfe_core.errors.ConfigurationError` (a wrong password, a
   missing database, a role without rights: 28xxx, 3D000, 42501) or a plain
-  :class:`~wfe_core.errors.ProviderError` (anything else).
+  :class:`~wfe_core.errors.ProviderError`: every other SQLSTATE. psycopg raises
+  ``OperationalError`` for some of those too (class 54, "program limit exceeded": an index
+  entry over the btree limit, a query too deep for the stack), so the SQLSTATE decides, not
+  the exception's class: a statement the server refuses for what it holds fails the same way
+  each time, and retrying it would only loop.
 
 Every message is scrubbed of the password.
 """
@@ -25,7 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["sqlstate", "translate"]
 
-_TRANSIENT_STATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"}
+_TRANSIENT_STATES = {"40001", "40P01", "55P03"}
+#: SQLSTATE classes that go away by themselves: connection exception, insufficient resources,
+#: operator intervention.
+_TRANSIENT_CLASSES = ("08", "53", "57")
 _CONFIG_STATES = {"3D000", "42501", "3F000"}
 
 
@@ -75,11 +85,14 @@ def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeEr
             f"PostgreSQL at {where}: the URL has a connection parameter libpq refuses; fix "
             f"it ({text})"
         )
-    transient = (
-        isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
-        or type(exc).__name__ == "PoolTimeout"
-        or (state is not None and (state.startswith("08") or state in _TRANSIENT_STATES))
-    )
+    if state is not None:
+        transient = state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
+    else:
+        # No SQLSTATE: the server sent no error, so the connection or the pool failed.
+        transient = (
+            isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+            or type(exc).__name__ == "PoolTimeout"
+        )
     if transient:
         return ProviderUnavailableError(
             f"PostgreSQL at {where} is unavailable while {doing}; wfe retries by itself once it "

@@ -50,6 +50,7 @@ from ._rows import (
     event_params,
     instance_from_row,
     instance_params,
+    stored_text,
     subscription_arrays,
     subscription_from_row,
     utc,
@@ -270,6 +271,17 @@ _RUNNABLE = """
     SELECT id, next_execution FROM {s}.workflows
     WHERE status = 'runnable' AND next_execution IS NOT NULL AND next_execution <= %s
     ORDER BY next_execution LIMIT %s"""
+
+
+# Events and subscriptions are indexed by digests of their name and key (see _schema, version
+# 3): a name or key may be longer than a btree entry can be. The digests find the rows, the
+# plain comparison decides.
+_NAME_AND_KEY = """md5(name) = md5(%(name)s) AND md5(key) = md5(%(key)s)
+    AND name = %(name)s AND key = %(key)s"""
+
+
+def _name_and_key(name: str, key: str) -> dict[str, str]:
+    return {"name": stored_text(name), "key": stored_text(key)}
 
 
 #: Workflows whose committed search digest a persistence remembers (oldest forgotten first).
@@ -516,9 +528,10 @@ class PostgresPersistence(DatabaseUser):
                             cursor = await conn.execute(sql, params)
                             done[n] = (await cursor.fetchall())[0][1:]
                     except psycopg.DatabaseError as exc:
-                        if isinstance(exc, psycopg.OperationalError):
-                            raise
-                        done[n] = translate(exc, self._db.options, "writing a workflow")
+                        error = translate(exc, self._db.options, "writing a workflow")
+                        if isinstance(error, ProviderUnavailableError):
+                            raise  # the connection or server failed, not this write
+                        done[n] = error
             return done
 
         if not results:
@@ -638,8 +651,8 @@ class PostgresPersistence(DatabaseUser):
         rows = await self._db.fetchall(
             "reading events",
             f"""SELECT {EVENT_COLUMNS} FROM {{s}}.events
-                WHERE name = %s AND key = %s AND event_time >= %s ORDER BY event_time, seq""",
-            (event_name, event_key, utc(as_of)),
+                WHERE {_NAME_AND_KEY} AND event_time >= %(as_of)s ORDER BY event_time, seq""",
+            {**_name_and_key(event_name, event_key), "as_of": utc(as_of)},
             read=True,
         )
         return [event_from_row(r) for r in rows]
@@ -657,8 +670,8 @@ class PostgresPersistence(DatabaseUser):
         rows = await self._db.fetchall(
             "reading subscriptions",
             f"""SELECT {SUBSCRIPTION_COLUMNS} FROM {{s}}.subscriptions
-                WHERE name = %s AND key = %s AND subscribe_as_of <= %s ORDER BY seq""",
-            (event_name, event_key, utc(as_of)),
+                WHERE {_NAME_AND_KEY} AND subscribe_as_of <= %(as_of)s ORDER BY seq""",
+            {**_name_and_key(event_name, event_key), "as_of": utc(as_of)},
             read=True,
         )
         return [subscription_from_row(r) for r in rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -36,6 +36,8 @@ __all__ = [
     "event_params",
     "instance_from_row",
     "instance_params",
+    "loaded_text",
+    "stored_text",
     "subscription_arrays",
     "subscription_from_row",
     "utc",
@@ -52,6 +54,41 @@ EVENT_COLUMNS = "id, name, key, data, event_time, is_processed, trace_context"
 _TRACED = "trace_context" in attrs.fields_dict(WorkflowInstance)
 SUBSCRIPTION_COLUMNS = "id, workflow_id, step_id, pointer_id, name, key, subscribe_as_of, data"
 ERROR_COLUMNS = "workflow_id, pointer_id, step_id, message, error_type, error_time"
+
+
+# NUL is stored as ESCAPE + "0", and ESCAPE itself as ESCAPE + "1", so that every string has
+# one stored form and back. SOH, not a printable character: text that holds neither (all of it,
+# in practice) is stored as it is, and an equality on the stored form is the equality of values.
+_ESCAPE = "\x01"
+_ESCAPED = {"0": "\x00", "1": _ESCAPE}
+
+
+@overload
+def stored_text(value: str) -> str: ...
+@overload
+def stored_text(value: None) -> None: ...
+@overload
+def stored_text(value: str | None) -> str | None: ...
+def stored_text(value: str | None) -> str | None:
+    """``value`` as a text column holds it: NUL escaped (see :func:`loaded_text`)."""
+    if value is None or ("\x00" not in value and _ESCAPE not in value):
+        return value
+    return value.replace(_ESCAPE, _ESCAPE + "1").replace("\x00", _ESCAPE + "0")
+
+
+@overload
+def loaded_text(value: str) -> str: ...
+@overload
+def loaded_text(value: None) -> None: ...
+@overload
+def loaded_text(value: str | None) -> str | None: ...
+def loaded_text(value: str | None) -> str | None:
+    """The value :func:`stored_text` made ``value`` from."""
+    if value is None or _ESCAPE not in value:
+        return value
+    parts = value.split(_ESCAPE)
+    # Each part after the first starts with the escaped character's code.
+    return parts[0] + "".join(_ESCAPED.get(part[:1], "") + part[1:] for part in parts[1:])
 
 
 def utc(value: datetime) -> datetime:
@@ -72,8 +109,8 @@ def instance_params(instance: WorkflowInstance) -> dict[str, Any]:
         "definition_id": instance.definition_id,
         "version": instance.version,
         "status": instance.status.value,
-        "reference": instance.reference,
-        "description": instance.description,
+        "reference": stored_text(instance.reference),
+        "description": stored_text(instance.description),
         "data": instance.data,
         "create_time": utc(instance.create_time),
         "complete_time": _utc_or_none(instance.complete_time),
@@ -95,8 +132,8 @@ def instance_from_row(row: Sequence[Any], pointers: Sequence[str]) -> WorkflowIn
         version=version,
         status=WorkflowStatus(status),
         data=data,
-        reference=reference,
-        description=description,
+        reference=loaded_text(reference),
+        description=loaded_text(description),
         create_time=utc(created),
         complete_time=_utc_or_none(completed),
         next_execution=_utc_or_none(next_execution),
@@ -112,13 +149,17 @@ def event_params(e: Event) -> tuple[Any, ...]:
     data = dump_value(e.event_data)
     trace_context = getattr(e, "trace_context", None)
     when = utc(e.event_time)
-    return (e.id, e.event_name, e.event_key, data, when, bool(e.is_processed), trace_context)
+    name, key = stored_text(e.event_name), stored_text(e.event_key)
+    return (e.id, name, key, data, when, bool(e.is_processed), trace_context)
 
 
 def event_from_row(row: Sequence[Any]) -> Event:
     eid, name, key, data, when, processed, trace_context = row
     traced = {"trace_context": trace_context} if _TRACED else {}
-    return Event(name, key, load_value(data), utc(when), eid, bool(processed), **traced)
+    return Event(
+        loaded_text(name), loaded_text(key), load_value(data), utc(when), eid, bool(processed),
+        **traced,
+    )
 
 
 def subscription_arrays(subscriptions: Sequence[EventSubscription]) -> dict[str, list[Any]]:
@@ -128,8 +169,8 @@ def subscription_arrays(subscriptions: Sequence[EventSubscription]) -> dict[str,
         "sub_wids": [s.workflow_id for s in subscriptions],
         "sub_steps": [s.step_id for s in subscriptions],
         "sub_pids": [s.execution_pointer_id for s in subscriptions],
-        "sub_names": [s.event_name for s in subscriptions],
-        "sub_keys": [s.event_key for s in subscriptions],
+        "sub_names": [stored_text(s.event_name) for s in subscriptions],
+        "sub_keys": [stored_text(s.event_key) for s in subscriptions],
         "sub_times": [utc(s.subscribe_as_of) for s in subscriptions],
         "sub_data": [dump_value(s.subscription_data) for s in subscriptions],
     }
@@ -138,7 +179,8 @@ def subscription_arrays(subscriptions: Sequence[EventSubscription]) -> dict[str,
 def subscription_from_row(row: Sequence[Any]) -> EventSubscription:
     sid, wid, step_id, pointer_id, name, key, as_of, data = row
     return EventSubscription(
-        wid, step_id, pointer_id, name, key, utc(as_of), load_value(data), sid
+        wid, step_id, pointer_id, loaded_text(name), loaded_text(key), utc(as_of),
+        load_value(data), sid,
     )
 
 
@@ -148,12 +190,14 @@ def error_arrays(errors: Sequence[ExecutionError]) -> dict[str, list[Any]]:
         "err_wids": [e.workflow_id for e in errors],
         "err_pids": [e.execution_pointer_id for e in errors],
         "err_steps": [e.step_id for e in errors],
-        "err_messages": [e.message for e in errors],
-        "err_types": [e.error_type for e in errors],
+        "err_messages": [stored_text(e.message) for e in errors],
+        "err_types": [stored_text(e.error_type) for e in errors],
         "err_times": [utc(e.error_time) for e in errors],
     }
 
 
 def error_from_row(row: Sequence[Any]) -> ExecutionError:
     wid, pointer_id, step_id, message, error_type, when = row
-    return ExecutionError(wid, pointer_id, message, utc(when), step_id, error_type)
+    return ExecutionError(
+        wid, pointer_id, loaded_text(message), utc(when), step_id, loaded_text(error_type)
+    )

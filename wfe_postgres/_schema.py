@@ -134,7 +134,34 @@ _V2 = [
     "ALTER TABLE {s}.events ADD COLUMN trace_context text",
 ]
 
-_MIGRATIONS: list[list[str]] = [_V1, _V2]
+# Version 3: every store takes any reference, event name and key (wfe_core's bad-input suite).
+# A btree entry holds about 2.7 KB, so the indexes on those columns index their md5 digests
+# instead (the queries compare digests to find rows, then the values); and text holds NUL
+# escaped (``_rows.stored_text``), so a SOH stored before is escaped now.
+_ESCAPED_COLUMNS = {
+    "workflows": ("reference", "description"),
+    "search_docs": ("reference", "description"),
+    "events": ("name", "key"),
+    "subscriptions": ("name", "key"),
+    "execution_errors": ("message", "error_type"),
+}
+_V3 = [
+    "DROP INDEX {s}.events_name_key_time",
+    "CREATE INDEX events_name_key_time ON {s}.events (md5(name), md5(key), event_time)",
+    "DROP INDEX {s}.subscriptions_name_key",
+    "CREATE INDEX subscriptions_name_key ON {s}.subscriptions (md5(name), md5(key))",
+    "DROP INDEX {s}.search_docs_reference",
+    "CREATE INDEX search_docs_reference ON {s}.search_docs (md5(reference))",
+    *(
+        f"UPDATE {{s}}.{table} SET "
+        + ", ".join(f"{c} = replace({c}, chr(1), chr(1) || '1')" for c in columns)
+        + " WHERE "
+        + " OR ".join(f"strpos({c}, chr(1)) > 0" for c in columns)
+        for table, columns in _ESCAPED_COLUMNS.items()
+    ),
+]
+
+_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 
 #: The version a schema has once :func:`migrate` has run.
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -31,13 +31,15 @@ from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search
 from wfe_core.search import filter_conditions, instance_text
 
 from ._database import DatabaseUser, PostgresDatabase
-from ._rows import instance_params, utc
+from ._rows import instance_params, loaded_text, stored_text, utc
 
 __all__ = ["PostgresSearchIndex", "entry_words", "search_columns", "text_digest"]
 
 # PostgreSQL refuses a lexeme over 2047 bytes; a longer word keeps its first characters, which
 # is all a prefix search of it can use.
 MAX_WORD = 500
+#: Words of a search that go into the tsquery the GIN index serves; more are checked row by row.
+INDEXED_WORDS = 64
 
 #: The search_docs columns a workflow write sets, and the statement's parameters for them.
 SEARCH_UPSERT = """
@@ -139,10 +141,16 @@ class PostgresSearchIndex(DatabaseUser):
     ) -> SearchPage:
         """Instances matching every term (none: all) and the filters, newest first, one page."""
         clauses, args = _filter_sql(filters)
-        words = search_words(terms)
+        words = list(dict.fromkeys(word[:MAX_WORD] for word in search_words(terms)))
         if words:
+            # The first words make one tsquery, which the GIN index serves; the rest, if any,
+            # are checked on the rows it finds, one tsquery each: a tsquery of tens of
+            # thousands of words is too deep for the server's stack (a 1 MB search term).
             clauses.append("words @@ %s::tsquery")
-            args.append(" & ".join(_lexeme(w) for w in words))
+            args.append(" & ".join(_lexeme(w) for w in words[:INDEXED_WORDS]))
+            if len(words) > INDEXED_WORDS:
+                clauses.append("words @@ ALL (%s::tsquery[])")
+                args.append([_lexeme(w) for w in words[INDEXED_WORDS:]])
         where = " AND ".join(clauses) or "true"
         # The total rides on every row of the page; an empty page (past the end) asks again.
         rows = await self._db.fetchall(
@@ -172,7 +180,7 @@ class PostgresSearchIndex(DatabaseUser):
 def _lexeme(word: str) -> str:
     # Quoted, with quotes and backslashes escaped (words never hold them; the escape is the
     # rule of tsquery input, kept so this stays safe whatever a word is made of).
-    escaped = word[:MAX_WORD].replace("\\", "\\\\").replace("'", "''")
+    escaped = word.replace("\\", "\\\\").replace("'", "''")
     return f"'{escaped}':*"
 
 
@@ -181,7 +189,13 @@ def _filter_sql(f: SearchFilter) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     for name, comparison, value in filter_conditions(f):
-        clauses.append(f"{name} {comparison} %s")
+        if name == "reference":
+            # Indexed by its digest (a reference may be longer than a btree entry can be).
+            clauses.append("md5(reference) = md5(%s) AND reference = %s")
+            args.append(stored_text(value))
+            value = stored_text(value)
+        else:
+            clauses.append(f"{name} {comparison} %s")
         if isinstance(value, WorkflowStatus):
             value = value.value
         elif isinstance(value, datetime):
@@ -197,8 +211,8 @@ def _summary(row: Sequence[Any]) -> WorkflowSummary:
         definition_id=definition_id,
         version=version,
         status=WorkflowStatus(status),
-        reference=reference,
-        description=description,
+        reference=loaded_text(reference),
+        description=loaded_text(description),
         create_time=utc(created),
         complete_time=None if completed is None else utc(completed),
     )

@@ -213,6 +213,19 @@ async def test_an_unreachable_server_is_unavailable_not_a_hang(url: str) -> None
     assert ":***@" in str(caught.value)
 
 
+async def test_a_statement_the_server_refuses_for_good_is_not_an_outage(
+    database: PostgresDatabase,
+) -> None:
+    """psycopg raises OperationalError for SQLSTATE class 54 ("program limit exceeded": an
+    index entry over the btree limit, a query too deep for the stack), which was reported as
+    ProviderUnavailableError, "retries by itself", and retried for ever."""
+    with pytest.raises(ProviderError) as caught:
+        await database.fetchone("testing", "SELECT '{{{{{{{1}}}}}}}'::int[]", read=True)
+    assert not isinstance(caught.value, ProviderUnavailableError)
+    assert "54000" in str(caught.value)
+    assert "retries by itself" not in str(caught.value)
+
+
 # -- schema ------------------------------------------------------------------------------------
 
 
@@ -257,6 +270,42 @@ async def test_a_newer_schema_refuses_to_start(url: str) -> None:
         await WorkflowHost(url).start()
 
 
+async def test_a_version_2_store_is_migrated_to_take_any_name_key_and_reference(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 3 indexes digests of event names, keys and references (a btree entry holds
+    ~2.7 KB) and escapes SOH, the escape of NUL, in what was stored before."""
+    import psycopg
+
+    from wfe_postgres import _schema
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_schema, "_MIGRATIONS", _schema._MIGRATIONS[:2])
+        patch.setattr(_schema, "SCHEMA_VERSION", 2)
+        async with PostgresDatabase.from_url(url):
+            pass
+    schema = schema_of(url)
+    async with await psycopg.AsyncConnection.connect(parse_url(url).conninfo, autocommit=True) as conn:
+        await conn.execute(
+            f'INSERT INTO "{schema}".events (id, name, key, data, event_time) '
+            "VALUES ('e1', 'n', 'soh\x010', 'null', now())"
+        )
+    async with PostgresDatabase.from_url(url) as db:
+        persistence = PostgresPersistence(db)
+        (event,) = await persistence.get_events("n", "soh\x010", datetime(2000, 1, 1, tzinfo=UTC))
+        assert event.event_key == "soh\x010"
+        long_key = "".join(str(n) for n in range(5_000))
+        event.id, event.event_key = "e2", long_key
+        await persistence.create_event(event)
+        found = await persistence.get_events("n", long_key, datetime(2000, 1, 1, tzinfo=UTC))
+        assert [e.id for e in found] == ["e2"]
+    async with await psycopg.AsyncConnection.connect(parse_url(url).conninfo) as conn:
+        rows = await (
+            await conn.execute(f'SELECT max(version) FROM "{schema}".wfe_migrations')
+        ).fetchall()
+    assert rows == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 3
+
+
 async def test_a_foreign_schema_is_refused_untouched(url: str) -> None:
     import psycopg
 
@@ -279,7 +328,7 @@ async def test_group_commit_fails_each_write_alone(database: PostgresDatabase) -
     stale = await persistence.get_workflow(instances[1].id)
     stale.revision = 7
     broken = await persistence.get_workflow(instances[2].id)
-    broken.reference = "a NUL \x00 PostgreSQL text cannot hold"
+    broken.version = 2**40  # over the version column's integer: the server refuses it
     ghost = sample_instance()
     for instance in (instances[0], instances[3]):
         instance.description = "written"
@@ -288,6 +337,7 @@ async def test_group_commit_fails_each_write_alone(database: PostgresDatabase) -
     assert outcomes[0] is None and outcomes[4] is None
     assert isinstance(outcomes[1], ConcurrencyError)
     assert isinstance(outcomes[2], ProviderError)
+    assert not isinstance(outcomes[2], ProviderUnavailableError)
     assert isinstance(outcomes[3], WorkflowNotFoundError)
     for n in (0, 3):
         loaded = await persistence.get_workflow(instances[n].id)
