@@ -7,8 +7,11 @@ points this package declares::
     WorkflowHost(persistence="postgresql://app:secret@db:5432/app?schema=wfe")
 
 Lock, queue and search follow the persistence URL. URL options: ``schema`` (default ``wfe``,
-created and migrated on first use), ``pool_size`` (default 10) and any libpq parameter
-(``sslmode``, ``connect_timeout``, ``application_name``, ...). ``postgres://`` is the same.
+created and migrated on first use), ``pool_size`` (default 10), ``call_timeout`` (seconds a
+call waits for a connection before it raises ``ProviderUnavailableError``, default 10; while
+the server refuses connections calls fail at once, and the first call after it answers again
+goes through) and any libpq parameter (``sslmode``, ``connect_timeout``,
+``application_name``, ...). ``postgres://`` is the same.
 
 Direct construction, sharing one pool::
 

@@ -11,6 +11,15 @@ once. It holds:
   waiting ``dequeue`` on any host wakes at once. When it drops (a restart, a network blip) it
   reconnects by itself, and the queue polls more often meanwhile.
 
+An outage: a call waits at most ``call_timeout`` (a URL option) for a connection, then raises
+``ProviderUnavailableError``. The pool's own reconnection backs off exponentially, without a
+cap (1, 2, 4 ... 128 s), so after a long outage its next attempt could come minutes after the
+server is back. Instead, the pool gives up a connection after ``RECONNECT_GIVE_UP`` seconds of
+failed attempts; once it holds none, calls fail at once and this module tries the server
+itself every ``PROBE_EVERY`` seconds, and refills the pool as soon as one attempt connects. So
+the first call after the server answers again succeeds within about a second, whatever the
+outage's length.
+
 Opening checks the server with a plain connection first, so a wrong password or a missing
 database is reported at once with libpq's reason (a pool would only time out), then migrates
 the schema (see ``_schema``) and fills the pool. Every driver error is translated at this
@@ -58,8 +67,11 @@ T = TypeVar("T")
 
 _log = logging.getLogger("wfe.postgres")
 
-#: Seconds a call waits for a free connection before the pool is called unavailable.
-POOL_TIMEOUT = 30.0
+#: Seconds of failed attempts after which the pool gives up reconnecting one connection (its
+#: backoff would otherwise grow past minutes); the probe (``PROBE_EVERY``) takes over.
+RECONNECT_GIVE_UP = 2.0
+#: Seconds between the probe's attempts to connect while the pool has given up.
+PROBE_EVERY = 0.5
 
 #: Backoff of the listener's reconnection attempts, in seconds.
 _LISTEN_RETRY = (0.1, 5.0)
@@ -91,6 +103,9 @@ class PostgresDatabase:
         self._check_again = False
         #: A call failed for a lost connection, and none has succeeded since.
         self._suspect = False
+        #: The pool gave up reconnecting (the server refuses connections): ``_probe`` runs.
+        self._down = False
+        self._probing: asyncio.Task[None] | None = None
         self._listening = False
         self._wakeups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._signals: dict[str, int] = {}
@@ -156,7 +171,9 @@ class PostgresDatabase:
                 min_size=self.options.pool_size,
                 max_size=self.options.pool_size,
                 kwargs={"autocommit": True},
-                timeout=POOL_TIMEOUT,
+                timeout=self.options.call_timeout,
+                reconnect_timeout=RECONNECT_GIVE_UP,
+                reconnect_failed=self._gave_up,
                 open=False,
                 name=f"wfe-{self.schema}",
             )
@@ -170,10 +187,13 @@ class PostgresDatabase:
         async with self._lock:
             listener, self._listener = self._listener, None
             pool, self._pool = self._pool, None
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await listener
+            probing, self._probing = self._probing, None
+            self._down = False
+            for task in (listener, probing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             if pool is not None:
                 await pool.close()
             self._listening = False
@@ -186,8 +206,14 @@ class PostgresDatabase:
         await self.close()
 
     @contextlib.asynccontextmanager
-    async def connection(self, doing: str) -> AsyncIterator[AsyncConnection[Any]]:
+    async def connection(
+        self, doing: str, timeout: float | None = None
+    ) -> AsyncIterator[AsyncConnection[Any]]:
         """A pooled autocommit connection; driver errors inside become wfe errors.
+
+        Args:
+            timeout: the longest to wait for a connection (default: ``call_timeout``). With
+                the server refusing connections and none left in the pool, none is waited for.
 
         Raises:
             ProviderUnavailableError: the database is unreachable.
@@ -207,7 +233,13 @@ class PostgresDatabase:
                 ) as conn:
                     yield conn
                 return
-            async with pool.connection() as conn:
+            if self._down and pool.get_stats().get("pool_size", 0) == 0:
+                raise ProviderUnavailableError(
+                    f"PostgreSQL at {self.options.display} is unavailable while {doing}: it "
+                    "refuses connections; try again once it is back (wfe reconnects within a "
+                    "second of it answering)"
+                )
+            async with pool.connection(timeout=timeout) as conn:
                 yield conn
             if self._suspect:
                 # The first success after a lost connection: the server is back. Test the
@@ -219,10 +251,39 @@ class PostgresDatabase:
             raise
         except (psycopg.Error, PoolTimeout) as exc:
             error = translate(exc, self.options, doing)
-            if pool is not None and isinstance(error, ProviderUnavailableError):
+            # Not while the pool has given up: a check would grow it again, and calls would
+            # wait for a connection that cannot come instead of failing at once.
+            if pool is not None and isinstance(error, ProviderUnavailableError) and not self._down:
                 self._suspect = True
                 self._check_pool(pool)
             raise error from exc
+
+    def _gave_up(self, pool: Any) -> None:
+        """The pool gave up reconnecting a connection (``RECONNECT_GIVE_UP``): try the server
+        from here until it answers (``_probe``)."""
+        self._down = True
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.create_task(
+                self._probe(pool), name=f"wfe-pool-probe-{self.schema}"
+            )
+
+    async def _probe(self, pool: Any) -> None:
+        """Connect every ``PROBE_EVERY`` seconds until one attempt succeeds, then refill the
+        pool at once: ``check`` grows an empty pool, and its new connections connect now,
+        not at the next step of the pool's backoff."""
+        import psycopg
+
+        while self._down:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.options.conninfo)
+            except Exception:
+                await asyncio.sleep(PROBE_EVERY)
+                continue
+            with contextlib.suppress(Exception):
+                await conn.close()
+            self._down = False
+        with contextlib.suppress(Exception):
+            await pool.check()
 
     def _check_pool(self, pool: Any) -> None:
         """After a lost connection, test the idle ones in the background and drop the dead:
@@ -247,6 +308,9 @@ class PostgresDatabase:
     ) -> T:
         """``await fn(connection)`` on a pooled connection, errors translated.
 
+        Waits at most ``call_timeout`` for connections, in all (``ProviderUnavailableError``
+        after that).
+
         A connection the server ended before (``57P01``, a shutdown or restart: the pool
         still held it, idle) is dropped and ``fn`` runs again on another, a few times: the
         server rolled back whatever the ended session had not committed, and a commit it
@@ -260,10 +324,15 @@ class PostgresDatabase:
         """
         import psycopg
 
+        # One deadline for the connections of every attempt: a call fails within
+        # call_timeout when none comes (a statement that is running is not cut short).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.call_timeout
         for attempt in range(1, ENDED_RETRIES + 2):
             broken = ended = False
             try:
-                async with self.connection(doing) as conn:
+                wait = max(deadline - loop.time(), 0.01)
+                async with self.connection(doing, wait) as conn:
                     try:
                         return await fn(conn)
                     except psycopg.OperationalError as exc:

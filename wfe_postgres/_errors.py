@@ -95,7 +95,7 @@ def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeEr
         )
     if transient:
         return ProviderUnavailableError(
-            f"PostgreSQL at {where} is unavailable while {doing}; wfe retries by itself once it "
-            f"is back ({text})"
+            f"PostgreSQL at {where} is unavailable while {doing}; try again once it is back "
+            f"(a running host's own work waits for it) ({text})"
         )
     return ProviderError(f"PostgreSQL at {where} failed while {doing} ({state or '-'}: {text})")

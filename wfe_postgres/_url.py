@@ -4,10 +4,11 @@ The plugin (store keys), the backend and the error messages call these; nothing 
 the driver. Forms::
 
     postgresql://user:secret@db.example:5432/app                    schema "wfe", pool of 10
-    postgresql://user:secret@db.example/app?schema=orders&pool_size=20
+    postgresql://user:secret@db.example/app?schema=orders&pool_size=20&call_timeout=5
     postgres://user@/app?host=/var/run/postgresql&sslmode=require    any libpq parameter
 
-``schema`` and ``pool_size`` are wfe's; every other query parameter goes to libpq unchanged
+``schema``, ``pool_size`` and ``call_timeout`` are wfe's; every other query parameter goes to
+libpq unchanged
 (the driver refuses one libpq does not know). A password is never shown: :func:`redact` is
 what every message and log line prints instead of the URL.
 """
@@ -33,6 +34,8 @@ MAX_POOL_SIZE = 1000
 
 #: libpq waits forever for an unreachable host by default; a host should fail and retry.
 DEFAULT_CONNECT_TIMEOUT = "10"
+#: Seconds a call waits for a connection before it raises ProviderUnavailableError.
+DEFAULT_CALL_TIMEOUT = 10.0
 
 
 @attrs.frozen(repr=False)
@@ -43,6 +46,8 @@ class PostgresOptions:
         conninfo: the libpq URL (with the password), without wfe's own parameters.
         schema: the schema holding wfe's tables (made on first use).
         pool_size: the most connections the pool holds.
+        call_timeout: the longest a call waits for a pooled connection, in seconds (a server
+            that is down makes calls fail after this at most; see ``PostgresDatabase.run``).
         display: the URL with its password replaced by ``***``, for messages.
         password: the password, so that messages can be scrubbed of it (never printed).
     """
@@ -50,6 +55,7 @@ class PostgresOptions:
     conninfo: str
     schema: str = "wfe"
     pool_size: int = 10
+    call_timeout: float = DEFAULT_CALL_TIMEOUT
     display: str = ""
     password: str | None = None
 
@@ -99,7 +105,7 @@ def parse_url(url: str) -> PostgresOptions:
         raise ConfigurationError(
             f"{shown!r} names no database; write postgresql://user:password@host:5432/database"
         )
-    schema, pool_size = "wfe", 10
+    schema, pool_size, call_timeout = "wfe", 10, DEFAULT_CALL_TIMEOUT
     libpq: list[tuple[str, str]] = []
     password = parts.password
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -112,6 +118,8 @@ def parse_url(url: str) -> PostgresOptions:
                 raise ConfigurationError(
                     f"pool_size={value!r} in {shown!r} is not a whole number"
                 ) from None
+        elif name == "call_timeout":
+            call_timeout = _seconds(value, shown)
         else:
             if name == "password":
                 password = value
@@ -139,9 +147,24 @@ def parse_url(url: str) -> PostgresOptions:
         conninfo=conninfo,
         schema=schema,
         pool_size=pool_size,
+        call_timeout=call_timeout,
         display=shown,
         password=unquote(password) if password else None,
     )
+
+
+def _seconds(value: str, shown: str) -> float:
+    """``call_timeout``'s value: a positive, finite number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ConfigurationError(
+            f"call_timeout={value!r} in {shown!r} is not a positive number of seconds; give "
+            f"e.g. call_timeout=5 (the default is {DEFAULT_CALL_TIMEOUT:g})"
+        )
+    return seconds
 
 
 def _check_parameters(conninfo: str, shown: str, password: str | None) -> None:
@@ -162,7 +185,7 @@ def _check_parameters(conninfo: str, shown: str, password: str | None) -> None:
             text = text.replace(password, "***")
         raise ConfigurationError(
             f"{shown!r} is not a URL libpq accepts ({text}); its query parameters must be "
-            "wfe's (schema, pool_size) or libpq connection parameters such as sslmode or "
+            "wfe's (schema, pool_size, call_timeout) or libpq connection parameters such as sslmode or "
             "connect_timeout"
         ) from None
 
