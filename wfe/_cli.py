@@ -185,6 +185,8 @@ def _next_step(exc: WfeError, args: argparse.Namespace) -> tuple[int, str]:
             f"{exc}; check the id and the store (--db), or find it with `wfe list`"
         )
     if isinstance(exc, ProviderError):
+        if "again" in str(exc):  # the provider said already when to run it again
+            return commands.STORE_FAILED, str(exc)
         return commands.STORE_FAILED, (
             f"{exc}; check that the store is running and reachable at the URL given "
             f"({getattr(args, 'db', None)}), then run the command again"

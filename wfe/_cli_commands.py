@@ -132,7 +132,7 @@ async def show(args: argparse.Namespace, out: Output) -> int:
     ):
         out.line(f"{label:<10} {value}")
     out.line()
-    print_tree(out, tree)
+    print_tree(out, tree, runnable=instance.status is WorkflowStatus.RUNNABLE)
     if errors:
         out.line()
         _print_errors(out, errors)

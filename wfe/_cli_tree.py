@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from wfe_core.models import ExecutionPointer
+from wfe_core.models import ExecutionPointer, PointerStatus
 
 from ._cli_output import Output, clock
 
@@ -28,13 +28,19 @@ class StepNode:
     item: Any = None  # the for_each item this branch runs for, on the branch's first pointer
     children: list[StepNode] = attrs.field(factory=list)
 
-    def waits_for(self) -> str:
+    def waits_for(self, runnable: bool) -> str:
+        """The event this step waits for, or the time it sleeps (or retries) until."""
         p = self.pointer
-        if p.event_name is not None and not p.event_published and p.end_time is None:
+        if p.end_time is not None:
+            return ""
+        if p.status is PointerStatus.WAITING_FOR_EVENT or (p.event_name and not p.event_published):
             return f"event {p.event_name!r} key {p.event_key!r}"
-        if p.sleep_until is not None and p.end_time is None:
-            return f"sleeps until {clock(p.sleep_until)}"
-        return ""
+        if p.sleep_until is None:
+            return ""
+        if p.status is PointerStatus.FAILED:
+            # A suspended workflow retries when resumed, not at the time still stored.
+            return f"retry at {clock(p.sleep_until)}" if runnable else "retry when resumed"
+        return f"sleeps until {clock(p.sleep_until)}"
 
     def to_json(self) -> dict[str, Any]:
         p = self.pointer
@@ -104,8 +110,9 @@ def _chains(siblings: list[StepNode]) -> list[StepNode]:
     return ordered
 
 
-def print_tree(out: Output, roots: list[StepNode]) -> None:
-    """The tree as an aligned table, each body indented two spaces under its container."""
+def print_tree(out: Output, roots: list[StepNode], *, runnable: bool) -> None:
+    """The tree as an aligned table, each body indented two spaces under its container
+    (``runnable``: the workflow's status is runnable)."""
     rows: list[tuple[int, StepNode]] = []
     stack = [(0, node) for node in reversed(roots)]
     while stack:
@@ -121,6 +128,6 @@ def print_tree(out: Output, roots: list[StepNode]) -> None:
             name += f" [item {node.item!r}]"
         table.append((
             "  " * depth + name, p.status.value, str(p.retry_count),
-            clock(p.start_time), clock(p.end_time), node.waits_for(),
+            clock(p.start_time), clock(p.end_time), node.waits_for(runnable),
         ))
     out.table(headers, table, status_column=1)
