@@ -245,7 +245,9 @@ class Runtime:
     async def timer_fired(self, kind: QueueKind, item_id: str) -> None:
         try:
             if kind is QueueKind.WORKFLOW:
-                if self.capacity.try_reserve(item_id):
+                # A host that registered nothing (it only starts workflows or publishes
+                # events) hands what falls due to the hosts that can run it.
+                if not self.registry.is_empty() and self.capacity.try_reserve(item_id):
                     self.capacity.run(item_id)
                 else:
                     await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
