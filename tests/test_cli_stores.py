@@ -12,9 +12,13 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import pytest
+
 from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe_core.testing._pytest_plugin import store_or_skip
 
 waits = WorkflowBuilder(dict).start_with(lambda ctx: None).wait_for("go", "k").build("waits", 1)
 
@@ -63,3 +67,21 @@ def test_a_command_without_a_store_says_which_option_or_variable_to_give() -> No
     assert missing.returncode == 2
     assert "--db" in missing.stderr
     assert "WFE_PERSISTENCE" in wfe("show", "--help").stdout
+
+
+def test_reading_commands_create_no_postgresql_schema(tmp_path: Path) -> None:
+    """A mistyped ``?schema=`` is an error naming it, and the schema is not made."""
+    psycopg = pytest.importorskip("psycopg")
+    with store_or_skip("postgresql", tmp_path) as url:
+        base, _, query = url.partition("?")
+        typo = f"{base}?schema=wfe_typo_{uuid.uuid4().hex[:10]}"
+        for args in (["show", "some-id"], ["search", "x"], ["suspend", "some-id"]):
+            refused = wfe(*args, "--db", typo)
+            assert refused.returncode == 2, refused.stderr
+            assert "no wfe store in schema" in refused.stderr and "?schema=" in refused.stderr
+        from wfe_postgres._url import parse_url
+
+        with psycopg.connect(parse_url(url).conninfo) as conn:
+            schema = typo.rpartition("schema=")[2]
+            row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        assert row is None, f"the command made schema {schema}"

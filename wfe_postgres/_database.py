@@ -161,7 +161,9 @@ class PostgresDatabase:
                 raise translate(exc, self.options, "connecting") from None
             try:
                 async with conn:
-                    await migrate(conn, self.schema, self.options.display)
+                    await migrate(
+                        conn, self.schema, self.options.display, create=not self.options.existing
+                    )
             except psycopg.Error as exc:
                 raise translate(exc, self.options, "creating the schema") from None
             # The pool is filled at once, in the background: growing it on demand would make

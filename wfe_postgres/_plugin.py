@@ -84,6 +84,18 @@ def _test_store(directory: Path, scheme: str = "postgresql") -> Iterator[str]:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def existing_url(url: str, read_only: bool) -> str:
+    """``url`` with ``existing=1``: opening it never creates the schema (a mistyped ``?schema=``
+    is an error, not a new, empty store). A URL that names ``existing`` itself is left as it is.
+    """
+    from urllib.parse import parse_qsl, urlsplit
+
+    query = urlsplit(url).query
+    if any(name == "existing" for name, _ in parse_qsl(query, keep_blank_values=True)):
+        return url
+    return f"{url}{'&' if query else '?'}existing=1"
+
+
 def _spec(scheme: str, tested_as: str | None = None) -> ProviderSpec:
     return ProviderSpec(
         scheme=scheme,
@@ -101,6 +113,7 @@ def _spec(scheme: str, tested_as: str | None = None) -> ProviderSpec:
         extra="postgres",
         driver="psycopg",
         description="PostgreSQL: many hosts on one database (persistence, lock, queue, search)",
+        existing_url=existing_url,
         tested_as=tested_as,
     )
 

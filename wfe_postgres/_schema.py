@@ -193,10 +193,11 @@ def _newer(current: int, schema: str, display: str) -> ConfigurationError:
     )
 
 
-async def migrate(conn: AsyncConnection, schema: str, display: str) -> None:
+async def migrate(conn: AsyncConnection, schema: str, display: str, *, create: bool = True) -> None:
     """Bring ``schema`` to :data:`SCHEMA_VERSION`; a read and nothing more when it is there.
 
-    ``conn`` is in autocommit mode; the migration is one transaction of its own.
+    ``conn`` is in autocommit mode; the migration is one transaction of its own. With
+    ``create=False`` a schema without wfe's tables is an error, and nothing is made.
 
     Raises:
         ConfigurationError: the schema was made by a newer wfe, or holds tables named like
@@ -207,6 +208,11 @@ async def migrate(conn: AsyncConnection, schema: str, display: str) -> None:
     # Checked without the lock first, so that every start after the first (the usual case) is
     # one read and never waits for another host's migration of another schema.
     tables = {r[0] for r in await (await conn.execute(_TABLES, (schema,))).fetchall()}
+    if not create and "wfe_migrations" not in tables:
+        raise ConfigurationError(
+            f"there is no wfe store in schema {schema!r} of {display}; check the URL's "
+            "?schema= (a command that reads never creates one)"
+        )
     if "wfe_migrations" in tables:
         current = (await (await conn.execute(_VERSION.format(s=s))).fetchone() or (0,))[0] or 0
         if current == SCHEMA_VERSION:

@@ -7,9 +7,8 @@ the driver. Forms::
     postgresql://user:secret@db.example/app?schema=orders&pool_size=20&call_timeout=5
     postgres://user@/app?host=/var/run/postgresql&sslmode=require    any libpq parameter
 
-``schema``, ``pool_size`` and ``call_timeout`` are wfe's; every other query parameter goes to
-libpq unchanged
-(the driver refuses one libpq does not know). A password is never shown: :func:`redact` is
+``schema``, ``pool_size``, ``call_timeout`` and ``existing`` are wfe's; every other query
+parameter goes to libpq unchanged (the driver refuses one libpq does not know). A password is never shown: :func:`redact` is
 what every message and log line prints instead of the URL.
 """
 
@@ -48,6 +47,8 @@ class PostgresOptions:
         pool_size: the most connections the pool holds.
         call_timeout: the longest a call waits for a pooled connection, in seconds (a server
             that is down makes calls fail after this at most; see ``PostgresDatabase.run``).
+        existing: the store must exist already (``existing=1``): opening a schema without
+            wfe's tables is an error instead of making them (the ``wfe`` command's reads).
         display: the URL with its password replaced by ``***``, for messages.
         password: the password, so that messages can be scrubbed of it (never printed).
     """
@@ -56,6 +57,7 @@ class PostgresOptions:
     schema: str = "wfe"
     pool_size: int = 10
     call_timeout: float = DEFAULT_CALL_TIMEOUT
+    existing: bool = False
     display: str = ""
     password: str | None = None
 
@@ -105,7 +107,7 @@ def parse_url(url: str) -> PostgresOptions:
         raise ConfigurationError(
             f"{shown!r} names no database; write postgresql://user:password@host:5432/database"
         )
-    schema, pool_size, call_timeout = "wfe", 10, DEFAULT_CALL_TIMEOUT
+    schema, pool_size, call_timeout, existing = "wfe", 10, DEFAULT_CALL_TIMEOUT, False
     libpq: list[tuple[str, str]] = []
     password = parts.password
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -120,6 +122,10 @@ def parse_url(url: str) -> PostgresOptions:
                 ) from None
         elif name == "call_timeout":
             call_timeout = _seconds(value, shown)
+        elif name == "existing":
+            if value.lower() not in ("1", "true", "0", "false"):
+                raise ConfigurationError(f"existing={value!r} in {shown!r}: give existing=1 or existing=0")
+            existing = value.lower() in ("1", "true")
         else:
             if name == "password":
                 password = value
@@ -148,6 +154,7 @@ def parse_url(url: str) -> PostgresOptions:
         schema=schema,
         pool_size=pool_size,
         call_timeout=call_timeout,
+        existing=existing,
         display=shown,
         password=unquote(password) if password else None,
     )
