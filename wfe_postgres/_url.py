@@ -145,6 +145,8 @@ def parse_url(url: str) -> PostgresOptions:
         raise ConfigurationError(
             f"pool_size={pool_size} in {shown!r} is out of range; give 1 to {MAX_POOL_SIZE}"
         )
+    for name, value in libpq:
+        _check_value(name, value, shown)
     if not any(name == "connect_timeout" for name, _ in libpq):
         libpq.append(("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
@@ -174,6 +176,28 @@ def _seconds(value: str, shown: str) -> float:
     return seconds
 
 
+#: libpq parameters whose value is a whole number, and those that take one of a few words: a
+#: bad value is refused when the host is built, not met as a connection failure at start.
+_WHOLE_NUMBERS = (
+    "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout",
+)
+_WORDS = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+}
+
+
+def _check_value(name: str, value: str, shown: str) -> None:
+    if name in _WHOLE_NUMBERS and not value.strip().isdigit():
+        raise ConfigurationError(f"{name}={value!r} in {shown!r} is not a whole number of seconds or a count")
+    if name in _WORDS and value not in _WORDS[name]:
+        raise ConfigurationError(
+            f"{name}={value!r} in {shown!r} is not one of {', '.join(_WORDS[name])}"
+        )
+
+
 def _check_parameters(conninfo: str, shown: str, password: str | None) -> None:
     """Refuse a query parameter libpq does not know, as libpq's own parser reads the URL.
 
@@ -192,8 +216,8 @@ def _check_parameters(conninfo: str, shown: str, password: str | None) -> None:
             text = text.replace(password, "***")
         raise ConfigurationError(
             f"{shown!r} is not a URL libpq accepts ({text}); its query parameters must be "
-            "wfe's (schema, pool_size, call_timeout) or libpq connection parameters such as sslmode or "
-            "connect_timeout"
+            "wfe's (schema, pool_size, call_timeout, existing) or libpq connection parameters such "
+            "as sslmode or connect_timeout"
         ) from None
 
 

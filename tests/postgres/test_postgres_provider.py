@@ -98,6 +98,9 @@ async def database(url: str) -> AsyncIterator[PostgresDatabase]:
         "postgresql://u:s3cr3t@localhost/db?pool_size=ten",
         "postgresql://u:s3cr3t@localhost",
         "postgresql://u:s3cr3t@localhost:99999/db",
+        "postgresql://u:s3cr3t@localhost/db?connect_timeout=abc",
+        "postgresql://u:s3cr3t@localhost/db?sslmode=verify_full",
+        "postgresql://u:s3cr3t@localhost/db?existing=maybe",
     ],
 )
 def test_a_bad_url_is_a_configuration_error_without_the_password(bad: str) -> None:
