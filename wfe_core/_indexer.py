@@ -6,6 +6,13 @@ soon after a change in this host (in batches), every poll interval (other proces
 the ``wfe`` command among them), and at start (what a host that crashed, or stopped with its
 index down, left behind). A store that keeps the search index in the same transaction leaves
 the outbox empty: nothing to do here.
+
+Two kinds of failure, kept apart: an index that is unavailable (``ProviderUnavailableError``)
+keeps every entry in the outbox, and is logged once per outage, as the runtime logs a store's;
+a document the index refuses for good (a value its mapping cannot hold) is logged once, left
+out of the outbox, and never holds the others up: a chunk refused is written again one
+workflow at a time, so every other workflow in it is indexed and searches answer. The
+workflow's next write tries it again.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import attrs
 from ._leases import Leases
 from ._models import ExecutionPointers, WorkflowInstance
 from ._telemetry import Telemetry
-from .errors import WfeError
+from .errors import ProviderUnavailableError, WfeError
 from .providers import PersistenceProvider, SearchIndex
 
 __all__ = ["Indexer"]
@@ -61,6 +68,8 @@ class Indexer:
         self.pending: dict[str, WorkflowInstance] = {}
         self.wake = asyncio.Event()
         self.lock = asyncio.Lock()
+        #: The index was found unavailable and has not taken a flush since (logged once).
+        self.down = False
 
     def index_soon(
         self, wid: str, data_text: str | None = None, instance: WorkflowInstance | None = None
@@ -89,8 +98,20 @@ class Indexer:
             self.wake.clear()
             try:
                 await self.flush()
+            except ProviderUnavailableError as exc:
+                if not self.down:  # once per outage, not once per poll
+                    self.down = True
+                    log.warning(
+                        "search indexing is unavailable (%s); the workflows stay in the outbox "
+                        "and are indexed once it answers",
+                        exc,
+                    )
             except Exception:
                 log.exception("search indexing failed; the workflows stay in the outbox for later")
+            else:
+                if self.down:
+                    self.down = False
+                    log.info("search indexing is available again")
 
     async def flush(self, *, catch_up: bool = False) -> None:
         """Index what the store's outbox holds, and take it out of the outbox.
@@ -159,16 +180,53 @@ class Indexer:
             chunk = ready[start : start + INDEX_CHUNK]
             try:
                 await self.search.index_workflows(chunk)
-            except Exception as exc:
+            except ProviderUnavailableError as exc:
                 # The chunk's entries stay in the outbox: the next flush writes it again.
                 errors.append(exc)
                 failed += len(chunk)
-            else:
-                # Only up to the revision indexed: a later write keeps its entry.
-                done.extend((instance.id, instance.revision) for instance in chunk)
+                continue
+            except Exception:
+                left, unavailable = await self.index_alone(chunk)
+                if unavailable is not None:
+                    errors.append(unavailable)
+                    failed += len(chunk) - len(left)
+                chunk = left
+            # Only up to the revision indexed: a later write keeps its entry.
+            done.extend((instance.id, instance.revision) for instance in chunk)
         if done:
             await self.persistence.remove_index_outbox(done)
         if errors:
             self.telemetry.index_backlog_is(failed)
-            raise WfeError(f"search indexing failed for {failed} workflow(s)") from errors[0]
+            message = f"search indexing failed for {failed} workflow(s): {errors[0]}"
+            if all(isinstance(e, ProviderUnavailableError) for e in errors):
+                raise ProviderUnavailableError(message) from errors[0]
+            raise WfeError(message) from errors[0]
         return 0
+
+    async def index_alone(
+        self, chunk: list[WorkflowInstance]
+    ) -> tuple[list[WorkflowInstance], ProviderUnavailableError | None]:
+        """Index a refused chunk one workflow at a time: the ones the index refuses for good
+        are logged and left out; one found unavailable stops the rest.
+
+        Returns the workflows done with (indexed or refused), and the unavailability met.
+        """
+        finished: list[WorkflowInstance] = []
+        for instance in chunk:
+            try:
+                await self.search.index_workflows([instance])
+            except ProviderUnavailableError as exc:
+                return finished, exc
+            except Exception as exc:
+                log.warning(
+                    "the search index refused workflow %s at revision %d; it is left out of "
+                    "search until its next change: %s",
+                    instance.id, instance.revision, _cut(str(exc)),
+                )
+            finished.append(instance)
+        return finished, None
+
+
+def _cut(text: str, most: int = 500) -> str:
+    # The index's reason may quote the refused value, which can be megabytes.
+    return text if len(text) <= most else f"{text[:most]}... ({len(text)} characters)"

@@ -6,7 +6,10 @@ workflow's id, its external version the workflow's revision (so the newest state
 Fields:
 
 * ``id``, ``definition_id``, ``version``, ``status``, ``reference``: keywords, for the exact
-  filters of :class:`~wfe_core.providers.SearchFilter`; ``id`` is also the tie-break of the
+  filters of :class:`~wfe_core.providers.SearchFilter`. Lucene refuses a keyword over 32,766
+  bytes, and with it the whole document, so ``reference`` is indexed up to
+  :data:`REFERENCE_CHARS` characters (``ignore_above``) and ``reference_hash``, its SHA-256,
+  serves the filter of a longer one (:func:`reference_filter`); ``id`` is also the tie-break of the
   sort (a keyword sorts by its UTF-8 bytes, which is code point order: Python's ``str`` order).
 * ``create_time``, ``complete_time``: dates, for people and dashboards. OpenSearch keeps dates
   to the millisecond, so filters and order use ``create_us`` instead: the create time in
@@ -26,6 +29,7 @@ new index this mapping, not one guessed from the first document.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,15 +42,24 @@ from wfe_core.search import instance_text, summary_of
 __all__ = [
     "MAPPING_VERSION",
     "MAX_WORD",
+    "REFERENCE_CHARS",
     "cut_word",
     "document",
     "micros",
+    "reference_filter",
+    "reference_properties",
     "summary",
     "template",
 ]
 
 #: Bumped when the mapping changes; an index made by another version is refused, not misread.
-MAPPING_VERSION = 1
+#: Version 2 added ``reference_hash`` and ``ignore_above`` on ``reference``; an index of
+#: version 1 is brought to it in place (its documents all have short references).
+MAPPING_VERSION = 2
+
+#: Characters of a reference its keyword indexes: 4 UTF-8 bytes each at most, within Lucene's
+#: 32,766-byte term. A longer reference is found by ``reference_hash``.
+REFERENCE_CHARS = 8_191
 
 #: UTF-16 code units of one word that are indexed: the ``whitespace`` analyzer splits a longer
 #: token into pieces, which would add words that are not the rule's. So a longer word is cut to
@@ -94,7 +107,7 @@ def template(index_name: str, refresh_interval: str = "1s") -> dict[str, Any]:
                     "definition_id": _KEYWORD,
                     "version": _KEYWORD,
                     "status": _KEYWORD,
-                    "reference": _KEYWORD,
+                    **reference_properties(),
                     "description": {"type": "text"},
                     "create_time": {"type": "date"},
                     "complete_time": {"type": "date"},
@@ -114,6 +127,25 @@ def template(index_name: str, refresh_interval: str = "1s") -> dict[str, Any]:
     }
 
 
+def reference_properties() -> dict[str, Any]:
+    """The mapping of ``reference`` and ``reference_hash`` (also put on a version 1 index)."""
+    return {
+        "reference": {"type": "keyword", "ignore_above": REFERENCE_CHARS},
+        "reference_hash": _KEYWORD,
+    }
+
+
+def _digest(reference: str) -> str:
+    return hashlib.sha256(reference.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def reference_filter(reference: str) -> dict[str, Any]:
+    """The ``term`` query that finds the documents whose reference is ``reference``."""
+    if len(reference) > REFERENCE_CHARS:
+        return {"term": {"reference_hash": _digest(reference)}}
+    return {"term": {"reference": reference}}
+
+
 def micros(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (``create_us``)."""
     return (moment - _EPOCH) // _MICRO
@@ -129,6 +161,7 @@ def document(instance: WorkflowInstance) -> dict[str, Any]:
         "create_time": _iso(instance.create_time),
         "complete_time": _iso(complete) if complete is not None else None,
         "create_us": micros(instance.create_time),
+        "reference_hash": None if instance.reference is None else _digest(instance.reference),
         "text": " ".join(map(cut_word, instance_text(instance).split(" "))),
     }
 

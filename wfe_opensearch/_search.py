@@ -55,6 +55,8 @@ from ._mapping import (
     cut_word,
     document,
     micros,
+    reference_filter,
+    reference_properties,
     summary,
     template,
 )
@@ -69,6 +71,26 @@ log = logging.getLogger("wfe.opensearch")
 RESULT_WINDOW = 10_000
 
 _SORT = [{"create_us": "desc"}, {"id": "desc"}]
+
+
+class _DriverNoise(logging.Filter):
+    """Drops opensearch-py's own line (with a traceback) for each failed request to a node a
+    started index uses: the index raises every failure, translated, and the host logs an
+    outage once, so the driver's line would repeat it every poll while a node is down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: dict[str, int] = {}  # "host:port" -> started indexes using it
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR or not self.nodes:
+            return True
+        text = record.getMessage()
+        return not any(node in text for node in self.nodes)
+
+
+_NOISE = _DriverNoise()
+logging.getLogger("opensearch").addFilter(_NOISE)
 
 
 class OpenSearchSearchIndex:
@@ -118,11 +140,18 @@ class OpenSearchSearchIndex:
         )
         self._ready = False
         self._ensure_lock = asyncio.Lock()
+        node = f"{o.host}:{o.port}"
+        _NOISE.nodes[node] = _NOISE.nodes.get(node, 0) + 1
 
     async def close(self) -> None:
         """Close the client's connections. Idempotent."""
         client, self._client = self._client, None
         if client is not None:
+            node = f"{self.options.host}:{self.options.port}"
+            if _NOISE.nodes.get(node, 0) <= 1:
+                _NOISE.nodes.pop(node, None)
+            else:
+                _NOISE.nodes[node] -= 1
             await client.close()
 
     # -- writes ------------------------------------------------------------------------------
@@ -265,6 +294,15 @@ class OpenSearchSearchIndex:
         mapping = await client.indices.get_mapping(index=name)
         index_info: dict[str, Any] = next(iter(mapping.values()), {})
         found = index_info.get("mappings", {}).get("_meta", {})
+        if found.get("wfe_mapping") == 1:
+            # Adding a field and ignore_above are changes an existing index takes in place.
+            await client.indices.put_mapping(
+                index=name,
+                body={"_meta": {"wfe_mapping": MAPPING_VERSION}, "properties": reference_properties()},
+            )
+            log.info("brought the search index %s on %s to mapping %d", name,
+                     self.options.display, MAPPING_VERSION)
+            return
         if found.get("wfe_mapping") != MAPPING_VERSION:
             raise ProviderError(
                 f"the index {name!r} on {self.options.display} was not made by this version of "
@@ -275,12 +313,15 @@ class OpenSearchSearchIndex:
 
 def _query(words: list[str], filters: SearchFilter) -> dict[str, Any]:
     """The ``bool`` filter of the rule: every word a word-start, every filter equal."""
+    # A word asked twice is one clause: a query holds 1,024 clauses at most.
     clauses: list[dict[str, Any]] = [
-        {"prefix": {"text": {"value": cut_word(word)}}} for word in words
+        {"prefix": {"text": {"value": word}}} for word in dict.fromkeys(map(cut_word, words))
     ]
     bounds: dict[str, int] = {}
     for name, comparison, value in filter_conditions(filters):
-        if comparison == EQUALS:
+        if name == "reference":
+            clauses.append(reference_filter(value))
+        elif comparison == EQUALS:
             term = value.value if isinstance(value, WorkflowStatus) else value
             clauses.append({"term": {name: term}})
         else:  # create_time, kept in the document as microseconds

@@ -143,7 +143,8 @@ async def test_a_refused_document_is_a_permanent_error_naming_it(search_url: str
     async with open_provider("search", search_url) as index:
         fine = _instance("fine")
         # A keyword over Lucene's 32,766-byte term limit: the node refuses this document.
-        huge = _instance("huge", reference="x" * 40_000)
+        # (A long reference is indexed by its digest; a definition id is not.)
+        huge = _instance("huge", definition_id="x" * 40_000)
         with pytest.raises(ProviderError) as refused:
             await index.index_workflows([fine, huge])
         assert not isinstance(refused.value, ProviderUnavailableError)

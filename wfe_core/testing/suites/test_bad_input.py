@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import socket
+import string
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -379,3 +381,71 @@ async def test_exhausted_retries_suspend_and_resume_gives_fresh_retries(host: Wo
     assert await host.resume_workflow(wid) is True
     assert (await host.wait_for_workflow(wid, timeout=5)).status is WorkflowStatus.SUSPENDED
     assert calls == [0, 1, 0, 1]
+
+
+# -- every store takes the same inputs ------------------------------------------------------------
+
+#: Values memory and SQLite always took, and PostgreSQL refused (NUL: a driver error) or could
+#: not index (over a btree entry's ~2.7 KB: "index row size exceeds btree maximum", reported as
+#: an outage that never ended) and OpenSearch could not index (a keyword over 32,766 bytes).
+ODD_TEXT = {
+    "nul": "order\x00-1",
+    "escape-like": "a\x01b\\0\x01\x00c",
+    # Random letters: a repeated one compresses below the btree limit.
+    "10kb": "".join(random.Random(19).choices(string.ascii_letters, k=10_000)),
+    "1mb": "m" * 1_000_000,
+}
+
+
+@pytest.mark.parametrize("text", list(ODD_TEXT.values()), ids=list(ODD_TEXT))
+async def test_every_store_takes_any_reference_and_description(
+    host: WorkflowHost, text: str
+) -> None:
+    wid = await host.start_workflow("simple", {}, reference=text, description=text + " pizza")
+    assert (await host.wait_for_workflow(wid, timeout=10)).status is WorkflowStatus.COMPLETE
+    instance = await host.get_workflow(wid)
+    assert (instance.reference, instance.description) == (text, text + " pizza")
+    page = await host.search(reference=text)
+    assert [(item.id, item.reference, item.description) for item in page.items] == [
+        (wid, text, text + " pizza")
+    ]
+    assert [item.id for item in (await host.search("pizza")).items] == [wid]
+    assert (await host.search(reference=text + "x")).total == 0
+
+
+@pytest.mark.parametrize("text", list(ODD_TEXT.values()), ids=list(ODD_TEXT))
+async def test_every_store_takes_any_event_name_and_key(host: WorkflowHost, text: str) -> None:
+    """The key comes from the workflow's data through a key function (a wait_for key with NUL
+    or of 10 KB looped at PostgreSQL's poller as "the store is unavailable")."""
+    host.register(
+        WorkflowBuilder(dict)
+        .start_with(Ok)
+        .wait_for("paid" + text, lambda data: data["key"])
+        .then(Ok)
+        .build("waits")
+    )
+    wid = await host.start_workflow("waits", {"key": text})
+    await host.publish_event("paid" + text, text, {"n": 1})
+    assert (await host.wait_for_workflow(wid, timeout=10)).status is WorkflowStatus.COMPLETE
+    (event,) = await host.persistence.get_events("paid" + text, text, EPOCH)
+    assert (event.event_name, event.event_key, event.event_data) == ("paid" + text, text, {"n": 1})
+    assert await host.persistence.get_events("paid" + text, text + "x", EPOCH) == []
+
+
+@pytest.mark.parametrize(
+    ("terms", "finds"),
+    [("pizza " * 200_000, True), ("p" * 1_000_000, None), (" ".join(f"w{n}" for n in range(1_000)), False)],
+    ids=["1mb-repeated", "1mb-word", "1000-words"],
+)
+async def test_every_store_answers_a_huge_search(
+    host: WorkflowHost, terms: str, finds: bool | None
+) -> None:
+    """A 1 MB term made PostgreSQL's tsquery too deep ("stack depth limit exceeded"). Whether
+    a word far longer than any real one matches is each store's (their words are cut at
+    different lengths); that every store answers is the contract."""
+    wid = await host.start_workflow("simple", {"text": "pizza"}, description="pizza")
+    await host.wait_for_workflow(wid, timeout=10)
+    found = [item.id for item in (await host.search(terms)).items]
+    if finds is not None:
+        assert found == ([wid] if finds else [])
+    assert (await host.search(terms + " nowhere")).total == 0
