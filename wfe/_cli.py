@@ -9,6 +9,8 @@
     wfe publish NAME KEY [--data JSON] [--effective-date ISO]
     wfe suspend|resume|terminate ID
     wfe reindex [--batch N]            write every workflow to the search index again
+    wfe worker MODULE:ATTRIBUTE [--concurrency N] [--grace S] [--health-port P]
+                                       run the definitions as a service (``wfe._worker``)
 
 Every command that opens a store takes the hosts' store options: ``--db`` (or
 ``--persistence``), ``--lock``, ``--queue`` and ``--search``, each defaulting to its variable
@@ -50,6 +52,7 @@ from wfe_core.errors import (
 )
 
 from . import _cli_commands as commands
+from . import _worker
 from ._cli_output import Output
 
 EXIT_CODES = {
@@ -175,6 +178,9 @@ def parser() -> argparse.ArgumentParser:
         command(name, f"{name} a workflow", commands.control).add_argument("id")
     reindex = command("reindex", "rebuild the search index from the store", commands.reindex)
     reindex.add_argument("--batch", type=count, default=256, help="workflows per write")
+    worker = command("worker", "run the definitions as a service: drains on SIGTERM, health on /livez, /readyz",
+                     _worker.run)
+    _worker.add_options(worker)
     return top
 
 

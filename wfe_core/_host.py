@@ -41,6 +41,7 @@ from .errors import (
     ConfigurationError,
     HostStoppedError,
     InvalidEventError,
+    ProviderError,
     SerializationError,
     WfeError,
     WorkflowNotFoundError,
@@ -48,6 +49,7 @@ from .errors import (
 from .providers import (
     LockProvider,
     PersistenceProvider,
+    QueueKind,
     QueueProvider,
     SearchFilter,
     SearchIndex,
@@ -374,8 +376,9 @@ class WorkflowHost:
 
         if runtime is not None:
             await runtime.launch(instance, self.persistence.create_workflow, announce)
-        else:  # not started yet: the poller of the first host to start finds it
+        else:  # not running here: stored, and queued for the hosts that run workflows
             await self.persistence.create_workflow(instance)
+            await self._queue_for_others(QueueKind.WORKFLOW, instance.id)
             await announce()
         self._telemetry.workflow_started(definition.id)
         return instance.id
@@ -448,8 +451,19 @@ class WorkflowHost:
                 await self._runtime.publish(event, self.persistence.create_event)
             else:
                 await self.persistence.create_event(event)
+                if event.event_time <= self.clock.now():
+                    await self._queue_for_others(QueueKind.EVENT, event.id)
             telemetry.event_published(event_name)
             return event.id
+
+    async def _queue_for_others(self, kind: QueueKind, item_id: str) -> None:
+        """Queue work stored by a host that does not run it (a client, or ``open_stores``), so a
+        running host takes it at once; the poller of one finds it anyway if this fails."""
+        try:
+            await self.queue.enqueue(kind, item_id)
+        except ProviderError as exc:
+            log.info("could not queue %s %s (%s); a running host's poller will find it",
+                     kind.value, item_id, exc)
 
     # -- queries -----------------------------------------------------------------------------
 

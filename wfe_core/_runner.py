@@ -129,6 +129,7 @@ class WorkflowRunner:
         # An event delivered into ``loaded`` for the first pass to write (``Carried``).
         carried = self.events.take_carried(wid, loaded) if loaded is not None else None
         error: BaseException | None = None
+        hand_on = False
         try:
             if loaded is not None:
                 instance = loaded
@@ -197,7 +198,10 @@ class WorkflowRunner:
                 if metering:
                     stored_at = self.clock.now()
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
-                self.timers.schedule(instance.next_execution, QueueKind.WORKFLOW, wid)
+                if self.stopping and instance.next_execution <= self.clock.now():
+                    hand_on = True  # due now, and this host stops: another host takes it at once
+                else:
+                    self.timers.schedule(instance.next_execution, QueueKind.WORKFLOW, wid)
         except BaseException as exc:
             error = exc
             raise
@@ -205,6 +209,12 @@ class WorkflowRunner:
             if carried is not None:  # no pass wrote it: the event is delivered again
                 self.events.settle(carried, False, error)
             await self.leases.release(key)
+        if hand_on:
+            try:
+                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            except Exception:
+                log.warning("stop: could not queue workflow %s for another host; the poller will "
+                            "find it", wid, extra=log_fields(wid, instance.definition_id))
 
     def lease_lost(self, instance: WorkflowInstance) -> None:
         log.warning(
