@@ -26,7 +26,7 @@ import attrs
 from ._leases import Leases
 from ._models import ExecutionPointers, WorkflowInstance
 from ._telemetry import Telemetry
-from .errors import ProviderUnavailableError, WfeError
+from .errors import ProviderError, ProviderUnavailableError, WfeError
 from .providers import PersistenceProvider, SearchIndex
 
 __all__ = ["Indexer"]
@@ -185,12 +185,16 @@ class Indexer:
                 errors.append(exc)
                 failed += len(chunk)
                 continue
-            except Exception:
+            except ProviderError:  # refused for good: find which, and index the others
                 left, unavailable = await self.index_alone(chunk)
                 if unavailable is not None:
                     errors.append(unavailable)
                     failed += len(chunk) - len(left)
                 chunk = left
+            except Exception as exc:  # not translated by its provider: kept, as if unavailable
+                errors.append(exc)
+                failed += len(chunk)
+                continue
             # Only up to the revision indexed: a later write keeps its entry.
             done.extend((instance.id, instance.revision) for instance in chunk)
         if done:
@@ -205,11 +209,12 @@ class Indexer:
 
     async def index_alone(
         self, chunk: list[WorkflowInstance]
-    ) -> tuple[list[WorkflowInstance], ProviderUnavailableError | None]:
+    ) -> tuple[list[WorkflowInstance], Exception | None]:
         """Index a refused chunk one workflow at a time: the ones the index refuses for good
-        are logged and left out; one found unavailable stops the rest.
+        (a ``ProviderError``) are logged and left out; any other failure (unavailable, or an
+        error its provider did not translate) stops the rest, which stay in the outbox.
 
-        Returns the workflows done with (indexed or refused), and the unavailability met.
+        Returns the workflows done with (indexed or refused), and the failure met.
         """
         finished: list[WorkflowInstance] = []
         for instance in chunk:
@@ -217,12 +222,14 @@ class Indexer:
                 await self.search.index_workflows([instance])
             except ProviderUnavailableError as exc:
                 return finished, exc
-            except Exception as exc:
+            except ProviderError as exc:
                 log.warning(
                     "the search index refused workflow %s at revision %d; it is left out of "
                     "search until its next change: %s",
                     instance.id, instance.revision, _cut(str(exc)),
                 )
+            except Exception as exc:
+                return finished, exc
             finished.append(instance)
         return finished, None
 
