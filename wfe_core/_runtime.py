@@ -182,6 +182,9 @@ class Runtime:
         await self.hand_back_waiting()  # any a start still in progress handed over
         try:
             await self.indexer.flush()
+        except ProviderUnavailableError as exc:
+            log.warning("stop: the search index is unavailable; the store's outbox keeps what "
+                        "it lacks for the next host (%s)", exc)
         except Exception:
             log.exception("final search indexing failed")
         self.pool.stop()

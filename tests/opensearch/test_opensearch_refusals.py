@@ -114,7 +114,6 @@ async def test_a_node_that_is_down_is_logged_once(
                 wid = await host.start_workflow("one-step", {})
                 await host.wait_for_workflow(wid, timeout=30)
                 await asyncio.sleep(1.0)  # several polls, each failing
-            # While it runs (the stop's final flush reports what it leaves, once).
             running = list(caplog.records)
     indexing = [r for r in running if "index" in r.getMessage().lower()]
     assert [r for r in indexing if r.levelno >= logging.ERROR] == []
@@ -122,3 +121,7 @@ async def test_a_node_that_is_down_is_logged_once(
     warned = [r for r in indexing if r.levelno == logging.WARNING]
     assert len(warned) == 1, [r.getMessage() for r in warned]
     assert "unavailable" in warned[0].getMessage()
+    # The stop's final flush says once, in a line, what it leaves to the outbox.
+    at_stop = [r for r in caplog.records[len(running):] if "index" in r.getMessage().lower()]
+    assert [r for r in at_stop if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert [r.getMessage() for r in at_stop if "outbox keeps" in r.getMessage()] != []
