@@ -14,11 +14,13 @@ modules: running step bodies (``_invoke``), applying their results to the instan
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import attrs
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -175,10 +177,13 @@ class _Pass:
     def prepare(self, pointer: ExecutionPointer) -> StepRun:
         state = self.state
         step = state.steps[pointer.step_id]
-        was_new = pointer.status is not PointerStatus.RUNNING
+        status = pointer.status
+        was_new = status is not PointerStatus.RUNNING
         pointer.status = PointerStatus.RUNNING
         if pointer.start_time is None:
             pointer.start_time = state.now
+            state.event(LifecycleEventType.STEP_STARTED, pointer)
+        elif status is PointerStatus.FAILED:  # a retry (or a resume): another attempt starts
             state.event(LifecycleEventType.STEP_STARTED, pointer)
         state.result.steps_run += 1
         ctx = StepExecutionContext(
@@ -197,12 +202,16 @@ class _Pass:
 
         Steps that ran together share one data object, so when their combined changes cannot
         be stored, each of them fails (and goes through its error behaviour) and the data
-        goes back to what it was before them.
+        goes back to what it was before them. So do they when a step replaced the data of a
+        typed workflow with something else (stored, it would be read back as the defaults).
         """
         state = self.state
+        data = state.wf.data
         try:
-            state.result.data_text = encode_data(state.wf.data, state.defn.data_type)
-        except SerializationError as exc:
+            if data.__class__ is not state.defn.data_type and data is not None:
+                _check_data_type(data, state.defn.data_type, runs)
+            state.result.data_text = encode_data(data, state.defn.data_type)
+        except (SerializationError, TypeError) as exc:
             if self.data_text is not None:
                 state.wf.data = decode_data(self.data_text, state.defn.data_type)
             for run in runs:
@@ -233,6 +242,22 @@ class _Pass:
             state.result.changed.add(pointer.id)
         if self.observe:
             self.invoker.step_done(run, state.wf, outcome_of(run.result), None)
+
+
+def _check_data_type(data: Any, data_type: Any, runs: list[StepRun]) -> None:
+    """Refuse data that is not of a typed workflow's data class (attrs class or dataclass)."""
+    if not isinstance(data_type, type) or not (
+        attrs.has(data_type) or dataclasses.is_dataclass(data_type)
+    ):
+        return
+    if isinstance(data, data_type):
+        return
+    names = ", ".join(repr(run.step.display_name) for run in runs)
+    raise TypeError(
+        f"step{'s' if len(runs) > 1 else ''} {names} left the workflow data as a {type(data).__qualname__}, but this "
+        f"workflow's data is a {data_type.__qualname__}: assign a {data_type.__qualname__} to "
+        "ctx.data, or change its fields in place"
+    )
 
 
 def _state(p: ExecutionPointer) -> tuple[Any, ...]:

@@ -6,12 +6,16 @@ else compensation where a saga scope asks for it, else the definition's default)
 after a delay, a suspension, a termination, or compensation, which runs the compensation steps
 of what is undone one after another and resumes or reverts the scopes around it. It changes the
 pointers through the pass's ``PassState``; it is made only when a pass meets its first failure.
+
+``describe_error`` gives the message recorded for a failure, one that every store can keep
+and every log can take; the invoker uses it for what telemetry records too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections import deque
 
 from ._apply import PassState
@@ -21,7 +25,11 @@ from ._models import ExecutionError, ExecutionPointer, PointerStatus, WorkflowSt
 from ._step import DEFAULT_ERROR_BEHAVIOR, MAX_DELAY, ErrorBehavior
 from ._telemetry import Telemetry, log_fields
 
-__all__ = ["FailurePolicy"]
+__all__ = ["MAX_MESSAGE", "FailurePolicy", "describe_error"]
+
+#: The longest failure message recorded or logged, in characters; a longer one is cut, with a
+#: note of its length (a 5 MB message would otherwise be written and logged at every retry).
+MAX_MESSAGE = 4_000
 
 log = logging.getLogger("wfe.executor")
 _Kind = ErrorBehavior.Kind
@@ -44,7 +52,7 @@ class FailurePolicy:
     def handle(self, pointer: ExecutionPointer, step: WorkflowStep, exc: BaseException) -> None:
         """Record a step's failure and follow its error behaviour."""
         state, wf = self.state, self.state.wf
-        message = _describe(exc)
+        message, exact = describe_error(exc)
         state.result.errors.append(
             ExecutionError(
                 workflow_id=wf.id,
@@ -52,25 +60,32 @@ class FailurePolicy:
                 message=message,
                 error_time=state.now,
                 step_id=step.id,
-                error_type=type(exc).__qualname__,
+                error_type=_safe_text(type(exc).__qualname__),
             )
         )
         state.event(LifecycleEventType.WORKFLOW_ERROR, pointer, message=message)
         pointer.status = PointerStatus.FAILED
         if wf.status is not WorkflowStatus.RUNNABLE:
             # A step that ran beside the one that ended the workflow: recorded, nothing more.
-            self.log_failure(pointer, step, exc, message)
+            self.log_failure(pointer, step, exc, message, exact)
             return
         self.follow_error_behavior(pointer, exc)
-        self.log_failure(pointer, step, exc, message)
+        self.log_failure(pointer, step, exc, message, exact)
 
     def log_failure(
-        self, pointer: ExecutionPointer, step: WorkflowStep, exc: BaseException, message: str
+        self,
+        pointer: ExecutionPointer,
+        step: WorkflowStep,
+        exc: BaseException,
+        message: str,
+        exact: bool,
     ) -> None:
         """The one log record of a step's failure, with its traceback, where it is recorded.
 
         INFO when it will be retried (handled, and the retry may well succeed); WARNING when
-        it suspended, terminated or compensated the workflow.
+        it suspended, terminated or compensated the workflow. When the exception's own text
+        had to be changed to be recorded (``exact`` false), the traceback is written here with
+        the recorded message, since logging's would print the text in full, or fail on it.
         """
         wf = self.state.wf
         retrying = (
@@ -78,11 +93,15 @@ class FailurePolicy:
             and pointer.end_time is None
             and pointer.sleep_until is not None
         )
+        trace = ""
+        if not exact:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            trace = f"\nTraceback (most recent call last):\n{frames}{message}"
         log.log(
             logging.INFO if retrying else logging.WARNING,
-            "step %s of workflow %s failed%s: %s",
-            step.display_name, wf.id, " (retrying)" if retrying else "", message,
-            exc_info=exc,
+            "step %s of workflow %s failed%s: %s%s",
+            step.display_name, wf.id, " (retrying)" if retrying else "", message, trace,
+            exc_info=exc if exact else None,
             extra=log_fields(wf.id, wf.definition_id, step.display_name),
         )
 
@@ -254,12 +273,40 @@ class FailurePolicy:
         return self.state.add_pointer(comp)
 
 
-def _describe(exc: BaseException) -> str:
-    """The message recorded for a failed step: the type, the text and, for an exit, a hint."""
-    text = str(exc)
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+def describe_error(exc: BaseException) -> tuple[str, bool]:
+    """The message recorded for a failed step, and whether it holds the exception's text as is.
+
+    The type, the text and, for an exit, a hint. Every store must be able to keep it, so
+    whatever the exception holds: a ``__str__`` that raises leaves the type's name (and a note),
+    lone surrogates and NUL are escaped, and a message longer than ``MAX_MESSAGE`` is cut with
+    a note of its length.
+    """
+    name = _safe_text(type(exc).__name__)
+    try:
+        text = str(exc)
+    except BaseException as unreadable:  # noqa: BLE001 - a broken __str__ is the step's failure
+        return f"{name} (str() of the exception raised {type(unreadable).__name__})", False
+    message = f"{name}: {text}" if text else name
     if isinstance(exc, (SystemExit, KeyboardInterrupt, GeneratorExit)):
         message += " (a step body must not stop the process; raise an exception instead)"
     elif isinstance(exc, asyncio.CancelledError):
         message += " (the step body was cancelled from within)"
-    return message
+    safe = _safe_text(message)
+    return safe, safe is message
+
+
+def _safe_text(text: str) -> str:
+    """``text`` as every store keeps it: NUL and lone surrogates escaped, cut at MAX_MESSAGE.
+
+    Returns ``text`` itself when it needs none of that.
+    """
+    length = len(text)
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, as surrogateescape decoding leaves them
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE]}... (cut: the message has {length:,} characters)"
+    return text

@@ -24,10 +24,11 @@ from opentelemetry.trace import Span
 
 from . import tracing
 from ._definition import WorkflowStep, arity, call_with_data
+from ._failure import describe_error
 from ._models import ExecutionPointer, WorkflowInstance
 from ._step import MAX_DELAY, ExecutionResult, StepExecutionContext, StepHost
 from ._telemetry import Telemetry
-from ._threads import StepThreads
+from ._threads import RaisedInThread, StepThreads, call_in_thread
 from .serialization import dump_value
 
 __all__ = ["StepInvoker", "StepRun", "outcome_of"]
@@ -115,7 +116,7 @@ class StepInvoker:
                 raise  # the host is stopping this pass, not the step failing
             run.error = exc
         except BaseException as exc:  # noqa: BLE001 - a step body must never stop the host
-            run.error = exc
+            run.error = exc.error if exc.__class__ is RaisedInThread else exc
 
     async def invoke_observed(self, run: StepRun, parent: Context | None) -> None:
         """``invoke`` with a span (current while the body runs, so the body's own spans nest
@@ -144,8 +145,16 @@ class StepInvoker:
     def step_done(
         self, run: StepRun, instance: WorkflowInstance, outcome: str, error: BaseException | None
     ) -> None:
-        """An observed run's outcome is known: end its span, count it."""
+        """An observed run's outcome is known: end its span, count it.
+
+        A span records the error's text, so an error whose text no store or exporter could
+        take (see ``describe_error``) is recorded as a ``RuntimeError`` with the safe message.
+        """
         assert self.telemetry is not None
+        if error is not None:
+            message, exact = describe_error(error)
+            if not exact:
+                error = RuntimeError(message).with_traceback(error.__traceback__)
         self.telemetry.step_done(
             run.span, run.end_ns, run.elapsed, instance, run.step, outcome, error
         )
@@ -169,7 +178,7 @@ class StepInvoker:
                 else:
                     out = await self.pool.run(run, ctx)
             else:
-                out = await asyncio.to_thread(run, ctx)
+                out = await asyncio.to_thread(call_in_thread, run, ctx)
         if inspect.isawaitable(out):
             out = await out
         return out

@@ -33,6 +33,7 @@ __all__ = [
 
 #: Subscriptions with no effective date match events from any time.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = timedelta(0)
 
 #: The event a finished child workflow publishes for its parent (key: the child's id).
 WORKFLOW_ENDED_EVENT = "wfe.workflow.ended"
@@ -158,12 +159,22 @@ class Decide(Primitive):
 
 
 class Delay(Primitive):
+    """Sleeps for ``period``; a function's answer is checked here, a fixed one at build."""
+
     period: timedelta = timedelta(0)
 
     def run(self, ctx: StepExecutionContext) -> ExecutionResult:
         if ctx.persistence_data is not None:
             return ExecutionResult.next()
-        return ExecutionResult.sleep(self.period, persistence_data=True)
+        period = self.period
+        if isinstance(period, timedelta) and period < _ZERO:
+            # Refused, as a fixed negative delay is at build: it is a mistake in the function,
+            # and going on at once would hide it.
+            raise ValueError(
+                f"the delay function of step {ctx.step.display_name!r} returned a negative "
+                f"period ({period}); give a timedelta of zero or more"
+            )
+        return ExecutionResult.sleep(period, persistence_data=True)
 
 
 class WaitFor(Primitive):

@@ -7,6 +7,7 @@ body for every execution, sets its inputs, calls ``run`` and reads the result.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
@@ -215,6 +216,13 @@ class ErrorBehavior:
 
     Kind: ClassVar[type[_Kind]] = _Kind
 
+    def __attrs_post_init__(self) -> None:
+        # Checked however it is made (the class methods, the constructor, a stored definition):
+        # a value that cannot give a delay would fail every pass of the step it guards.
+        problem = _retry_problem(self)
+        if problem is not None:
+            raise ValueError(f"ErrorBehavior: {problem}")
+
     @classmethod
     def retry(
         cls,
@@ -224,15 +232,13 @@ class ErrorBehavior:
         max_interval: timedelta | None = None,
         non_retryable: Sequence[type[BaseException]] = (),
     ) -> ErrorBehavior:
-        problem = check_period(interval, "the retry interval")
-        if problem is None and max_interval is not None:
-            problem = check_period(max_interval, "the retry max_interval")
-        if problem is not None:
-            raise ValueError(problem)
-        if max_retries is not None and max_retries < 0:
-            raise ValueError("max_retries must be None (no limit) or >= 0")
-        if backoff < 1.0:
-            raise ValueError("backoff multiplier must be >= 1.0")
+        """Retry the step after ``interval``, then ``interval * backoff``, ... (see the class).
+
+        Raises:
+            ValueError: a parameter that cannot give a delay (a negative or too long period,
+                a ``backoff`` below 1, infinite or NaN, a negative ``max_retries``), or a
+                ``non_retryable`` entry that is not an exception class; the message names it.
+        """
         return cls(_Kind.RETRY, interval, max_retries, backoff, max_interval, tuple(non_retryable))
 
     @classmethod
@@ -258,6 +264,32 @@ class ErrorBehavior:
         if self.max_interval is not None and delay > self.max_interval:
             return self.max_interval
         return delay
+
+
+def _retry_problem(behavior: ErrorBehavior) -> str | None:
+    """What is wrong with ``behavior``'s retry parameters, or None."""
+    if not isinstance(behavior.kind, _Kind):
+        return f"kind must be an ErrorBehavior.Kind, not {behavior.kind!r}"
+    for value, what in ((behavior.interval, "interval"), (behavior.max_interval, "max_interval")):
+        if value is not None:
+            problem = check_period(value, f"the retry {what}")
+            if problem is not None:
+                return problem
+    retries = behavior.max_retries
+    if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or retries < 0):
+        return f"max_retries must be None (no limit) or an int >= 0, not {retries!r}"
+    backoff = behavior.backoff
+    if (
+        not isinstance(backoff, (int, float))
+        or isinstance(backoff, bool)
+        or not math.isfinite(backoff)
+        or backoff < 1.0
+    ):
+        return f"the backoff multiplier must be a finite number >= 1.0, not {backoff!r}"
+    for entry in behavior.non_retryable:
+        if not (isinstance(entry, type) and issubclass(entry, BaseException)):
+            return f"non_retryable must hold exception classes, not {entry!r}"
+    return None
 
 
 #: Used when neither the step nor the definition says what to do on an error.

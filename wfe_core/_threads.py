@@ -3,7 +3,9 @@
 A ``ThreadPoolExecutor`` wakes the event loop once per finished job; when hundreds of
 workflows run short sync steps, those wake-ups (a syscall and a GIL hand-off each) cost more
 than the steps. Here finished jobs gather in an outbox and the loop is woken once per batch.
-The executor calls ``run``; the runtime owns the instance and stops it.
+The executor calls ``run``; the runtime owns the instance and stops it. ``call_in_thread``
+and ``RaisedInThread`` carry what a body raises back to the loop, for this pool and for
+``asyncio.to_thread`` alike.
 """
 
 from __future__ import annotations
@@ -14,9 +16,31 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["StepThreads"]
+__all__ = ["RaisedInThread", "StepThreads", "call_in_thread"]
 
 _STOP = object()
+
+#: What a body may raise that asyncio cannot hand to the coroutine awaiting it: a future
+#: refuses ``StopIteration``, and a ``GeneratorExit`` thrown into a task's coroutine closes
+#: every coroutine between the task and the await, so the step never sees it.
+_GENERATOR_SIGNALS = (StopIteration, GeneratorExit)
+
+
+class RaisedInThread(Exception):
+    """Carries a ``StopIteration`` or ``GeneratorExit`` a body raised in a worker thread to
+    the step that awaits it; the step unwraps ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def call_in_thread(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """``fn(arg)``, with a generator signal it raises carried in a ``RaisedInThread``."""
+    try:
+        return fn(arg)
+    except _GENERATOR_SIGNALS as exc:
+        raise RaisedInThread(exc) from None
 
 
 class StepThreads:
@@ -66,6 +90,8 @@ class StepThreads:
                     ok, value = True, fn(arg)
                 except BaseException as exc:  # handed to the awaiting step, as with an executor
                     ok, value = False, exc
+                    if isinstance(exc, _GENERATOR_SIGNALS):
+                        value = RaisedInThread(exc)
             with self._lock:
                 self._outbox.append((future, ok, value))
                 self._idle += 1
@@ -84,10 +110,14 @@ class StepThreads:
         for future, ok, value in batch:
             if future.done():
                 continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            # One job that cannot be handed over must not strand the rest of the batch.
+            try:
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting step instead
+                future.set_exception(RuntimeError(f"a step's outcome could not be handed over: {exc!r}"))
 
     def stop(self) -> None:
         """Let running steps finish; start no more. Idempotent."""

@@ -162,8 +162,8 @@ async def test_a_retried_step_reports_each_error(host: WorkflowHost) -> None:
         "ValueError: attempt 2",
     ]
     assert attempts == [0, 1, 2]
-    # one step started (the first attempt) and one completed
-    assert [e.type for e in events].count(T.STEP_STARTED) == 1
+    # each attempt starts (issue 19: a retry reported no second start), one completes
+    assert [e.type for e in events].count(T.STEP_STARTED) == 3
 
 
 async def test_suspend_resume_and_terminate_report_their_events(host: WorkflowHost) -> None:
