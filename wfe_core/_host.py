@@ -149,6 +149,9 @@ class WorkflowHost:
         self._runtime: Runtime | None = None
         self._started = False
         self._stopped = False
+        #: The providers are started (by ``start`` or ``open_stores``): a host never started
+        #: still stores what it is given, but has no queue to tell the running hosts.
+        self._providers_open = False
 
     def _open(self, capability: Capability, given: object, base_url: str | None) -> Any:
         """The provider for ``capability``: ``given`` itself, or taken from its URL's backend."""
@@ -196,9 +199,11 @@ class WorkflowHost:
         except BaseException:
             await self._backends.close()
             raise
+        self._providers_open = True
 
     async def _close_providers(self) -> None:
         """Close the backends this host opened (not the providers given as instances)."""
+        self._providers_open = False
         await self._backends.close()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -459,6 +464,8 @@ class WorkflowHost:
     async def _queue_for_others(self, kind: QueueKind, item_id: str) -> None:
         """Queue work stored by a host that does not run it (a client, or ``open_stores``), so a
         running host takes it at once; the poller of one finds it anyway if this fails."""
+        if not self._providers_open:
+            return
         try:
             await self.queue.enqueue(kind, item_id)
         except ProviderError as exc:
