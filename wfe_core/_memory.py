@@ -351,7 +351,7 @@ class MemorySearchIndex:
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
     ) -> SearchPage:
-        words = search_words(terms)
+        words = list(dict.fromkeys(search_words(terms)))  # a repeated word asks nothing more
         hits = (
             summary
             for summary, text, _, _ in self._docs.values()

@@ -275,7 +275,7 @@ class SqliteSearchIndex(DatabaseUser):
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20
     ) -> SearchPage:
         """Instances matching every term (none: all) and the filters, newest first, one page."""
-        words = search_words(terms)
+        words = list(dict.fromkeys(search_words(terms)))  # a repeated word asks nothing more
         where, args = _filter_sql(filters)
 
         def run(conn: sqlite3.Connection) -> SearchPage:
