@@ -67,6 +67,13 @@ def translate(exc: BaseException, options: PostgresOptions, doing: str) -> WfeEr
             "3F000": "the schema is missing",
         }.get(state, "the server refused the login; check the user name and password")
         return ConfigurationError(f"PostgreSQL at {where}: {hint} ({text})")
+    if state is None and "certificate" in lowered:
+        # libpq's TLS checks ('root certificate file ... does not exist'): a file or sslmode
+        # to fix, not the login (the words "does not exist" below would blame the password).
+        return ConfigurationError(
+            f"PostgreSQL at {where}: the TLS setup refused the connection; give the server's "
+            f"root certificate (sslrootcert=...), sslrootcert=system, or a weaker sslmode ({text})"
+        )
     if state is None and (
         "password authentication failed" in lowered or "does not exist" in lowered
     ):

@@ -549,3 +549,15 @@ async def test_connections_cut_mid_run_every_workflow_still_completes(url: str) 
                 break
             await asyncio.sleep(0.05)
         assert database.listening, "the listener did not reconnect"
+
+
+async def test_verify_full_without_a_root_certificate_names_the_certificate_not_the_password(
+    url: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-root.crt"
+    with pytest.raises(ConfigurationError) as caught:
+        async with WorkflowHost(f"{url}&sslmode=verify-full&sslrootcert={missing}"):
+            pass
+    message = str(caught.value)
+    assert "TLS" in message and "sslrootcert" in message
+    assert "password" not in message.split("(")[0]
