@@ -76,7 +76,10 @@ def _test_store(directory: Path, scheme: str = "postgresql") -> Iterator[str]:
     base = service_url(TEST_URL_VARIABLE, "postgresql")
     schema = f"wfe_test_{uuid.uuid4().hex[:12]}"
     parts = urlsplit(base)
-    query = "&".join(p for p in (parts.query, urlencode({"schema": schema})) if p)
+    # Commits of a test store do not wait for the disk: its tests are about the engine, and a
+    # server crash is not among them (the restart tests make clusters of their own).
+    wfe = urlencode({"schema": schema, "options": "-c synchronous_commit=off"})
+    query = "&".join(p for p in (parts.query, wfe) if p)
     yield urlunsplit((scheme, parts.netloc, parts.path, query, ""))
     import psycopg
 

@@ -15,7 +15,7 @@ what every message and log line prints instead of the URL.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import attrs
 
@@ -149,7 +149,9 @@ def parse_url(url: str) -> PostgresOptions:
         _check_value(name, value, shown)
     if not any(name == "connect_timeout" for name, _ in libpq):
         libpq.append(("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
+    # %20, not +, for a space: libpq reads a URI's query with percent-decoding only.
+    query = urlencode(libpq, quote_via=quote)
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, query, ""))
     _check_parameters(conninfo, shown, unquote(password) if password else None)
     return PostgresOptions(
         conninfo=conninfo,

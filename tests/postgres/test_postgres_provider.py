@@ -561,3 +561,10 @@ async def test_verify_full_without_a_root_certificate_names_the_certificate_not_
     message = str(caught.value)
     assert "TLS" in message and "sslrootcert" in message
     assert "password" not in message.split("(")[0]
+
+
+def test_a_libpq_option_with_spaces_reaches_libpq_percent_encoded() -> None:
+    """libpq decodes %20 in a URI's query, not +: ``options=-c x=y`` must not become ``-c+x=y``."""
+    conninfo = parse_url("postgresql://u@h/db?options=-c%20synchronous_commit%3Doff").conninfo
+    assert "options=-c%20synchronous_commit%3Doff" in conninfo
+    assert "+" not in conninfo
