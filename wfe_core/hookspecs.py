@@ -37,12 +37,17 @@ class TestStore:
             test is then skipped, or failed under ``WFE_REQUIRE_SERVICES=1``.
         shared_across_processes: two processes opening the URL see one store, so the
             kill -9 and multi-process tests run on it (``memory://`` does not).
+        compose_with: for a scheme without persistence, the persistence schemes wfe's suites
+            run it beside (``None``: every installed one whose store processes share). A
+            variant of another provider (Valkey over TLS) names one, so the suites do not run
+            again what its plain spelling proves beside the others.
     """
 
     __test__: ClassVar[bool] = False  # not a pytest test class
 
     make: Callable[[Path], contextlib.AbstractContextManager[str]]
     shared_across_processes: bool = False
+    compose_with: tuple[str, ...] | None = None
 
 
 

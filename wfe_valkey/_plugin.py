@@ -83,7 +83,13 @@ def _spec(scheme: str) -> ProviderSpec:
         capabilities=_VALKEY_CAPABILITIES,
         backend=ValkeyBackend,
         store_key=store_key,
-        test_store=TestStore(functools.partial(_test_store, scheme=scheme), shared_across_processes=True),
+        test_store=TestStore(
+            functools.partial(_test_store, scheme=scheme),
+            shared_across_processes=True,
+            # Over TLS, the suites beside PostgreSQL: beside SQLite they prove nothing the plain
+            # spelling does not.
+            compose_with=("postgresql",) if scheme in ("valkeys", "rediss") else None,
+        ),
         extra="valkey",
         driver="redis",
         description="Valkey / Redis: leases, reliable queues and lifecycle events for many hosts"

@@ -596,3 +596,33 @@ def test_an_uninstalled_provider_of_wfe_names_its_extra() -> None:
 def test_a_url_with_an_unbalanced_bracket_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ConfigurationError, match="not a valid URL"):
         WorkflowHost(url)
+
+
+def test_store_sets_compose_each_capability_scheme_with_the_shared_persistence_schemes() -> None:
+    from wfe_core.testing import StoreSet, store_sets
+
+    plugins = PluginHost(
+        load_entry_points=False,
+        plugins=(
+            FakePlugin("mem", "mem", ALL, test_store=TestStore(_journaled_store)),
+            FakePlugin("disk", "disk", ALL, test_store=TestStore(_journaled_store, True)),
+            FakePlugin("file", "file", ALL, test_store=TestStore(_journaled_store, True)),
+            FakePlugin("coord", "coord", {Capability.LOCK, Capability.QUEUE},
+                       test_store=TestStore(_journaled_store, True)),
+            FakePlugin("tls", "tls", {Capability.LOCK},
+                       test_store=TestStore(_journaled_store, True, compose_with=("file",))),
+            FakePlugin("find", "find", {Capability.SEARCH}, test_store=TestStore(_journaled_store, True)),
+        ),
+    )
+    assert [s.id for s in store_sets(plugins)] == [
+        "disk", "disk+coord", "disk+find", "file", "file+coord", "file+find", "file+tls", "mem",
+    ]
+    assert StoreSet("disk", lock="coord", queue="coord") in store_sets(plugins)
+    assert [s.id for s in store_sets(plugins, capability="search")] == [
+        "disk", "disk+coord", "disk+find", "file", "file+coord", "file+find", "file+tls", "mem",
+    ]
+    assert [s.id for s in store_sets(plugins, shared_across_processes=True)] == [
+        "disk", "disk+coord", "disk+find", "file", "file+coord", "file+find", "file+tls",
+    ]
+    chosen = StoreSet("mem", lock="tls")
+    assert store_sets(plugins, chosen=chosen) == [chosen]

@@ -9,7 +9,8 @@ run through every scenario by declaring its own test store, with no scheme made 
 
 :func:`store_sets` lists the sets a run covers: every installed persistence scheme with its own
 lock, queue and search, and every scheme that offers a lock, queue or search but no
-persistence, with each persistence scheme whose store processes share (not ``memory``). One set
+persistence, with each persistence scheme whose store processes share (not ``memory``), or
+those its test store names (``TestStore.compose_with``). One set
 is chosen with the pytest options ``--wfe-persistence``, ``--wfe-lock``, ``--wfe-queue`` and
 ``--wfe-search`` (``python -m wfe_core.testing`` passes them). :func:`open_stores` makes the
 empty stores of one set and yields their URLs as :class:`Stores`.
@@ -205,7 +206,8 @@ def store_sets(
             offers = {c: scheme if c in spec.capabilities else None for c in _OTHERS}
             if not any(offers.values()):
                 continue
-            for base in shared:
+            partners = spec.test_store.compose_with if spec.test_store is not None else None
+            for base in shared if partners is None else [b for b in shared if b in partners]:
                 candidates.append(
                     StoreSet(
                         base,
