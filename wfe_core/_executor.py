@@ -309,3 +309,21 @@ class WorkflowExecutor:
         of its steps' spans.
         """
         return await _Pass(self, instance, definition, self.clock.now(), data_text, span).run()
+
+    async def fail_pass(
+        self,
+        instance: WorkflowInstance,
+        definition: WorkflowDefinition,
+        error: BaseException,
+        data_text: str | None = None,
+    ) -> PassResult:
+        """The pass over ``instance`` (as stored) whose write the store refused, again, with
+        every step that was due failing with ``error`` unrun: recorded, and through its error
+        behaviour (retry later, suspend, terminate, compensate)."""
+        run = _Pass(self, instance, definition, self.clock.now(), data_text, None)
+
+        async def refused(step_run: StepRun) -> None:
+            step_run.error = error
+
+        run.invoke = refused
+        return await run.run()

@@ -19,6 +19,7 @@ from ._capacity import Capacity
 from ._definition import WorkflowDefinition
 from ._events import EventDelivery
 from ._executor import PassResult, WorkflowExecutor
+from ._failure import describe_error
 from ._group_commit import GroupCommit
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
@@ -30,7 +31,12 @@ from ._registry import WorkflowRegistry
 from ._telemetry import Telemetry, log_fields
 from ._timers import Timers
 from .clock import Clock
-from .errors import ConcurrencyError, ProviderUnavailableError, WorkflowNotFoundError
+from .errors import (
+    ConcurrencyError,
+    PassRefusedError,
+    ProviderUnavailableError,
+    WorkflowNotFoundError,
+)
 from .providers import PersistenceProvider, QueueKind, QueueProvider, WorkflowWrite
 from .serialization import decode_data, encode_data
 
@@ -177,7 +183,15 @@ class WorkflowRunner:
                         return
                     if carried is not None:  # the event in its pointer is written with the pass
                         result.changed.add(carried.pointer_id)
-                    stored = await self.persist_pass(instance, definition, result)
+                    try:
+                        stored = await self.persist_pass(instance, definition, result)
+                    except (ProviderUnavailableError, WorkflowNotFoundError):
+                        raise  # waited out by ``process``; or the workflow is gone
+                    except Exception as refusal:
+                        if carried is not None:  # its event was not written: delivered again
+                            self.events.settle(carried, False, refusal)
+                            carried = None
+                        instance, stored = await self.pass_refused(wid, definition, refusal)
                 except BaseException as exc:
                     failed = exc
                     raise
@@ -215,6 +229,28 @@ class WorkflowRunner:
             except Exception:
                 log.warning("stop: could not queue workflow %s for another host; the poller will "
                             "find it", wid, extra=log_fields(wid, instance.definition_id))
+
+    async def pass_refused(
+        self, wid: str, definition: WorkflowDefinition, refusal: Exception
+    ) -> tuple[WorkflowInstance, str | None]:
+        """The store refused a pass's write for good (not unavailable, not a moved revision):
+        the pass's steps fail with that, from the state the store holds, and go through their
+        error behaviour, so the workflow is not run and refused again at every poll.
+
+        Returns the instance and its data as stored (None: it changed meanwhile). Raises
+        what the failure's own write raises (the poller then tries the workflow again).
+        """
+        message, _ = describe_error(refusal)
+        log.warning(
+            "workflow %s: the store refused to write a pass (%s); its steps fail with that, "
+            "through their error behaviour", wid, message, extra=log_fields(wid, definition.id),
+        )
+        instance = await self.persistence.get_workflow(wid)
+        text = instance.data
+        instance.data = decode_data(text, definition.data_type)
+        error = PassRefusedError(f"the store refused to write the pass this step ran in: {message}")
+        result = await self.executor.fail_pass(instance, definition, error, text)
+        return instance, await self.persist_pass(instance, definition, result)
 
     def lease_lost(self, instance: WorkflowInstance) -> None:
         log.warning(

@@ -17,6 +17,7 @@ The hierarchy::
     │   └── ProviderUnavailableError transient: busy, locked, unreachable; retry with backoff
     └── StepFailedError              base for failures the engine raises inside a step
         ├── SubWorkflowFailedError   a child workflow ended terminated
+        ├── PassRefusedError         the store refused for good to write the pass a step ran in
         └── RetriesExhaustedError    (recorded, never raised to users)
 
 Providers translate driver errors at their boundary with ``raise ProviderError(...) from exc``,
@@ -38,6 +39,7 @@ __all__ = [
     "HostStoppedError",
     "InvalidEventError",
     "MissingDependencyError",
+    "PassRefusedError",
     "ProviderError",
     "ProviderUnavailableError",
     "RetriesExhaustedError",
@@ -153,6 +155,12 @@ class StepFailedError(WfeError):
 
 class SubWorkflowFailedError(StepFailedError):
     """A child workflow ended without completing."""
+
+
+class PassRefusedError(StepFailedError):
+    """The store refused, for a reason no retry of the write can fix, to write the pass a step
+    ran in: the step fails with it (recorded, and through its error behaviour) instead of the
+    pass being tried again and again."""
 
 
 class RetriesExhaustedError(StepFailedError):

@@ -95,6 +95,7 @@ ERRORS_ALL = [
     "HostStoppedError",
     "InvalidEventError",
     "MissingDependencyError",
+    "PassRefusedError",
     "ProviderError",
     "ProviderUnavailableError",
     "RetriesExhaustedError",

@@ -243,3 +243,62 @@ async def test_typed_data_replaced_by_its_own_type_is_kept(host: WorkflowHost) -
     instance = await host.wait_for_workflow(wid, timeout=15)
     assert instance.status is WorkflowStatus.COMPLETE
     assert instance.data == Typed(count=4, note="replaced")
+
+
+# -- a pass the store refuses for good ----------------------------------------------------------
+
+
+async def test_a_pass_the_store_refuses_for_good_is_a_step_failure_not_a_loop(
+    host: WorkflowHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that refuses a pass's write for a reason no retry fixes (here: any write of data
+    holding "poison") would refuse it at every poll: the step that ran in it fails with the
+    refusal instead, recorded, and its error behaviour (suspend) decides what follows."""
+    from wfe.errors import ProviderError
+
+    runs: list[str] = []
+
+    def poison(ctx: Any) -> None:
+        runs.append(ctx.workflow.id)
+        ctx.data["poison"] = True
+
+    definition = (
+        WorkflowBuilder(dict)
+        .start_with(lambda ctx: None)
+        .then(poison).on_error(ErrorBehavior.suspend())
+        .build("refused-pass")
+    )
+    host.register(definition)
+    persistence = host.persistence
+    one, many = persistence.persist_workflow, persistence.persist_workflows
+
+    def refuses(instance: Any) -> bool:
+        return isinstance(instance.data, str) and '"poison"' in instance.data
+
+    async def persist_workflow(instance: Any, **kwargs: Any) -> None:
+        if refuses(instance):
+            raise ProviderError("the store cannot keep this value (test)")
+        await one(instance, **kwargs)
+
+    async def persist_workflows(writes: Any) -> list[Exception | None]:
+        outcomes: list[Exception | None] = [None] * len(writes)
+        kept = [n for n, w in enumerate(writes) if not refuses(w.instance)]
+        for n, w in enumerate(writes):
+            if refuses(w.instance):
+                outcomes[n] = ProviderError("the store cannot keep this value (test)")
+        if kept:
+            for n, outcome in zip(kept, await many([writes[n] for n in kept]), strict=True):
+                outcomes[n] = outcome
+        return outcomes
+
+    monkeypatch.setattr(persistence, "persist_workflow", persist_workflow)
+    monkeypatch.setattr(persistence, "persist_workflows", persist_workflows)
+    wid = await host.start_workflow("refused-pass", {})
+    instance = await host.wait_for_workflow(wid, timeout=30)
+    assert instance.status is WorkflowStatus.SUSPENDED
+    assert "poison" not in instance.data  # the refused pass's change is not kept
+    errors = await host.get_execution_errors(wid)
+    assert len(errors) == 1
+    assert "PassRefusedError" in errors[0].message and "cannot keep this value" in errors[0].message
+    await asyncio.sleep(0.3)
+    assert runs == [wid]  # ran once: not run and refused again and again
