@@ -69,10 +69,12 @@ def per_step(provider: str, otel: bool = False) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.opcodes", description=__doc__.split("\n\n")[0])
-    parser.add_argument("providers", nargs="*", default=["memory", "sqlite"], choices=["memory", "sqlite"])
+    parser.add_argument("providers", nargs="*", metavar="memory|sqlite", help="default: both")
     parser.add_argument("--otel", action="store_true", help="record with the OpenTelemetry SDK")
     args = parser.parse_args()
-    for provider in args.providers:
+    if unknown := set(args.providers) - {"memory", "sqlite"}:
+        parser.error(f"unknown provider(s) {', '.join(sorted(unknown))}: give memory or sqlite")
+    for provider in args.providers or ["memory", "sqlite"]:
         print(f"opcodes per step (chain {STEPS} steps, async{', otel' if args.otel else ''})  "
               f"{provider:7} {per_step(provider, args.otel):8,.0f}", flush=True)
 
