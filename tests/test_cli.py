@@ -321,3 +321,34 @@ def test_list_on_a_terminal_is_coloured_unless_no_color(shared: dict[str, Any], 
     assert "\x1b[33msuspended" in coloured  # the status in yellow
     assert "\x1b[1mID" in coloured  # a bold header
     assert "\x1b[" not in plain.split("DONE")[0]
+
+
+async def test_steering_by_filters_asks_first_and_shows_progress(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wfe.db'}"
+    async with WorkflowHost(url) as host:
+        host.register(nested)
+        waiting = [await _waiting(host, f"k{n}") for n in range(12)]
+    other = f"sqlite:///{tmp_path / 'other.db'}"  # nothing there matches
+    async with WorkflowHost(other) as host:
+        host.register(simple)
+        await host.wait_for_workflow(await host.start_workflow("simple", {}), timeout=30)
+
+    refused = wfe("terminate", "--db", url, "--definition", "nested")  # piped: nobody to ask
+    assert refused.returncode == 2 and "12 workflow(s) match; give --yes" in refused.stderr
+    nothing = wfe("suspend", "--db", url)
+    assert nothing.returncode == 2 and "give a workflow id, or filters" in nothing.stderr
+
+    done = wfe("suspend", "--db", url, "--definition", "nested", "--status", "runnable", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "suspend: 12 of 12 matching workflow(s) changed" in done.stdout
+    assert "12/12" in done.stderr  # the progress bar
+    resumed = json.loads(
+        wfe("resume", "--db", url, "--reference", "n-k3", "--yes", "--json").stdout
+    )
+    assert resumed == {"command": "resume", "matched": 1, "changed": [waiting[3]]}
+    async with WorkflowHost(url).open_stores() as reader:
+        statuses = {wid: await reader.persistence.get_status(wid) for wid in waiting}
+    assert statuses.pop(waiting[3]) is WorkflowStatus.RUNNABLE
+    assert set(statuses.values()) == {WorkflowStatus.SUSPENDED}
+    again = wfe("terminate", "--db", other, "--definition", "nested", "--yes")
+    assert again.returncode == 1 and "0 of 0" in again.stdout

@@ -7,7 +7,7 @@
     wfe show ID                        one workflow: its data, its step tree, its errors
     wfe errors ID                      what the workflow's failed steps raised
     wfe publish NAME KEY [--data JSON] [--effective-date ISO]
-    wfe suspend|resume|terminate ID
+    wfe suspend|resume|terminate ID | [the filters of list] [--yes]
     wfe reindex [--batch N]            write every workflow to the search index again
     wfe worker MODULE:ATTRIBUTE [--concurrency N] [--grace S] [--health-port P]
                                        run the definitions as a service (``wfe._worker``)
@@ -129,7 +129,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _filters(parser: argparse.ArgumentParser) -> None:
+def _filters(parser: argparse.ArgumentParser, *, paged: bool = True) -> None:
     parser.add_argument("--status", choices=[s.value for s in WorkflowStatus])
     parser.add_argument("--definition", metavar="ID", help="only this definition id")
     parser.add_argument("--reference", help="only workflows started with this reference")
@@ -137,8 +137,9 @@ def _filters(parser: argparse.ArgumentParser) -> None:
                         help="created at or after this time (a date alone: its midnight, UTC)")
     parser.add_argument("--created-before", type=iso_time, metavar="ISO",
                         help="created before this time")
-    parser.add_argument("--skip", type=count, default=0, metavar="N", help="skip the newest N")
-    parser.add_argument("--take", type=count, default=20, metavar="N", help="show N (default 20)")
+    if paged:
+        parser.add_argument("--skip", type=count, default=0, metavar="N", help="skip the newest N")
+        parser.add_argument("--take", type=count, default=20, metavar="N", help="show N (default 20)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -175,7 +176,14 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--effective-date", type=iso_time, metavar="ISO",
                          help="deliver to waits that began at or before this time (default: now)")
     for name in ("suspend", "resume", "terminate"):
-        command(name, f"{name} a workflow", commands.control).add_argument("id")
+        steer = command(
+            name, f"{name} a workflow, or every workflow the filters find (asks first)",
+            commands.control,
+        )
+        steer.add_argument("id", nargs="?", help="the workflow; or give filters instead")
+        _filters(steer, paged=False)
+        steer.add_argument("--yes", action="store_true",
+                           help="with filters: do not ask (needed where nobody can answer)")
     reindex = command("reindex", "rebuild the search index from the store", commands.reindex)
     reindex.add_argument("--batch", type=count, default=256, help="workflows per write")
     worker = command("worker", "run the definitions as a service: drains on SIGTERM, health on /livez, /readyz",

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
 from wfe_core.backends import Capability
+from wfe_core.errors import WfeError
 from wfe_core.models import ExecutionError, WorkflowInstance
 from wfe_core.providers import SearchPage
 from wfe_core.serialization import decode_data
@@ -216,7 +217,17 @@ async def publish(args: argparse.Namespace, out: Output) -> int:
 APPLIES_TO = {"suspend": "runnable", "resume": "suspended", "terminate": "runnable or suspended"}
 
 
+class CommandError(WfeError):
+    """A command used in a way it cannot go on with (exit 2); the message says what to give."""
+
+
+#: Workflows read per search page when steering many.
+_STEER_PAGE = 500
+
+
 async def control(args: argparse.Namespace, out: Output) -> int:
+    if args.id is None:
+        return await _control_many(args, out)
     async with open_store(args, read_only=False) as host:
         changed = await getattr(host, f"{args.command}_workflow")(args.id)
         if changed and args.command == "resume":
@@ -229,6 +240,55 @@ async def control(args: argparse.Namespace, out: Output) -> int:
     else:
         out.line(f"{args.id}: nothing to change: it is {status}, and {args.command} applies to a "
                  f"{APPLIES_TO[args.command]} workflow")
+    return OK if changed else NOTHING_CHANGED
+
+
+async def _control_many(args: argparse.Namespace, out: Output) -> int:
+    """``wfe suspend|resume|terminate`` with filters: every workflow they find, after a yes."""
+    filters = {
+        "status": WorkflowStatus(args.status) if args.status else None,
+        "definition_id": args.definition,
+        "reference": args.reference,
+        "created_after": args.created_after,
+        "created_before": args.created_before,
+    }
+    if not any(value is not None for value in filters.values()):
+        raise CommandError(
+            f"give a workflow id, or filters (--status, --definition, --reference, "
+            f"--created-after, --created-before) to {args.command} every workflow they find"
+        )
+    async with open_store(args, read_only=False) as host:
+        ids: list[str] = []
+        while True:  # every match first: changing them changes what a later page would hold
+            page = await host.search(**filters, skip=len(ids), take=_STEER_PAGE)
+            ids.extend(item.id for item in page.items)
+            if not page.items or len(ids) >= page.total:
+                break
+        if ids and not args.yes:
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    f"{len(ids)} workflow(s) match; give --yes to {args.command} them "
+                    "(nobody is at a terminal to ask)"
+                )
+            answer = input(f"{args.command} {len(ids)} workflow(s)? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                out.line("nothing done")
+                return NOTHING_CHANGED
+        bar = ProgressBar(sys.stderr, args.command)
+        changed: list[str] = []
+        steer = getattr(host, f"{args.command}_workflow")
+        for n, wid in enumerate(ids, 1):
+            if await steer(wid):
+                changed.append(wid)
+                if args.command == "resume":
+                    await host.queue.enqueue(QueueKind.WORKFLOW, wid)
+            if not out.as_json:
+                bar.show(n, len(ids))
+        bar.done()
+    if out.as_json:
+        out.document({"command": args.command, "matched": len(ids), "changed": changed})
+    else:
+        out.line(f"{args.command}: {len(changed)} of {len(ids)} matching workflow(s) changed")
     return OK if changed else NOTHING_CHANGED
 
 
