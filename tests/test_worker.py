@@ -109,6 +109,15 @@ async def start_chains(db: str, count: int) -> list[str]:
         return [await host.start_workflow("chain", {}) for _ in range(count)]
 
 
+def start_one(tmp_path: Path, db: str) -> None:
+    """Store one chain, from a test that runs no event loop of its own."""
+    sys.path.insert(0, str(tmp_path))
+    try:
+        asyncio.run(start_chains(db, 1))
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
 async def test_sigterm_drains_and_another_worker_finishes_every_workflow_with_no_step_twice(
     tmp_path: Path, flows: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,11 +162,7 @@ def test_a_second_signal_exits_at_once(tmp_path: Path, flows: dict[str, str]) ->
     process = worker(env, db, "--grace", "60")
     try:
         wait_running(process)
-        sys.path.insert(0, str(tmp_path))
-        try:
-            asyncio.run(start_chains(db, 1))
-        finally:
-            sys.path.remove(str(tmp_path))
+        start_one(tmp_path, db)
         time.sleep(1.0)  # the step is running
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
@@ -182,11 +187,7 @@ def test_health_answers_live_ready_and_draining(tmp_path: Path, flows: dict[str,
         assert probe(port, "/livez") == (200, {"status": "alive"})
         assert probe(port, "/readyz") == (200, {"status": "ready"})
         assert probe(port, "/other")[0] == 404
-        sys.path.insert(0, str(tmp_path))
-        try:
-            asyncio.run(start_chains(db, 1))
-        finally:
-            sys.path.remove(str(tmp_path))
+        start_one(tmp_path, db)
         time.sleep(0.5)  # a 3 s step is running
         process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
