@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README quick start, and .ci/run): installs wfe and its test dependencies
 # into .venv, starts the services it can (scripts/services.sh), and runs the whole pytest suite
-# on WFE_TEST_WORKERS processes (pytest-xdist, 6 by default: the tests mostly wait on I/O and
+# on WFE_TEST_WORKERS processes (pytest-xdist, 4 by default: the tests mostly wait on I/O and
 # timers), then prints the 15 slowest tests. Arguments go to pytest, e.g.
 # `bash scripts/test.sh tests/unit -q`, or `-n 0` to run in this process.
 # Under WFE_REQUIRE_SERVICES=1 a service that cannot be started fails the run instead of
@@ -26,5 +26,5 @@ exports=$(bash scripts/services.sh "${require[@]}") || {
 }
 eval "$exports"
 
-workers=${WFE_TEST_WORKERS:-6}
+workers=${WFE_TEST_WORKERS:-4}
 exec .venv/bin/python -m pytest -n "$workers" --dist worksteal --durations=15 "$@"
