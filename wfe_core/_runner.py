@@ -52,6 +52,14 @@ YIELD_EVERY_PASSES = 50
 Publish = Callable[[str, str, Any], Awaitable[Any]]
 
 
+class _WriteRefused(Exception):
+    """A pass's write the store refused for good; ``reason`` is what the store raised."""
+
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
 class WorkflowRunner:
     def __init__(
         self,
@@ -185,13 +193,11 @@ class WorkflowRunner:
                         result.changed.add(carried.pointer_id)
                     try:
                         stored = await self.persist_pass(instance, definition, result)
-                    except (ProviderUnavailableError, WorkflowNotFoundError):
-                        raise  # waited out by ``process``; or the workflow is gone
-                    except Exception as refusal:
+                    except _WriteRefused as refused:
                         if carried is not None:  # its event was not written: delivered again
-                            self.events.settle(carried, False, refusal)
+                            self.events.settle(carried, False, refused.reason)
                             carried = None
-                        instance, stored = await self.pass_refused(wid, definition, refusal)
+                        instance, stored = await self.pass_refused(wid, definition, refused.reason)
                 except BaseException as exc:
                     failed = exc
                     raise
@@ -250,7 +256,10 @@ class WorkflowRunner:
         instance.data = decode_data(text, definition.data_type)
         error = PassRefusedError(f"the store refused to write the pass this step ran in: {message}")
         result = await self.executor.fail_pass(instance, definition, error, text)
-        return instance, await self.persist_pass(instance, definition, result)
+        try:
+            return instance, await self.persist_pass(instance, definition, result)
+        except _WriteRefused as again:  # the failure is refused too: the poller tries again
+            raise again.reason from None
 
     def lease_lost(self, instance: WorkflowInstance) -> None:
         log.warning(
@@ -282,6 +291,10 @@ class WorkflowRunner:
             log.info("workflow %s changed during a pass; the pass is discarded and rerun",
                      instance.id, extra=log_fields(instance.id, instance.definition_id))
             return None
+        except (ProviderUnavailableError, WorkflowNotFoundError):
+            raise  # waited out by ``process``; or the workflow is gone
+        except Exception as exc:  # refused for good: only the write itself, not what follows
+            raise _WriteRefused(exc) from exc
         finally:
             instance.data = data
         hub = self.lifecycle
