@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from wfe_core import PluginHost, QueueKind, WorkflowHost, WorkflowStatus
+from wfe_core import PluginHost, WorkflowHost, WorkflowStatus
 from wfe_core.backends import Capability
 from wfe_core.errors import WfeError
 from wfe_core.models import ExecutionError, WorkflowInstance
@@ -201,10 +201,8 @@ def _print_page(out: Output, page: SearchPage, skip: int, take: int) -> None:
 
 async def publish(args: argparse.Namespace, out: Output) -> int:
     async with open_store(args, read_only=False) as host:
+        # Stored and, when due, queued for a running host to deliver now (publish_event does).
         event_id = await host.publish_event(args.name, args.key, args.data, args.effective_date)
-        if args.effective_date is None or args.effective_date <= host.clock.now():
-            # For a running host to deliver it now; without this its poller finds it later.
-            await host.queue.enqueue(QueueKind.EVENT, event_id)
     if out.as_json:
         out.document({"event_id": event_id, "event_name": args.name, "event_key": args.key,
                       "effective_date": args.effective_date, "data": args.data})
@@ -229,9 +227,7 @@ async def control(args: argparse.Namespace, out: Output) -> int:
     if args.id is None:
         return await _control_many(args, out)
     async with open_store(args, read_only=False) as host:
-        changed = await getattr(host, f"{args.command}_workflow")(args.id)
-        if changed and args.command == "resume":
-            await host.queue.enqueue(QueueKind.WORKFLOW, args.id)  # for a running host to pick up
+        changed = await getattr(host, f"{args.command}_workflow")(args.id)  # resumed: queued
         status = (await host.persistence.get_workflow(args.id)).status.value
     if out.as_json:
         out.document({"id": args.id, "command": args.command, "changed": changed, "status": status})
@@ -280,8 +276,6 @@ async def _control_many(args: argparse.Namespace, out: Output) -> int:
         for n, wid in enumerate(ids, 1):
             if await steer(wid):
                 changed.append(wid)
-                if args.command == "resume":
-                    await host.queue.enqueue(QueueKind.WORKFLOW, wid)
             if not out.as_json:
                 bar.show(n, len(ids))
         bar.done()

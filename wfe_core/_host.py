@@ -432,19 +432,19 @@ class WorkflowHost:
                 ) from None
         if effective_date is not None and effective_date.tzinfo is None:
             raise InvalidEventError("effective_date must be timezone-aware (use UTC)")
-        for what, text in (("event name", event_name), ("event key", str(event_key))):
+        for what, text in (("event name", event_name), ("event key", event_key)):
             if not _is_utf8(text):
                 raise InvalidEventError(f"the {what} {text!r} {_NOT_TEXT}")
         dump_value(data)  # raises SerializationError before anything is stored
         telemetry = self._telemetry
         with telemetry.call_span(
             tracing.SPAN_PUBLISH_EVENT,
-            {tracing.ATTR_EVENT_NAME: event_name, tracing.ATTR_EVENT_KEY: str(event_key)},
+            {tracing.ATTR_EVENT_NAME: event_name, tracing.ATTR_EVENT_KEY: event_key},
             SpanKind.PRODUCER,
         ) as span:
             event = Event(
                 event_name=event_name,
-                event_key=str(event_key),
+                event_key=event_key,
                 event_data=data,
                 event_time=effective_date or self.clock.now(),
                 # The delivery is traced as this span's child, and the wait it wakes links here.
@@ -657,6 +657,8 @@ class WorkflowHost:
             await self._announce(instance, kind)
             if runtime is not None:
                 await runtime.after_control(instance)
+            elif instance.status is WorkflowStatus.RUNNABLE:  # resumed by a host that runs nothing
+                await self._queue_for_others(QueueKind.WORKFLOW, instance.id)
             return True
         raise WfeError(f"workflow {workflow_id} kept changing; try again")
 

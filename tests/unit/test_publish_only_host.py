@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wfe import WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe import ErrorBehavior, WorkflowBuilder, WorkflowHost, WorkflowStatus
 
 sleeper = (
     WorkflowBuilder(dict)
@@ -55,3 +55,44 @@ async def test_events_published_by_a_host_that_registered_nothing_wake_workflows
             assert (await publisher.wait_for_workflow(wid, timeout=30)).status is WorkflowStatus.COMPLETE
     needs = [r.getMessage() for r in caplog.records if "needs definition" in r.getMessage()]
     assert needs == []
+
+
+BROKEN = {"yes"}
+
+
+def _fails_while_broken(ctx: object) -> None:
+    if BROKEN:
+        raise RuntimeError("broken for now")
+
+
+flaky = (
+    WorkflowBuilder(dict).start_with(_fails_while_broken).on_error(ErrorBehavior.suspend())
+    .build("flaky", 1)
+)
+
+
+async def test_what_a_host_that_runs_nothing_starts_publishes_or_resumes_runs_at_once(
+    tmp_path: Path,
+) -> None:
+    """Stored by a host that only opened its stores, and queued: a running host that polls
+    once an hour takes each at once."""
+    url = f"sqlite:///{tmp_path / 'wfe.db'}"
+    BROKEN.add("yes")
+    async with WorkflowHost(url, poll_interval=3600) as worker:
+        worker.register(waiter)
+        worker.register(sleeper)
+        worker.register(flaky)
+        waiting = await worker.start_workflow("waiter", {"key": "k"})
+        while not await worker.persistence.get_subscriptions("go", "k", worker.clock.now()):
+            await asyncio.sleep(0.01)
+        paused = await worker.start_workflow("flaky", {})  # suspended by its failing step
+        assert (await worker.wait_for_workflow(paused, timeout=10)).status is WorkflowStatus.SUSPENDED
+        BROKEN.clear()
+        client = WorkflowHost(url)
+        client.register(sleeper)
+        async with client.open_stores():
+            started = await client.start_workflow("sleeper", {})
+            await client.publish_event("go", "k")
+            assert await client.resume_workflow(paused)
+        for wid in (started, waiting, paused):
+            assert (await worker.wait_for_workflow(wid, timeout=10)).status is WorkflowStatus.COMPLETE
