@@ -8,7 +8,7 @@ index down, left behind). A store that keeps the search index in the same transa
 the outbox empty: nothing to do here.
 
 Two kinds of failure, kept apart: an index that is unavailable (``ProviderUnavailableError``)
-keeps every entry in the outbox, and is logged once per outage, as the runtime logs a store's;
+keeps every entry in the outbox, and is logged once per outage (an ``Outage`` of its own);
 a document the index refuses for good (a value its mapping cannot hold) is logged once, left
 out of the outbox, and never holds the others up: a chunk refused is written again one
 workflow at a time, so every other workflow in it is indexed and searches answer. The
@@ -25,6 +25,7 @@ import attrs
 
 from ._leases import Leases
 from ._models import ExecutionPointers, WorkflowInstance
+from ._outage import Outage
 from ._telemetry import Telemetry
 from .errors import ProviderError, ProviderUnavailableError, WfeError
 from .providers import PersistenceProvider, SearchIndex
@@ -68,8 +69,8 @@ class Indexer:
         self.pending: dict[str, WorkflowInstance] = {}
         self.wake = asyncio.Event()
         self.lock = asyncio.Lock()
-        #: The index was found unavailable and has not taken a flush since (logged once).
-        self.down = False
+        #: An unavailable index is logged once per outage, as the store's outages are.
+        self.outage = Outage("the search index")
 
     def index_soon(
         self, wid: str, data_text: str | None = None, instance: WorkflowInstance | None = None
@@ -98,20 +99,12 @@ class Indexer:
             self.wake.clear()
             try:
                 await self.flush()
-            except ProviderUnavailableError as exc:
-                if not self.down:  # once per outage, not once per poll
-                    self.down = True
-                    log.warning(
-                        "search indexing is unavailable (%s); the workflows stay in the outbox "
-                        "and are indexed once it answers",
-                        exc,
-                    )
+            except ProviderUnavailableError as exc:  # the outbox keeps them until it answers
+                self.outage.failed(exc, "indexing the outbox")
             except Exception:
                 log.exception("search indexing failed; the workflows stay in the outbox for later")
             else:
-                if self.down:
-                    self.down = False
-                    log.info("search indexing is available again")
+                self.outage.ok()
 
     async def flush(self, *, catch_up: bool = False) -> None:
         """Index what the store's outbox holds, and take it out of the outbox.

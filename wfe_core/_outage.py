@@ -40,7 +40,9 @@ MAX_SETTLE = 60.0
 class Outage:
     """The shared state of one host's provider outages."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str = "the store") -> None:
+        #: What is out, as log lines name it ("the store", "the search index").
+        self.service = service
         self.started: float | None = None  # time.monotonic() of the first failure
         self.last_failure = 0.0
         self.last_success = 0.0
@@ -58,8 +60,8 @@ class Outage:
         if self.started is None:
             self.started = now
             log.warning(
-                "the store is unavailable (%s failed: %s); waiting for it, retrying with backoff",
-                what, exc,
+                "%s is unavailable (%s failed: %s); waiting for it, retrying with backoff",
+                self.service, what, exc,
             )
         else:
             self.longest_gap = max(self.longest_gap, now - self.last_failure)
@@ -90,8 +92,8 @@ class Outage:
             self._schedule_check()
             return
         log.info(
-            "the store is available again after %.1f s (%d failed attempt(s) retried)",
-            now - self.started, self.failures,
+            "%s is available again after %.1f s (%d failed attempt(s) retried)",
+            self.service, now - self.started, self.failures,
         )
         self.started = None
         self.failures = 0

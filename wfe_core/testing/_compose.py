@@ -155,12 +155,6 @@ class Stores:
 
         return WorkflowHost(**self.host_options(), **settings)
 
-    def url_for(self, capability: Capability | str) -> str:
-        """The URL that serves ``capability`` (the persistence URL where it is its own)."""
-        capability = Capability(capability)
-        given: str | None = getattr(self, capability.value)
-        return given if given is not None else self.persistence
-
     def to_json(self) -> str:
         """The stores as one string, for a process started by a test (:meth:`from_json`)."""
         return json.dumps({"set": attrs.asdict(self.set), **self.host_options()})
