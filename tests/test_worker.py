@@ -123,7 +123,7 @@ async def test_sigterm_drains_and_another_worker_finishes_every_workflow_with_no
 ) -> None:
     db = f"sqlite:///{tmp_path / 'wfe.db'}"
     log = tmp_path / "steps.log"
-    first, second = worker(flows, db, "--grace", "20"), worker(flows, db, "--grace", "20")
+    first, second = worker(flows, db, "--grace", "20", "--json"), worker(flows, db, "--grace", "20")
     try:
         wait_running(first)
         wait_running(second)
@@ -135,6 +135,9 @@ async def test_sigterm_drains_and_another_worker_finishes_every_workflow_with_no
         out, err = await asyncio.to_thread(first.communicate, timeout=30)
         assert first.returncode == 0, err
         assert "drained and stopped" in err
+        states = [json.loads(line) for line in out.splitlines()]  # --json: one line per state
+        assert [s["state"] for s in states] == ["running", "stopped"]
+        assert states[0]["definitions"] == [{"id": "chain", "version": 1}]
         stopped = time.monotonic()
 
         async with WorkflowHost(db).open_stores() as reader:

@@ -17,6 +17,9 @@ is due) so another worker takes it at once, not when a lease expires; then the p
 ``GET /readyz`` 200 while the worker runs, is not draining and its store answers (503
 otherwise), from a small asyncio server beside the host.
 
+**--json.** One JSON line on stdout when it runs and when it has stopped
+(``{"state": "running", "pid": ..., "definitions": [...]}``, ``{"state": "stopped", ...}``).
+
 **systemd.** Under ``NOTIFY_SOCKET`` the worker sends ``READY=1`` once it runs, ``STOPPING=1`` when
 it drains, and ``WATCHDOG=1`` every half of ``WATCHDOG_USEC`` (``Type=notify``,
 ``WatchdogSec=``).
@@ -204,6 +207,12 @@ class Worker:
             await asyncio.sleep(interval)
 
 
+def _report(args: argparse.Namespace, document: dict[str, Any]) -> None:
+    """With ``--json``: one JSON line on stdout per change of the worker's state."""
+    if getattr(args, "json", False):
+        print(json.dumps(document), flush=True)
+
+
 async def serve(args: argparse.Namespace) -> int:
     """Run the worker until a signal, then drain; the process's exit status."""
     definitions = load_definitions(args.definitions)
@@ -227,6 +236,8 @@ async def serve(args: argparse.Namespace) -> int:
         names = ", ".join(sorted({f"{d.id} v{d.version}" for d in definitions}))
         log.info("worker %d running %s on %s://", os.getpid(), names, args.db.partition("://")[0])
         print(f"wfe worker {os.getpid()}: running {names}", file=sys.stderr, flush=True)
+        _report(args, {"state": "running", "pid": os.getpid(),
+                       "definitions": [{"id": d.id, "version": d.version} for d in definitions]})
         worker.systemd.notify("READY=1")
         interval = worker.systemd.watchdog_interval()
         if interval is not None:
@@ -234,6 +245,7 @@ async def serve(args: argparse.Namespace) -> int:
         await worker.stop.wait()
         await host.stop()
         print(f"wfe worker {os.getpid()}: drained and stopped", file=sys.stderr, flush=True)
+        _report(args, {"state": "stopped", "pid": os.getpid()})
         return 0
     finally:
         worker.running = False
