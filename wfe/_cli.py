@@ -52,7 +52,7 @@ from wfe_core.errors import (
 )
 
 from . import _cli_commands as commands
-from . import _worker
+from . import _cli_ui, _cli_yaml, _worker
 from ._cli_output import Output
 
 EXIT_CODES = {
@@ -189,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     worker = command("worker", "run the definitions as a service: drains on SIGTERM, health on /livez, /readyz",
                      _worker.run)
     _worker.add_options(worker)
+    # Commands of the YAML frontend and the dashboard live beside what they serve.
+    _cli_yaml.add_commands(command)
+    _cli_ui.add_commands(command)
     return top
 
 
