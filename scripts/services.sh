@@ -11,6 +11,7 @@
 #   PostgreSQL 15  :5432  role wfe/wfe, database wfe_test  -> WFE_TEST_POSTGRES_URL
 #   Redis 7        :6379                                   -> WFE_TEST_VALKEY_URL
 #   OpenSearch 2.19:9200  integ-test-zip, no security      -> WFE_TEST_OPENSEARCH_URL
+#   Chromium (Debian's, for the dashboard's browser test)   -> WFE_TEST_CHROMIUM
 # A WFE_TEST_*_URL already set in the environment is trusted and its service skipped.
 # stdout carries ONLY `export WFE_TEST_...=...` lines for services that are up;
 # progress and errors go to stderr. Safe to run repeatedly (idempotent).
@@ -215,6 +216,21 @@ svc_opensearch() {
   EXPORTS+=("WFE_TEST_OPENSEARCH_URL=opensearch://127.0.0.1:9200")
 }
 
+# ---------------------------------------------------------------- Chromium
+# The dashboard's browser test drives Debian's Chromium through Playwright, which is never let
+# download a browser of its own (the machine's network is closed to it).
+svc_chromium() {
+  local t0=$SECONDS path
+  path=$(command -v chromium 2>/dev/null || true)
+  if [[ -n $path ]]; then log "chromium ... ok ($path)"; EXPORTS+=("WFE_TEST_CHROMIUM=$path"); return; fi
+  [[ $HAVE_ROOT -eq 1 ]] || { fail chromium "not installed and no root/sudo to install it; install Debian's chromium or set WFE_TEST_CHROMIUM"; return; }
+  log "chromium ... installing"
+  apt_install chromium || { fail chromium "apt-get install chromium failed; install it or set WFE_TEST_CHROMIUM"; return; }
+  path=$(command -v chromium 2>/dev/null) || { fail chromium "installed, but no chromium on PATH; set WFE_TEST_CHROMIUM"; return; }
+  log "chromium ... installed in $((SECONDS - t0))s ($path)"
+  EXPORTS+=("WFE_TEST_CHROMIUM=$path")
+}
+
 # ---------------------------------------------------------------- main
 preset() { # preset NAME VAR: true (and re-exported) if VAR is already set
   [[ -n ${!2:-} ]] || return 1
@@ -223,6 +239,7 @@ preset() { # preset NAME VAR: true (and re-exported) if VAR is already set
 preset postgres WFE_TEST_POSTGRES_URL || svc_postgres >&2
 preset redis WFE_TEST_VALKEY_URL || svc_redis >&2
 preset opensearch WFE_TEST_OPENSEARCH_URL || svc_opensearch >&2
+preset chromium WFE_TEST_CHROMIUM || svc_chromium >&2
 for kv in "${EXPORTS[@]}"; do printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"; done
 if ((${#MISSING[@]})); then
   log "unavailable: ${MISSING[*]}"
