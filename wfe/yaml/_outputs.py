@@ -10,7 +10,8 @@ by :func:`typed_value` (``true``/``false``, ``null``, integers, decimals, else t
 
 Kept lines. ``extension_attributes["output"]`` is a list of str, oldest first, each
 ``"[stdout] text"`` or ``"[stderr] text"``; a first ``"[wfe] ..."`` entry says how many earlier
-lines were not kept. At most :data:`KEPT_LINES` lines and :data:`KEPT_CHARS` characters are kept.
+lines were not kept. Each stream keeps its last :data:`KEPT_LINES` lines and :data:`KEPT_CHARS`
+characters (so a chatty stderr does not push out the end of stdout), in the order printed.
 
 Environment. Workflow data reaches a shell command only as environment variables, never as
 command text (:func:`data_environment`): a top-level key ``build_id`` becomes ``BUILD_ID``,
@@ -48,9 +49,9 @@ __all__ = [
     "watch_output",
 ]
 
-#: How many printed lines a step keeps, and how many characters in all.
-KEPT_LINES = 200
-KEPT_CHARS = 64 * 1024
+#: How many printed lines a step keeps of each stream, and how many characters.
+KEPT_LINES = 100
+KEPT_CHARS = 32 * 1024
 #: A kept line longer than this is cut (the whole line is still parsed for an output).
 KEPT_LINE_CHARS = 4096
 #: A line longer than this is split: a command printing megabytes without a newline must not
@@ -252,8 +253,13 @@ class PrintedLines:
         self.parse = parse
         self.keep_output_lines = keep_output_lines
         self.outputs: dict[str, Any] = {}
-        self.lines: deque[tuple[str, str]] = deque(maxlen=KEPT_LINES)
+        # Per stream: (order printed, line); merged by order for kept().
+        self.lines: dict[str, deque[tuple[int, str]]] = {
+            "stdout": deque(maxlen=KEPT_LINES),
+            "stderr": deque(maxlen=KEPT_LINES),
+        }
         self.dropped = 0
+        self._count = 0
         self.notes: list[str] = []
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
 
@@ -289,10 +295,12 @@ class PrintedLines:
                 self.outputs[key] = value
                 keep = self.keep_output_lines
         if keep:
-            if len(self.lines) == KEPT_LINES:
+            kept = self.lines[stream]
+            if len(kept) == KEPT_LINES:
                 self.dropped += 1
             cut = line if len(line) <= KEPT_LINE_CHARS else line[:KEPT_LINE_CHARS] + " …[cut]"
-            self.lines.append((stream, cut))
+            kept.append((self._count, cut))
+            self._count += 1
         for listener in list(_listeners):
             if self.ctx is not None:
                 try:
@@ -302,19 +310,23 @@ class PrintedLines:
 
     def tail(self, stream: str, count: int = ERROR_TAIL_LINES) -> list[str]:
         """The last ``count`` kept lines of one stream."""
-        lines = [text for name, text in self.lines if name == stream]
-        return lines[-count:]
+        return [text for _, text in list(self.lines[stream])[-count:]]
 
     def kept(self) -> list[str]:
         """The kept lines, oldest first, as stored in ``extension_attributes["output"]``."""
-        entries = [f"[{stream}] {text}" for stream, text in self.lines]
-        total, start = 0, len(entries)
-        while start > 0 and total + len(entries[start - 1]) <= KEPT_CHARS:
-            start -= 1
-            total += len(entries[start])
-        dropped = self.dropped + start
+        entries: list[tuple[int, str]] = []
+        dropped = self.dropped
+        for stream, lines in self.lines.items():
+            tagged = [(order, f"[{stream}] {text}") for order, text in lines]
+            total, start = 0, len(tagged)
+            while start > 0 and total + len(tagged[start - 1][1]) <= KEPT_CHARS:
+                start -= 1
+                total += len(tagged[start][1])
+            dropped += start
+            entries += tagged[start:]
+        entries.sort()
         head = [f"[wfe] {dropped} earlier lines not kept"] if dropped else []
-        return head + entries[start:] + self.notes
+        return head + [text for _, text in entries] + self.notes
 
     def keep_with(self, ctx: StepExecutionContext) -> None:
         """Store the kept lines with the step's execution pointer (persisted with the pass)."""
