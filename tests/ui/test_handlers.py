@@ -7,10 +7,13 @@ are what a browser sends. Hostile workflow data (HTML, quotes, script tags) must
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+import wfe_core.models
 from tests.ui.conftest import HOSTILE, Fixture, client
 from wfe import WorkflowStatus
 from wfe.ui import create_app
@@ -184,11 +187,25 @@ async def test_definitions_are_drawn_with_counts(ui: tuple[httpx.AsyncClient, Fi
         assert "--definitions MODULE:ATTRIBUTE" in (await bare.get("/definitions")).text
 
 
-async def test_hosts_page(ui: tuple[httpx.AsyncClient, Fixture]) -> None:
+async def test_hosts_page_lists_live_and_stale_hosts(ui: tuple[httpx.AsyncClient, Fixture]) -> None:
     c, fx = ui
     page = await c.get("/hosts")
     assert page.status_code == 200
+    store = getattr(fx.host, "heartbeats", None)
+    record_type = getattr(wfe_core.models, "HostRecord", None)
     if getattr(fx.host, "list_hosts", None) is None:
         assert 'id="no-heartbeats"' in page.text
-    else:
-        assert 'id="hosts"' in page.text or 'id="no-hosts"' in page.text
+        return
+    if store is None or record_type is None:
+        pytest.skip("this store keeps no host heartbeats")
+    now = datetime.now(UTC)
+    for hid, seen in (("live-host", now), ("dead-host", now - timedelta(hours=1))):
+        await store.record_heartbeat(record_type(
+            id=hid, hostname=f"{hid}<script>x</script>", pid=42, wfe_version="0.1.0", started=seen,
+            last_seen=seen, interval=5.0, in_flight=3, definitions={"order": [1, 2]},
+        ))
+    text = (await c.get("/hosts")).text
+    rows = {hid: text.split(f"<td class=\"id\">{hid}</td>")[1].split("</tr>")[0] for hid in ("live-host", "dead-host")}
+    assert ">live<" in rows["live-host"] and ">stale<" in rows["dead-host"]
+    assert "3 workflow(s)" in rows["live-host"] and "order v1, v2" in rows["live-host"]
+    assert "<script>x" not in text
