@@ -39,11 +39,12 @@ PERMISSION_FLAGS = ("run", "dynamic_import")
 
 _KEY_PATTERN = "^[A-Za-z_][A-Za-z0-9_.-]*$"  # the same names as ##wfe[output key=value] takes
 
-# The Wfe API. __PAYLOAD__ becomes {"data": ..., "marker": ...} as JSON, which is a JavaScript
-# literal; the marker stays in this module's scope, out of the script's way.
+# The Wfe API. __PAYLOAD__ becomes {"data": ..., "marker": ...} as JSON in a JavaScript string
+# literal: parsed by JSON.parse, not evaluated as an object literal (where a "__proto__" key
+# would set the prototype instead of a property). The marker stays in this module's scope.
 _PRELUDE = """\
 // The wfe script API, loaded by `deno run --preload` before the step's script.
-const payload = __PAYLOAD__;
+const payload = JSON.parse(__PAYLOAD__);
 const encoder = new TextEncoder();
 const stdout = Deno.stdout;
 
@@ -215,7 +216,7 @@ class DenoStep(StepBody):
         with tempfile.TemporaryDirectory(prefix="wfe-deno-") as tmp:
             prelude = Path(tmp, "wfe_prelude.js")
             prelude.write_text(
-                _PRELUDE.replace("__KEY__", _KEY_PATTERN).replace("__PAYLOAD__", payload), encoding="utf-8"
+                _PRELUDE.replace("__KEY__", _KEY_PATTERN).replace("__PAYLOAD__", json.dumps(payload)), encoding="utf-8"
             )
             if script is not None:
                 if not isinstance(script, str) or not script.strip():
