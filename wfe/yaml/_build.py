@@ -20,8 +20,11 @@ How the step hooks are built:
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
+import inspect
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -140,10 +143,29 @@ def initial_data(spec: WorkflowSpec) -> dict[str, Any]:
     return {name: copy.deepcopy(i.default) for name, i in spec.inputs.items() if i.default is not None}
 
 
+#: Where a YAML shell or Deno step records how many seconds it ran (the engine's pointer
+#: times are those of the pass); ``wfe run`` shows it.
+SECONDS_KEY = "seconds"
+
+
+class _Timed(StepBody):
+    """Records the seconds the executor's ``run`` took on the step's pointer."""
+
+    async def run(self, ctx: StepExecutionContext) -> Any:
+        started = time.monotonic()
+        try:
+            result = super().run(ctx)
+            return await result if inspect.isawaitable(result) else result
+        finally:
+            ctx.pointer.extension_attributes[SECONDS_KEY] = round(time.monotonic() - started, 3)
+
+
+@functools.cache
 def _executor(kind: str) -> type[StepBody]:
-    module = importlib.import_module(f"wfe.yaml._{kind}")
-    cls: type[StepBody] = getattr(module, "ShellStep" if kind == "shell" else "DenoStep")
-    return cls
+    """The step class behind ``type: shell`` or ``type: deno``: the executor, timed."""
+    name = "ShellStep" if kind == "shell" else "DenoStep"
+    base: type[StepBody] = getattr(importlib.import_module(f"wfe.yaml._{kind}"), name)
+    return type(f"Timed{name}", (_Timed, base), {"__module__": __name__})
 
 
 class _Builder:
