@@ -1,6 +1,6 @@
 """``wfe worker``: a host run as a service, until a signal tells it to stop.
 
-    wfe worker myapp.flows:definitions --db URL [--lock URL --queue URL --search URL]
+    wfe worker myapp.flows:definitions|pipelines.yaml --db URL [--lock URL --queue URL --search URL]
         [--concurrency N] [--grace SECONDS] [--health-port PORT]
 
 Imports the module, registers the definitions the attribute names (a definition, a list of
@@ -57,12 +57,17 @@ _PROBE_ID = "wfe-readiness-probe"
 
 def load_definitions(target: str) -> list[WorkflowDefinition]:
     """The definitions ``module:attribute`` names: a definition, an iterable of them, or a
-    function returning either.
+    function returning either; or those of a YAML workflow file (``.yaml``/``.yml``).
 
     Raises:
         ConfigurationError: a malformed target, a module that cannot be imported, a missing
             attribute, or something that is not definitions.
+        DefinitionError: the YAML file has problems (every one is listed).
     """
+    if target.endswith((".yaml", ".yml")):
+        from .yaml import load_file
+
+        return load_file(target)
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise ConfigurationError(
@@ -101,7 +106,8 @@ def _env_int(name: str, default: int | None) -> int | None:
 
 def add_options(worker: argparse.ArgumentParser) -> None:
     """Declare ``wfe worker``'s own arguments (the store options are the command's)."""
-    worker.add_argument("definitions", metavar="MODULE:ATTRIBUTE", help="the definitions to run")
+    worker.add_argument("definitions", metavar="MODULE:ATTRIBUTE|FILE.yaml",
+                        help="the definitions to run: a Python attribute or a YAML workflow file")
     worker.add_argument(
         "--concurrency", type=int, default=_env_int("WFE_CONCURRENCY", 256),
         help="workflows in flight at once ($WFE_CONCURRENCY; default 256)",
