@@ -77,8 +77,23 @@ class Located:
         yaml = _yaml()
         self.doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolves ``<<`` merge keys on the nodes
-            out: dict[Any, Any] = {}
+            # A key written twice is a mistake; a key written beside a merge (``<<: *defaults``)
+            # overrides the merged one, as YAML's merge keys mean.
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.loader.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int)) and key in seen:
+                    mark = key_node.start_mark
+                    self.doc.problems.append(Problem(
+                        self.doc.file, mark.line + 1, mark.column + 1,
+                        f"key {key!r} is given twice in this mapping; keep one",
+                    ))
+                if isinstance(key, (str, int)):
+                    seen.add(key)
+            self.loader.flatten_mapping(node)  # merged pairs first, then the mapping's own
+            winners: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int)):
@@ -86,14 +101,8 @@ class Located:
                         path, f"a key must be text, not {key!r} (quote it: YAML reads on, yes, "
                         "no and null as other values)"))
                     continue
-                if key in out:
-                    mark = key_node.start_mark
-                    self.doc.problems.append(Problem(
-                        self.doc.file, mark.line + 1, mark.column + 1,
-                        f"key {key!r} is given twice in this mapping; keep one",
-                    ))
-                out[key] = self.walk(value_node, (*path, key))
-            return out
+                winners[key] = value_node
+            return {key: self.walk(value_node, (*path, key)) for key, value_node in winners.items()}
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
         value = self.loader.construct_object(node, deep=True)
