@@ -5,6 +5,7 @@ large outputs, and config errors; plus the output parsing and environment helper
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -46,13 +47,23 @@ async def run_shell(config: dict[str, Any], data: Any = None) -> StepExecutionCo
     return ctx
 
 
-def gone(pid: int) -> bool:
+def ended(pid: int) -> bool:
     """Whether a process has ended (a zombie waiting for init to reap it has)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
         return True
     return state in ("Z", "X")
+
+
+async def gone(pid: int) -> bool:
+    """Whether a process ends within a few seconds: one that was killed may still be closing
+    down (its pipes already closed) when the step returns."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while not ended(pid):
+                await asyncio.sleep(0.01)
+    return ended(pid)
 
 
 # -- output lines and environment -------------------------------------------------------------
@@ -225,14 +236,14 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert caught.value.timed_out and caught.value.exit_code is None
     assert "timed out after 0.3 s" in str(caught.value)
     assert ctx.pointer.extension_attributes["output"] == ["[stdout] started"]
-    assert gone(int(pids.read_text()))
+    assert await gone(int(pids.read_text()))
 
 
 async def test_a_background_process_left_behind_ends_with_the_step(tmp_path: Path) -> None:
     # The grandchild holds the step's stdout open: the step must not wait for it to end.
     ctx = await run_shell({"run": "sleep 100 & echo $!"})
     [line] = ctx.pointer.extension_attributes["output"]
-    assert gone(int(line.removeprefix("[stdout] ")))
+    assert await gone(int(line.removeprefix("[stdout] ")))
 
 
 async def test_cancelling_the_step_kills_the_command(tmp_path: Path) -> None:
@@ -244,7 +255,7 @@ async def test_cancelling_the_step_kills_the_command(tmp_path: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert gone(int(pids.read_text()))
+    assert await gone(int(pids.read_text()))
 
 
 async def test_megabytes_on_both_streams_do_not_block() -> None:

@@ -92,7 +92,7 @@ async def run_process(
         where = f" in {cwd!r}" if cwd else ""
         raise StepConfigError(f"cannot start {argv[0]!r}{where}: {exc.strerror or exc}") from exc
     pid = transport.get_pid()
-    timed_out = False
+    timed_out = ended = False
     try:
         try:
             async with asyncio.timeout(timeout):
@@ -100,6 +100,7 @@ async def run_process(
         except TimeoutError:
             timed_out = True
         await _end_group(pid, watch)
+        ended = True
         # The group is gone, so the pipes close; only a process that left the group (setsid)
         # can still hold them open, and it is not waited for.
         try:
@@ -107,11 +108,13 @@ async def run_process(
         except TimeoutError:
             lines.note("stopped reading: a process outside the step's process group holds its output open")
     finally:
-        if not watch.exited.done():  # cancelled: the host is stopping
-            _signal_group(pid, signal.SIGKILL)
-            await asyncio.shield(watch.exited)
-        transport.close()
-        lines.close()
+        try:
+            if not ended:  # cancelled (the host is stopping): no grace
+                _signal_group(pid, signal.SIGKILL)
+                await asyncio.shield(watch.exited)
+        finally:
+            transport.close()
+            lines.close()
     return ProcessExit(None if timed_out else transport.get_returncode(), timed_out)
 
 
