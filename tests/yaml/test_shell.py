@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from wfe import ErrorBehavior, WorkflowBuilder, WorkflowHost, WorkflowStatus
+from wfe.yaml import _shell as shell_module
 from wfe.yaml._outputs import (
     KEPT_CHARS,
     KEPT_LINES,
@@ -236,6 +237,17 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert caught.value.timed_out and caught.value.exit_code is None
     assert "timed out after 0.3 s" in str(caught.value)
     assert ctx.pointer.extension_attributes["output"] == ["[stdout] started"]
+    assert await gone(int(pids.read_text()))
+
+
+async def test_a_group_that_ignores_sigterm_gets_sigkill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shell_module, "KILL_GRACE", 0.2)
+    pids = tmp_path / "pids"
+    step = ShellStep()
+    # SIG_IGN is inherited: the background sleep ignores SIGTERM too.
+    step.config = {"run": f"trap '' TERM; sleep 100 & echo $! > {pids}; wait", "timeout": 0.2}
+    with pytest.raises(StepCommandError, match="timed out"):
+        await step.run(context({}))
     assert await gone(int(pids.read_text()))
 
 
