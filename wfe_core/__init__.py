@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # What type checkers and editors see; at run time __getattr__ imports the same names.
     from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
+    from ._client import WorkflowClient
     from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
     from ._host import WorkflowHost
     from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         ExecutionError,
         ExecutionPointer,
         ExecutionPointers,
+        HostRecord,
         PointerStatus,
         WorkflowInstance,
         WorkflowStatus,
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from .clock import Clock, SystemClock
     from .hookspecs import ProviderSpec, TestStore, hookimpl, hookspec
     from .providers import (
+        HeartbeatStore,
         LockProvider,
         PersistenceProvider,
         QueueKind,
@@ -58,6 +61,8 @@ __all__ = [
     "ExecutionPointer",
     "ExecutionPointers",
     "ExecutionResult",
+    "HeartbeatStore",
+    "HostRecord",
     "LifecycleEvent",
     "LifecycleEventType",
     "LifecycleHub",
@@ -81,6 +86,7 @@ __all__ = [
     "SystemClock",
     "TestStore",
     "WorkflowBuilder",
+    "WorkflowClient",
     "WorkflowDefinition",
     "WorkflowHost",
     "WorkflowInstance",
@@ -97,6 +103,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(["ParallelBuilder", "StepBuilder", "WorkflowBuilder"], "._builder"),
     **dict.fromkeys(["StepOutcome", "WorkflowDefinition", "WorkflowStep"], "._definition"),
     "WorkflowHost": "._host",
+    "WorkflowClient": "._client",
     **dict.fromkeys(["LifecycleEvent", "LifecycleEventType", "LifecycleHub"], "._lifecycle"),
     **dict.fromkeys(
         [
@@ -105,6 +112,7 @@ _SOURCES: dict[str, str] = {
             "ExecutionError",
             "ExecutionPointer",
             "ExecutionPointers",
+            "HostRecord",
             "PointerStatus",
             "WorkflowInstance",
             "WorkflowStatus",
@@ -120,6 +128,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(["ProviderSpec", "TestStore", "hookimpl", "hookspec"], ".hookspecs"),
     **dict.fromkeys(
         [
+            "HeartbeatStore",
             "LockProvider",
             "PersistenceProvider",
             "QueueKind",

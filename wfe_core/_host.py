@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from opentelemetry.trace import SpanKind
 
@@ -20,11 +20,12 @@ from . import tracing
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
 from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
-from ._memory import MemoryPersistence
+from ._memory import MemoryHeartbeats, MemoryPersistence
 from ._models import (
     Event,
     ExecutionError,
     ExecutionPointer,
+    HostRecord,
     PointerStatus,
     WorkflowInstance,
     WorkflowStatus,
@@ -45,8 +46,10 @@ from .errors import (
     SerializationError,
     WfeError,
     WorkflowNotFoundError,
+    WorkflowNotRegisteredError,
 )
 from .providers import (
+    HeartbeatStore,
     LockProvider,
     PersistenceProvider,
     QueueKind,
@@ -97,6 +100,10 @@ class WorkflowHost:
         lifecycle: a URL (``"valkey://..."``; any scheme offering lifecycle events) or
             channel through which ``host.lifecycle`` also sees the events of workflows other
             hosts run, and sends them this host's. ``None``: this host's events only.
+        heartbeat_interval: seconds between the heartbeats a running host records (see
+            :meth:`list_hosts`). They are kept by the lock's store when it keeps heartbeats
+            (Valkey), else by the persistence store (memory, SQLite, PostgreSQL); a store
+            offering neither keeps none, and the host runs all the same.
     """
 
     def __init__(
@@ -117,6 +124,7 @@ class WorkflowHost:
         max_parallel_steps: int = MAX_PARALLEL_STEPS,
         plugins: PluginHost | None = None,
         lifecycle: str | LifecycleChannel | None = None,
+        heartbeat_interval: float | timedelta = 10.0,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.registry = WorkflowRegistry()
@@ -133,6 +141,7 @@ class WorkflowHost:
         self.lock: LockProvider = self._open(Capability.LOCK, lock, base_url)
         self.queue: QueueProvider = self._open(Capability.QUEUE, queue, base_url)
         self.search_index: SearchIndex = self._open(Capability.SEARCH, search, base_url)
+        self.heartbeats: HeartbeatStore | None = self._heartbeat_store(lock, base_url)
         if lifecycle is not None:
             self.lifecycle.connect(self._open(Capability.LIFECYCLE_EVENTS, lifecycle, None))
         self._telemetry = Telemetry(tracer_provider, meter_provider)
@@ -146,9 +155,17 @@ class WorkflowHost:
                 f"max_parallel_steps must be an integer >= 1, not {max_parallel_steps!r}"
             )
         self.max_parallel_steps = max_parallel_steps
+        self.heartbeat_interval = _seconds(heartbeat_interval)
+        if not self.heartbeat_interval > 0:
+            raise ConfigurationError(
+                f"heartbeat_interval must be more than 0 seconds, not {heartbeat_interval!r}"
+            )
         self._runtime: Runtime | None = None
         self._started = False
         self._stopped = False
+        #: Whether ``start_workflow`` takes a definition this host has not registered, by id
+        #: and version, for the hosts that have (set by ``WorkflowClient``).
+        self.starts_unregistered = False
         #: The providers are started (by ``start`` or ``open_stores``): a host never started
         #: still stores what it is given, but has no queue to tell the running hosts.
         self._providers_open = False
@@ -167,6 +184,16 @@ class WorkflowHost:
                 self._given.append(given)
             return given
         return self._backends.provider(capability, given)
+
+    def _heartbeat_store(self, lock: object, base_url: str | None) -> HeartbeatStore | None:
+        """Where this host's heartbeats go: the lock's store if it keeps them, else the
+        persistence store's; ``None`` when neither does."""
+        for url in (lock, base_url):
+            if isinstance(url, str) and self._plugins.supports(url, Capability.HEARTBEATS):
+                return cast(HeartbeatStore, self._backends.provider(Capability.HEARTBEATS, url))
+        if self._in_process(base_url):
+            return MemoryHeartbeats()
+        return None
 
     def _in_process(self, base_url: str | None) -> bool:
         """Whether the persistence store lives in this process only, so an in-process lock
@@ -239,10 +266,12 @@ class WorkflowHost:
                 stop_timeout=self.stop_timeout,
                 thread_pool_size=self.thread_pool_size,
                 max_parallel_steps=self.max_parallel_steps,
+                heartbeat_interval=self.heartbeat_interval,
             ),
             publish=self.publish_event,
             step_host=self,
             telemetry=self._telemetry,
+            heartbeats=self.heartbeats,
         )
         await self._runtime.start()
         self._started = True
@@ -352,23 +381,37 @@ class WorkflowHost:
                 )
             if not _is_utf8(value):
                 raise SerializationError(f"the {what} {value!r} {_NOT_TEXT}")
-        definition = self.registry.get(definition_id, version)
-        if data is None:
-            data = definition.new_data()
-        text = encode_data(data, definition.data_type)
-        decode_data(text, definition.data_type)  # fail now, not in the first pass
+        definition = self.registry.find(definition_id, version) if version is not None else None
+        if definition is None and not (self.starts_unregistered and version is not None):
+            if not self.starts_unregistered or self.registry.find_id(definition_id):
+                definition = self.registry.get(definition_id, version)
+            else:
+                version = await self._announced_version(definition_id)
+        if definition is not None:
+            definition_id, version = definition.id, definition.version
+            if data is None:
+                data = definition.new_data()
+            text = encode_data(data, definition.data_type)
+            decode_data(text, definition.data_type)  # fail now, not in the first pass
+            description = description or definition.description
+            first_step: str | None = definition.steps[0].name
+        else:  # a client's start of a definition it lacks: its data is checked by the worker
+            assert version is not None
+            # No data: an empty object, which the data type's defaults fill in at the worker.
+            text = encode_data({} if data is None else data)
+            first_step = None  # named by the host that runs it
         now = self.clock.now()
         instance = WorkflowInstance(
             id=workflow_id or new_id(),
-            definition_id=definition.id,
-            version=definition.version,
+            definition_id=definition_id,
+            version=version,
             status=WorkflowStatus.RUNNABLE,
             data=text,
             reference=reference,
-            description=description or definition.description,
+            description=description,
             create_time=now,
             next_execution=now,
-            execution_pointers=[ExecutionPointer(step_id=0, step_name=definition.steps[0].name)],
+            execution_pointers=[ExecutionPointer(step_id=0, step_name=first_step)],
             parent_workflow_id=parent_id,
             # Every pass is traced as a child of this (the start_workflow span, or the step
             # that starts a sub-workflow): one workflow, one trace, on any host.
@@ -385,8 +428,39 @@ class WorkflowHost:
             await self.persistence.create_workflow(instance)
             await self._queue_for_others(QueueKind.WORKFLOW, instance.id)
             await announce()
-        self._telemetry.workflow_started(definition.id)
+        self._telemetry.workflow_started(definition_id)
         return instance.id
+
+    async def _announced_version(self, definition_id: str) -> int:
+        """The newest version of ``definition_id`` a live host announces in its heartbeat.
+
+        Raises:
+            WorkflowNotRegisteredError: no live host announces it.
+        """
+        now = datetime.now(UTC)
+        versions = [
+            v for h in await self.list_hosts() if not h.is_stale(now)
+            for v in h.definitions.get(definition_id, ())
+        ]
+        if not versions:
+            raise WorkflowNotRegisteredError(
+                definition_id, None,
+                "no live host announces it either. Give its version (version=N, or "
+                "`wfe start --version N`) to start it anyway: it waits until a worker that "
+                "registers it runs",
+            )
+        return max(versions)
+
+    async def list_hosts(self) -> list[HostRecord]:
+        """The hosts whose heartbeats this host's store keeps, oldest first.
+
+        A running host records one every ``heartbeat_interval`` seconds and removes it when
+        it stops cleanly; a host that stopped reporting is still listed, and
+        ``record.is_stale(now)`` says so. Empty when the store keeps no heartbeats.
+        """
+        if self.heartbeats is None:
+            return []
+        return sorted(await self.heartbeats.list_hosts(), key=lambda h: (h.started, h.id))
 
     async def _start_child(
         self, definition_id: str, data: Any, version: int | None, child_id: str, parent_id: str

@@ -29,6 +29,7 @@ from ._models import (
     EventSubscription,
     ExecutionError,
     ExecutionPointers,
+    HostRecord,
     WorkflowInstance,
     WorkflowStatus,
 )
@@ -41,6 +42,7 @@ from .providers import (
     persist_one_by_one,
     search_words,
 )
+from .serialization import dump_host, load_host
 from .serialization import pointer_from_dict as load_pointer
 from .serialization import pointer_to_dict as dump_pointer
 
@@ -263,6 +265,28 @@ class MemoryLock:
         lease = self._leases.get(key)
         if lease is not None and lease[0] == owner:
             del self._leases[key]
+
+
+class MemoryHeartbeats:
+    """Heartbeats of the hosts of one process, in a dictionary (copies in and out)."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, str] = {}
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def record_heartbeat(self, record: HostRecord) -> None:
+        self._hosts[record.id] = dump_host(record)
+
+    async def remove_host(self, host_id: str) -> None:
+        self._hosts.pop(host_id, None)
+
+    async def list_hosts(self) -> list[HostRecord]:
+        return [load_host(text) for text in self._hosts.values()]
 
 
 class MemoryQueue:

@@ -39,6 +39,8 @@ class MemoryBackend(ProviderBackend):
             return _memory.MemoryLock()
         if capability is Capability.QUEUE:
             return _memory.MemoryQueue()
+        if capability is Capability.HEARTBEATS:
+            return _memory.MemoryHeartbeats()
         return None
 
 
@@ -58,6 +60,7 @@ def wfe_providers() -> list[ProviderSpec]:
                 Capability.LOCK,
                 Capability.QUEUE,
                 Capability.SEARCH,
+                Capability.HEARTBEATS,
             },
             backend=MemoryBackend,
             test_store=TestStore(_test_store),

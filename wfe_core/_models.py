@@ -20,6 +20,7 @@ __all__ = [
     "ExecutionError",
     "ExecutionPointer",
     "ExecutionPointers",
+    "HostRecord",
     "PointerStatus",
     "WorkflowInstance",
     "WorkflowStatus",
@@ -246,3 +247,38 @@ class ExecutionError:
     error_time: datetime = attrs.field(factory=utcnow)
     step_id: int | None = None
     error_type: str | None = None
+
+
+#: A host that missed this many heartbeats in a row is stale: stopped, hung or cut off.
+STALE_AFTER_BEATS = 3
+
+
+@attrs.define(eq=True)
+class HostRecord:
+    """The heartbeat of one running host: who it is, since when, and what it is doing.
+
+    Recorded by the host every ``interval`` seconds in its heartbeat store and removed when
+    it stops cleanly; a record not renewed for :data:`STALE_AFTER_BEATS` intervals belongs to
+    a host that died, hung or lost its store (:meth:`is_stale`).
+    """
+
+    id: str
+    hostname: str
+    pid: int
+    wfe_version: str
+    started: datetime
+    last_seen: datetime
+    interval: float
+    in_flight: int = 0
+    #: definition id -> the versions this host has registered (and so can run).
+    definitions: dict[str, list[int]] = attrs.field(factory=dict)
+    #: Set by a host that stops: no workflows are taken any more (it drains).
+    draining: bool = False
+
+    def is_stale(self, now: datetime) -> bool:
+        """Whether the host stopped reporting (missed :data:`STALE_AFTER_BEATS` beats) by ``now``."""
+        return (now - self.last_seen).total_seconds() > STALE_AFTER_BEATS * self.interval
+
+    def runs(self, definition_id: str, version: int) -> bool:
+        """Whether this host has ``definition_id`` at ``version`` registered."""
+        return version in self.definitions.get(definition_id, ())

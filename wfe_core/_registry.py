@@ -56,5 +56,13 @@ class WorkflowRegistry:
         """No definition registered: the host runs no workflow (it may start them, or publish)."""
         return not self._defs
 
+    def find_id(self, definition_id: str) -> bool:
+        """Whether any version of ``definition_id`` is registered."""
+        return bool(self._defs.get(definition_id))
+
+    def versions(self) -> dict[str, list[int]]:
+        """Definition id -> its registered versions, ascending (what a heartbeat announces)."""
+        return {def_id: sorted(versions) for def_id, versions in sorted(self._defs.items())}
+
     def find(self, definition_id: str, version: int) -> WorkflowDefinition | None:
         return self._defs.get(definition_id, {}).get(version)

@@ -24,7 +24,7 @@ from ._group_commit import GroupCommit
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
-from ._models import WorkflowInstance, WorkflowStatus
+from ._models import ExecutionError, WorkflowInstance, WorkflowStatus
 from ._outage import Outage
 from ._primitives import WORKFLOW_ENDED_EVENT
 from ._registry import WorkflowRegistry
@@ -35,6 +35,7 @@ from .errors import (
     ConcurrencyError,
     PassRefusedError,
     ProviderUnavailableError,
+    SerializationError,
     WorkflowNotFoundError,
 )
 from .providers import PersistenceProvider, QueueKind, QueueProvider, WorkflowWrite
@@ -79,6 +80,7 @@ class WorkflowRunner:
         lifecycle: LifecycleHub,
         publish: Publish,
         telemetry: Telemetry | None = None,
+        runs_elsewhere: Callable[[str, int], bool] | None = None,
     ) -> None:
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
@@ -95,6 +97,10 @@ class WorkflowRunner:
         self.clock = clock
         self.lifecycle = lifecycle
         self.publish = publish
+        #: Whether a live host other than this one runs a definition (from the heartbeats).
+        self.runs_elsewhere = runs_elsewhere
+        #: Definitions this host was asked to run without having them, logged once each.
+        self.missing: set[tuple[str, int]] = set()
         self.stopping = False
         #: workflow id -> event set when it next settles (``wait_for_workflow``).
         self.changed: dict[str, asyncio.Event] = {}
@@ -154,14 +160,17 @@ class WorkflowRunner:
                     return
             definition = self.registry.find(instance.definition_id, instance.version)
             if definition is None:
-                log.warning(
-                    "workflow %s needs definition %r version %d, which this host has not "
-                    "registered; leaving it for a host that has", wid, instance.definition_id,
-                    instance.version, extra=log_fields(wid, instance.definition_id),
-                )
+                hand_on = self.not_here(instance)
                 return
+            for pointer in instance.execution_pointers.open():
+                if pointer.step_name is None:  # started by a client that lacks the definition
+                    pointer.step_name = definition.steps[pointer.step_id].name
             text = instance.data  # as stored: what a step that leaves bad data goes back to
-            instance.data = decode_data(text, definition.data_type)
+            try:
+                instance.data = decode_data(text, definition.data_type)
+            except SerializationError as exc:  # started by a client that lacks the type
+                await self.refuse_data(instance, definition, exc)
+                return
             passes = 0
             telemetry = self.telemetry
             tracing, metering = telemetry.tracing, telemetry.metering
@@ -229,12 +238,48 @@ class WorkflowRunner:
             if carried is not None:  # no pass wrote it: the event is delivered again
                 self.events.settle(carried, False, error)
             await self.leases.release(key)
-        if hand_on:
-            try:
-                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
-            except Exception:
-                log.warning("stop: could not queue workflow %s for another host; the poller will "
-                            "find it", wid, extra=log_fields(wid, instance.definition_id))
+            if hand_on:  # set last on its paths: no error follows it
+                try:
+                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                except Exception:
+                    log.warning("could not queue workflow %s for another host; the poller will "
+                                "find it", wid, extra=log_fields(wid))
+
+    async def refuse_data(
+        self, instance: WorkflowInstance, definition: WorkflowDefinition, exc: SerializationError
+    ) -> None:
+        """Data a client stored that the definition's data type does not take: the workflow is
+        suspended with an execution error saying why, instead of failing at every poll."""
+        message = (
+            f"the workflow's data does not fit the data type of {definition.id!r} version "
+            f"{definition.version}: {exc}. Start it again with data of that type; this one "
+            "stays suspended"
+        )
+        log.warning("workflow %s: %s", instance.id, message,
+                    extra=log_fields(instance.id, definition.id))
+        first = next(iter(instance.execution_pointers), None)
+        error = ExecutionError(
+            workflow_id=instance.id, execution_pointer_id=first.id if first else "",
+            message=message, error_time=self.clock.now(), step_id=0,
+            error_type=type(exc).__qualname__,
+        )
+        instance.status = WorkflowStatus.SUSPENDED
+        await self.persistence.persist_workflow(instance, changed_pointers=[], errors=[error])
+
+    def not_here(self, instance: WorkflowInstance) -> bool:
+        """A workflow whose definition this host has not registered: whether to queue it for
+        a live host that has (per the heartbeats), rather than leave it to the poller."""
+        wanted = (instance.definition_id, instance.version)
+        elsewhere = self.runs_elsewhere is not None and self.runs_elsewhere(*wanted)
+        if wanted not in self.missing:
+            self.missing.add(wanted)
+            log.warning(
+                "workflow %s needs definition %r version %d, which this host has not "
+                "registered; %s", instance.id, *wanted,
+                "queueing it for a live host that has" if elsewhere
+                else "it waits for a host that registers it", extra=log_fields(instance.id, wanted[0]),
+            )
+        return elsewhere
 
     async def pass_refused(
         self, wid: str, definition: WorkflowDefinition, refusal: Exception

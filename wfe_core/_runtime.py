@@ -34,6 +34,7 @@ from ._capacity import Capacity
 from ._events import EventDelivery
 from ._executor import WorkflowExecutor
 from ._group_commit import GroupCommit
+from ._heartbeat import Heartbeat
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
@@ -50,7 +51,14 @@ from ._threads import StepThreads
 from ._timers import Timers
 from .clock import Clock
 from .errors import ProviderError, ProviderUnavailableError
-from .providers import LockProvider, PersistenceProvider, QueueKind, QueueProvider, SearchIndex
+from .providers import (
+    HeartbeatStore,
+    LockProvider,
+    PersistenceProvider,
+    QueueKind,
+    QueueProvider,
+    SearchIndex,
+)
 
 __all__ = ["Runtime", "RuntimeSettings"]
 
@@ -81,6 +89,7 @@ class Runtime:
         publish: Publish,
         step_host: StepHost | None = None,
         telemetry: Telemetry | None = None,
+        heartbeats: HeartbeatStore | None = None,
     ) -> None:
         telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
@@ -98,6 +107,11 @@ class Runtime:
         self.leases = Leases(lock, self.owner, settings.lease_ttl, self.outage)
         self.timers = Timers(clock, settings.poll_interval, self.timer_fired)
         self.capacity = Capacity(settings.max_concurrent_workflows, self.spawn_workflow)
+        self.heartbeat = (
+            Heartbeat(heartbeats, self.owner, settings.heartbeat_interval, registry.versions,
+                      lambda: len(self.capacity.active))
+            if heartbeats is not None else None
+        )
         self.indexer = Indexer(
             persistence, search, self.leases, settings.poll_interval, telemetry
         )
@@ -120,6 +134,7 @@ class Runtime:
                 clock, step_host, self.pool, settings.max_parallel_steps, telemetry
             ),
             registry=registry,
+            runs_elsewhere=self.heartbeat.runs_elsewhere if self.heartbeat else None,
             clock=clock,
             lifecycle=lifecycle,
             publish=publish,
@@ -149,6 +164,7 @@ class Runtime:
             ("poller", self.poller.run(stopping)),
             ("leases", self.leases.renew_loop(stopping)),
             ("indexer", self.indexer.run(stopping)),
+            *([("heartbeat", self.heartbeat.run(stopping))] if self.heartbeat else []),
         ):
             self.loops.append(asyncio.create_task(coro, name=f"wfe.{name}"))
         add_listener = getattr(self.clock, "add_listener", None)
@@ -162,6 +178,8 @@ class Runtime:
         self.stopping = True
         for part in (self.capacity, self.events, self.runner):
             part.stopping = True
+        if self.heartbeat is not None:
+            await self.heartbeat.draining()
         remove_listener = getattr(self.clock, "remove_listener", None)
         if remove_listener is not None:
             remove_listener(self.clock_moved)
@@ -188,6 +206,8 @@ class Runtime:
         except Exception:
             log.exception("final search indexing failed")
         self.pool.stop()
+        if self.heartbeat is not None:
+            await self.heartbeat.leave()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

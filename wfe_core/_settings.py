@@ -21,3 +21,4 @@ class RuntimeSettings:
     stop_timeout: float = 30.0
     thread_pool_size: int = 32
     max_parallel_steps: int = 64
+    heartbeat_interval: float = 10.0

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, cast
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .providers import LockProvider, PersistenceProvider, QueueProvider, SearchIndex
+    from .providers import (
+        HeartbeatStore,
+        LockProvider,
+        PersistenceProvider,
+        QueueProvider,
+        SearchIndex,
+    )
 
 __all__ = ["Capability", "ProviderBackend"]
 
@@ -42,6 +48,8 @@ class Capability(enum.Enum):
     """Work queues of ids (:class:`~wfe_core.providers.QueueProvider`)."""
     SEARCH = "search"
     """Full-text search over workflows (:class:`~wfe_core.providers.SearchIndex`)."""
+    HEARTBEATS = "heartbeats"
+    """Heartbeats of running hosts (:class:`~wfe_core.providers.HeartbeatStore`)."""
     LIFECYCLE_EVENTS = "lifecycle_events"
     """Lifecycle events published to every host of a cluster (Valkey, PostgreSQL NOTIFY).
 
@@ -116,6 +124,11 @@ class ProviderBackend:
     def search(self) -> SearchIndex | None:
         """This store's search index, or ``None``."""
         return cast("SearchIndex | None", self.provider(Capability.SEARCH))
+
+    @property
+    def heartbeats(self) -> HeartbeatStore | None:
+        """This store's heartbeat store, or ``None``."""
+        return cast("HeartbeatStore | None", self.provider(Capability.HEARTBEATS))
 
     def provider(self, capability: Capability) -> object | None:
         """The provider of ``capability``, made on first use; ``None`` if not offered.

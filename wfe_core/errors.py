@@ -75,12 +75,15 @@ class DefinitionError(WfeError):
 class WorkflowNotRegisteredError(WfeError):
     """No definition is registered under this id (and version)."""
 
-    def __init__(self, definition_id: str, version: int | None = None) -> None:
+    def __init__(
+        self, definition_id: str, version: int | None = None, next_step: str | None = None
+    ) -> None:
         self.definition_id = definition_id
         self.version = version
         what = repr(definition_id) if version is None else f"{definition_id!r} version {version}"
         super().__init__(
-            f"workflow definition {what} is not registered; call host.register(definition) first"
+            f"workflow definition {what} is not registered; "
+            + (next_step or "call host.register(definition) first")
         )
 
 

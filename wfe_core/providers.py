@@ -27,11 +27,13 @@ from ._models import (
     Event,
     EventSubscription,
     ExecutionError,
+    HostRecord,
     WorkflowInstance,
     WorkflowStatus,
 )
 
 __all__ = [
+    "HeartbeatStore",
     "LifecycleChannel",
     "LockProvider",
     "PersistenceProvider",
@@ -256,6 +258,28 @@ class QueueProvider(Protocol):
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
         """Take the oldest id, waiting up to ``timeout`` seconds; ``None`` if none came."""
+
+
+@runtime_checkable
+class HeartbeatStore(Protocol):
+    """Where running hosts record their heartbeats, so that every host and tool can list them.
+
+    A record is written whole and read back equal (times exact, UTC). Records are kept until
+    removed: a dead host's stays, and readers mark it stale (:meth:`HostRecord.is_stale`).
+    """
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def record_heartbeat(self, record: HostRecord) -> None:
+        """Write ``record``, replacing the one with its id if there is one."""
+
+    async def remove_host(self, host_id: str) -> None:
+        """Forget a host (it stopped cleanly, or was stale long enough); a no-op if unknown."""
+
+    async def list_hosts(self) -> list[HostRecord]:
+        """Every recorded host, in no particular order."""
 
 
 @attrs.frozen

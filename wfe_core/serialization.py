@@ -31,20 +31,23 @@ from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
 import attrs
+import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as _make_json_converter
 
-from ._models import ExecutionPointer, PointerStatus
+from ._models import ExecutionPointer, HostRecord, PointerStatus
 from .errors import SerializationError
 
 __all__ = [
     "MAX_DEPTH",
     "decode_data",
+    "dump_host",
     "dump_pointer",
     "dump_value",
     "encode_data",
     "from_json_value",
+    "load_host",
     "load_pointer",
     "load_value",
     "make_converter",
@@ -596,6 +599,23 @@ def make_converter() -> JsonConverter:
 
 
 _converter = make_converter()
+
+
+def dump_host(record: HostRecord) -> str:
+    """A host's heartbeat record as a JSON string (what a heartbeat store keeps)."""
+    return _dumps(_converter.unstructure(record))
+
+
+def load_host(text: str | bytes) -> HostRecord:
+    """The heartbeat record :func:`dump_host` made.
+
+    Raises:
+        SerializationError: the text is not such a record.
+    """
+    try:
+        return _converter.structure(json.loads(text), HostRecord)
+    except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
+        raise SerializationError(f"a stored host heartbeat cannot be read: {exc}") from exc
 
 
 def _is_untyped(data_type: Any) -> bool:

@@ -57,6 +57,10 @@ class PostgresBackend(ProviderBackend):
             from ._search import PostgresSearchIndex
 
             return PostgresSearchIndex(self.database)
+        if capability is Capability.HEARTBEATS:
+            from ._heartbeats import PostgresHeartbeats
+
+            return PostgresHeartbeats(self.database)
         return None
 
     async def connect(self) -> None:
@@ -107,6 +111,7 @@ def _spec(scheme: str, tested_as: str | None = None) -> ProviderSpec:
             Capability.LOCK,
             Capability.QUEUE,
             Capability.SEARCH,
+            Capability.HEARTBEATS,
         },
         backend=PostgresBackend,
         store_key=store_key,

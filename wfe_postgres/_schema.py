@@ -161,7 +161,17 @@ _V3 = [
     ),
 ]
 
-_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# Version 4: the heartbeats of the hosts on this schema (wfe_postgres._heartbeats); a record is
+# one JSON text read whole by `wfe hosts`, so a new field needs no migration.
+_V4 = [
+    """CREATE TABLE {s}.hosts (
+        id text PRIMARY KEY,
+        last_seen timestamptz NOT NULL,
+        record text NOT NULL
+    )""",
+]
+
+_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 
 #: The version a schema has once :func:`migrate` has run.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -178,6 +188,7 @@ TABLES = frozenset(
         "queue",
         "index_outbox",
         "search_docs",
+        "hosts",
     }
 )
 

@@ -90,6 +90,10 @@ class SqliteBackend(ProviderBackend):
             from ._search import SqliteSearchIndex
 
             return SqliteSearchIndex(self.database)
+        if capability is Capability.HEARTBEATS:
+            from ._heartbeats import SqliteHeartbeats
+
+            return SqliteHeartbeats(self.database)
         return None
 
     async def connect(self) -> None:
@@ -139,6 +143,7 @@ def wfe_providers() -> list[ProviderSpec]:
                 Capability.LOCK,
                 Capability.QUEUE,
                 Capability.SEARCH,
+                Capability.HEARTBEATS,
             },
             backend=SqliteBackend,
             store_key=store_key,

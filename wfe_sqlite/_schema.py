@@ -245,11 +245,21 @@ def _migration_4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Version 5: the heartbeats of the hosts using the database (wfe_sqlite._heartbeats). A record
+# is one JSON text, read whole by `wfe hosts`; last_seen is there to sweep long-dead hosts.
+_HOSTS = "CREATE TABLE hosts (id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, record TEXT NOT NULL)"
+
+
+def _migration_5(conn: sqlite3.Connection) -> None:
+    conn.execute(_HOSTS)
+
+
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 ]
 
 #: Every table wfe makes (besides ``wfe_migrations``).
@@ -265,6 +275,7 @@ TABLES = frozenset(
         "search_docs",
         "search_text",
         "index_outbox",
+        "hosts",
     }
 )
 

@@ -31,7 +31,9 @@ def _test_store(directory: Path, scheme: str = "valkey") -> contextlib.AbstractC
 
 __all__ = ["ValkeyBackend", "redis", "rediss", "valkey", "valkeys"]
 
-_VALKEY_CAPABILITIES = frozenset({Capability.LOCK, Capability.QUEUE, Capability.LIFECYCLE_EVENTS})
+_VALKEY_CAPABILITIES = frozenset(
+    {Capability.LOCK, Capability.QUEUE, Capability.LIFECYCLE_EVENTS, Capability.HEARTBEATS}
+)
 
 
 class ValkeyBackend(ProviderBackend):
@@ -61,6 +63,10 @@ class ValkeyBackend(ProviderBackend):
             from ._lifecycle import ValkeyLifecycleChannel
 
             return ValkeyLifecycleChannel(self.client)
+        if capability is Capability.HEARTBEATS:
+            from ._heartbeats import ValkeyHeartbeats
+
+            return ValkeyHeartbeats(self.client)
         return None
 
     async def connect(self) -> None:

@@ -31,7 +31,10 @@ from wfe_core.providers import QueueProvider, SearchIndex
 from wfe_core.testing import StoreUnavailableError, empty_store, service_url, store_schemes
 from wfe_core.testing._pytest_plugin import store_or_skip
 
-ALL = {Capability.PERSISTENCE, Capability.LOCK, Capability.QUEUE, Capability.SEARCH}
+ALL = {
+    Capability.PERSISTENCE, Capability.LOCK, Capability.QUEUE, Capability.SEARCH,
+    Capability.HEARTBEATS,
+}
 
 
 class FakePlugin:
@@ -173,9 +176,13 @@ def test_urls_of_one_sqlite_file_must_agree_on_options(tmp_path: Path) -> None:
 async def test_a_host_opens_and_closes_each_store_once() -> None:
     async with WorkflowHost("rec://one", search="rec://two", plugins=recording_plugins()):
         one, two = MADE
-        assert one.journal == ["connect", "start persistence", "start lock", "start queue"]
+        assert one.journal == [
+            "connect", "start persistence", "start lock", "start queue", "start heartbeats",
+        ]
         assert two.journal == ["connect", "start search"]
-    assert one.journal[4:] == ["close queue", "close lock", "close persistence", "disconnect"]
+    assert one.journal[5:] == [
+        "close heartbeats", "close queue", "close lock", "close persistence", "disconnect",
+    ]
     assert two.journal[2:] == ["close search", "disconnect"]
 
 

@@ -8,7 +8,8 @@ yields a started, empty provider and closes it afterwards:
   :class:`~wfe_core.providers.PersistenceProvider`;
 - :class:`LockContract` needs ``lock``, a :class:`~wfe_core.providers.LockProvider`;
 - :class:`QueueContract` needs ``queue``, a :class:`~wfe_core.providers.QueueProvider`;
-- :class:`SearchContract` needs ``search_index``, a :class:`~wfe_core.providers.SearchIndex`.
+- :class:`SearchContract` needs ``search_index``, a :class:`~wfe_core.providers.SearchIndex`;
+- :class:`HeartbeatContract` needs ``heartbeats``, a :class:`~wfe_core.providers.HeartbeatStore`.
 
 For example, in a third-party provider's tests::
 
@@ -34,12 +35,14 @@ import pytest
 # The suites live outside the test tree, where pytest does not rewrite asserts by itself; without
 # this a failing case says only "AssertionError".
 pytest.register_assert_rewrite(
-    f"{__name__}.lock", f"{__name__}.persistence", f"{__name__}.queue", f"{__name__}.search"
+    f"{__name__}.heartbeats", f"{__name__}.lock", f"{__name__}.persistence",
+    f"{__name__}.queue", f"{__name__}.search",
 )
 
+from .heartbeats import HeartbeatContract
 from .lock import LockContract
 from .persistence import PersistenceContract
 from .queue import QueueContract
 from .search import SearchContract
 
-__all__ = ["LockContract", "PersistenceContract", "QueueContract", "SearchContract"]
+__all__ = ["HeartbeatContract", "LockContract", "PersistenceContract", "QueueContract", "SearchContract"]

@@ -35,6 +35,7 @@ FIXTURES = {
     "lock": Capability.LOCK,
     "queue": Capability.QUEUE,
     "search_index": Capability.SEARCH,
+    "heartbeats": Capability.HEARTBEATS,
 }
 
 
@@ -78,3 +79,4 @@ persistence = _provider_fixture(Capability.PERSISTENCE, "persistence")
 lock = _provider_fixture(Capability.LOCK, "lock")
 queue = _provider_fixture(Capability.QUEUE, "queue")
 search_index = _provider_fixture(Capability.SEARCH, "search_index")
+heartbeats = _provider_fixture(Capability.HEARTBEATS, "heartbeats")
