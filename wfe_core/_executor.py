@@ -30,6 +30,7 @@ from ._definition import WorkflowDefinition
 from ._failure import FailurePolicy
 from ._invoke import StepInvoker, StepRun, outcome_of
 from ._lifecycle import LifecycleEventType
+from ._middleware import MiddlewareChain
 from ._models import ExecutionPointer, PointerStatus, WorkflowInstance, WorkflowStatus
 from ._step import HOSTLESS, StepExecutionContext, StepHost
 from ._telemetry import Telemetry
@@ -285,6 +286,7 @@ class WorkflowExecutor:
         thread_pool: StepThreads | None = None,
         max_parallel_steps: int = MAX_PARALLEL_STEPS,
         telemetry: Telemetry | None = None,
+        middleware: MiddlewareChain | None = None,
     ) -> None:
         self.telemetry = telemetry if telemetry is not None and telemetry.observing else None
         self.clock = clock
@@ -293,7 +295,7 @@ class WorkflowExecutor:
         self.step_host: StepHost = host if host is not None else HOSTLESS
         self.thread_pool = thread_pool
         self.max_parallel_steps = max(1, max_parallel_steps)
-        self.invoker = StepInvoker(host, thread_pool, self.telemetry)
+        self.invoker = StepInvoker(host, thread_pool, self.telemetry, middleware)
 
     async def execute(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -21,6 +21,7 @@ from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
 from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
 from ._memory import MemoryHeartbeats, MemoryPersistence
+from ._middleware import MiddlewareChain
 from ._models import (
     Event,
     ExecutionError,
@@ -100,6 +101,9 @@ class WorkflowHost:
         lifecycle: a URL (``"valkey://..."``; any scheme offering lifecycle events) or
             channel through which ``host.lifecycle`` also sees the events of workflows other
             hosts run, and sends them this host's. ``None``: this host's events only.
+        middleware: objects with any of ``step(ctx, call_next)``, ``pre_workflow(instance)``
+            and ``post_workflow(instance)`` (async), run around every user step and at
+            each end of every workflow, the first outermost (``wfe_core._middleware``).
         heartbeat_interval: seconds between the heartbeats a running host records (see
             :meth:`list_hosts`). They are kept by the lock's store when it keeps heartbeats
             (Valkey), else by the persistence store (memory, SQLite, PostgreSQL); a store
@@ -125,7 +129,10 @@ class WorkflowHost:
         plugins: PluginHost | None = None,
         lifecycle: str | LifecycleChannel | None = None,
         heartbeat_interval: float | timedelta = 10.0,
+        middleware: Sequence[object] = (),
     ) -> None:
+        #: The middleware (``wfe_core._middleware``); None when none was given.
+        self.middleware = MiddlewareChain(middleware) if middleware else None
         self.clock: Clock = clock or SystemClock()
         self.registry = WorkflowRegistry()
         self.lifecycle = LifecycleHub()
@@ -272,6 +279,7 @@ class WorkflowHost:
             step_host=self,
             telemetry=self._telemetry,
             heartbeats=self.heartbeats,
+            middleware=self.middleware,
         )
         await self._runtime.start()
         self._started = True
@@ -417,6 +425,12 @@ class WorkflowHost:
             # that starts a sub-workflow): one workflow, one trace, on any host.
             trace_context=self._telemetry.current_traceparent(),
         )
+        if self.middleware is not None and self.middleware.pre and definition is not None:
+            # pre_workflow sees (and may change) the data as objects; what it raises fails
+            # the start before anything is stored.
+            instance.data = decode_data(text, definition.data_type)
+            await self.middleware.pre_workflow(instance)
+            instance.data = encode_data(instance.data, definition.data_type)
         runtime = self._runtime
 
         async def announce() -> None:

@@ -25,6 +25,7 @@ from opentelemetry.trace import Span
 from . import tracing
 from ._definition import WorkflowStep, arity, call_with_data
 from ._failure import describe_error
+from ._middleware import MiddlewareChain
 from ._models import ExecutionPointer, WorkflowInstance
 from ._step import MAX_DELAY, ExecutionResult, StepExecutionContext, StepHost
 from ._telemetry import Telemetry
@@ -69,11 +70,15 @@ class StepInvoker:
     """
 
     def __init__(
-        self, host: StepHost | None, pool: StepThreads | None, telemetry: Telemetry | None
+        self, host: StepHost | None, pool: StepThreads | None, telemetry: Telemetry | None,
+        middleware: MiddlewareChain | None = None,
     ) -> None:
         self.host = host
         self.pool = pool
         self.telemetry = telemetry
+        if middleware is not None and middleware.step_hooks:
+            # Wrapped only when some middleware has a ``step`` method: none costs nothing.
+            self.call = middleware.wrap(self.call)  # type: ignore[method-assign,assignment]
 
     async def invoke(self, run: StepRun) -> None:
         """Run one step body. Whatever it raises becomes ``run.error``, never the pass's."""

@@ -24,6 +24,7 @@ from ._group_commit import GroupCommit
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
+from ._middleware import MiddlewareChain
 from ._models import ExecutionError, WorkflowInstance, WorkflowStatus
 from ._outage import Outage
 from ._primitives import WORKFLOW_ENDED_EVENT
@@ -81,8 +82,11 @@ class WorkflowRunner:
         publish: Publish,
         telemetry: Telemetry | None = None,
         runs_elsewhere: Callable[[str, int], bool] | None = None,
+        middleware: MiddlewareChain | None = None,
     ) -> None:
         self.telemetry = telemetry if telemetry is not None else Telemetry()
+        #: The host's middleware with a ``post_workflow`` (None: none has).
+        self.middleware = middleware if middleware is not None and middleware.post else None
         self.persistence = persistence
         self.commit = commit
         self.outage = outage
@@ -366,6 +370,11 @@ class WorkflowRunner:
         """The workflow stopped being runnable: wake waiters, index it, tell its parent."""
         self.notify_changed(instance.id)
         self.indexer.index_soon(instance.id, data_text, instance)
+        if self.middleware is not None and instance.status in (
+            WorkflowStatus.COMPLETE,
+            WorkflowStatus.TERMINATED,
+        ):
+            await self.middleware.post_workflow(instance)
         if instance.parent_workflow_id and instance.status in (
             WorkflowStatus.COMPLETE,
             WorkflowStatus.TERMINATED,

@@ -38,6 +38,7 @@ from ._heartbeat import Heartbeat
 from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
+from ._middleware import MiddlewareChain
 from ._models import Event, WorkflowInstance, new_id
 from ._outage import Outage
 from ._poller import Poller
@@ -90,6 +91,7 @@ class Runtime:
         step_host: StepHost | None = None,
         telemetry: Telemetry | None = None,
         heartbeats: HeartbeatStore | None = None,
+        middleware: MiddlewareChain | None = None,
     ) -> None:
         telemetry = telemetry if telemetry is not None else Telemetry()
         self.persistence = persistence
@@ -131,8 +133,10 @@ class Runtime:
             indexer=self.indexer,
             events=self.events,
             executor=WorkflowExecutor(
-                clock, step_host, self.pool, settings.max_parallel_steps, telemetry
+                clock, step_host, self.pool, settings.max_parallel_steps, telemetry,
+                middleware,
             ),
+            middleware=middleware,
             registry=registry,
             runs_elsewhere=self.heartbeat.runs_elsewhere if self.heartbeat else None,
             clock=clock,
