@@ -253,6 +253,21 @@ class StepBuilder(Generic[D]):
         self.step.compensation_step_id = comp.id
         return self
 
+    def timeout(self, period: timedelta) -> StepBuilder[D]:
+        """Limit one run of this step's body to ``period``.
+
+        An async body still running then is cancelled; a sync body (in its worker thread)
+        cannot be stopped, so its result is discarded when it comes. Either way the step
+        fails with ``StepTimeoutError``, which goes through its error behaviour (``on_error``).
+        """
+        problem = check_period(period, f"the timeout of step {self.step.id}")
+        if problem is None and period <= timedelta(0):
+            problem = f"the timeout of step {self.step.id} must be more than zero, not {period}"
+        if problem is not None:
+            self._graph.problems.append(f"{problem}; give a positive timedelta")
+        self.step.timeout = period
+        return self
+
     def cancel_condition(
         self, condition: Callable[..., bool], proceed_after_cancel: bool = False
     ) -> StepBuilder[D]:
@@ -333,12 +348,24 @@ class StepBuilder(Generic[D]):
         event_name: str,
         key: Any,
         effective_date: datetime | Callable[..., datetime] | None = None,
+        *,
+        timeout: timedelta | None = None,
     ) -> StepBuilder[D]:
-        """Wait for an event; ``key`` and ``effective_date`` may be functions of the data."""
+        """Wait for an event; ``key`` and ``effective_date`` may be functions of the data.
+
+        With ``timeout``, the wait gives up when no event came within it and the workflow
+        goes on: the wait step's ``timed_out`` is then True (``event_data`` None), so
+        ``.output(late=lambda step: step.timed_out)`` tells the steps after it.
+        """
         if not isinstance(event_name, str) or not event_name:
             self._graph.problems.append(f"wait_for after step {self.step.id} needs an event name")
         nxt = self._then(p.WaitFor, f"wait for {event_name}")
         nxt.step.inputs.extend([("event_name", event_name), ("event_key", key)])
+        if timeout is not None:
+            problem = check_period(timeout, f"the timeout of wait_for {event_name!r}")
+            if problem is not None:
+                self._graph.problems.append(f"{problem}; give a timedelta")
+            nxt.step.inputs.append(("timeout", timeout))
         if effective_date is not None:
             if isinstance(effective_date, datetime) and effective_date.tzinfo is None:
                 self._graph.problems.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -88,6 +89,7 @@ class WorkflowStep:
         resume_children / revert_children: what compensation does inside this container
             (a saga reverts its completed children and does not resume after the failed one).
         parent: the container whose body holds this step (None at the top level).
+        timeout: how long one run of the body may take (``.timeout(...)``); None: no limit.
     """
 
     id: int
@@ -109,6 +111,7 @@ class WorkflowStep:
     blocking: bool = True
     is_async: bool = False
     parent: int | None = None
+    timeout: timedelta | None = None
 
     def make_body(self) -> StepBody:
         """A fresh body for one execution."""
@@ -174,6 +177,7 @@ class WorkflowDefinition:
                     s.resume_children,
                     s.revert_children,
                     s.is_end,
+                    s.timeout,
                 )
                 for s in self.steps
             ),

@@ -474,6 +474,7 @@ class EventDelivery:
             pointer.event_data = event.event_data
             pointer.event_published = True
             pointer.active = True
+            pointer.sleep_until = None  # a wait's timeout (wait_for(..., timeout=)) is void now
             pointer.status = PointerStatus.PENDING
             pointer.extension_attributes["event_id"] = event.id
             if event.trace_context is not None:

@@ -26,6 +26,7 @@ from opentelemetry.trace import Span
 
 from . import tracing
 from ._apply import PassResult, PassState
+from ._deadline import deadline_of, expire
 from ._definition import WorkflowDefinition
 from ._failure import FailurePolicy
 from ._invoke import StepInvoker, StepRun, outcome_of
@@ -36,7 +37,7 @@ from ._step import HOSTLESS, StepExecutionContext, StepHost
 from ._telemetry import Telemetry
 from ._threads import StepThreads
 from .clock import Clock
-from .errors import SerializationError
+from .errors import SerializationError, WorkflowDeadlineError
 from .serialization import decode_data, encode_data
 
 __all__ = ["MAX_PARALLEL_STEPS", "PassResult", "WorkflowExecutor"]
@@ -83,6 +84,8 @@ class _Pass:
         self.data_text = data_text  # the data as last stored: what a failed step leaves
         self.max_parallel = executor.max_parallel_steps
         self.failures: FailurePolicy | None = None
+        #: When the workflow must be over (``_deadline``); None: no deadline.
+        self.deadline = self.state.deadline = deadline_of(instance)
 
     async def run(self) -> PassResult:
         """Run the due steps; then, while a round ran only primitives, the steps they made due.
@@ -95,16 +98,28 @@ class _Pass:
         """
         state = self.state
         now, steps, wf, result = state.now, state.steps, state.wf, state.result
+        if self.deadline is not None and now >= self.deadline:
+            expire(state, self.deadline)
+            return result
         rounds = 0
         while True:  # one round; the usual pass (a user step ran) has only this one
             rounds += 1
             due: list[ExecutionPointer] = []
             users: list[ExecutionPointer] = []
             for p in state.pointers.open():
-                if p.active and (p.sleep_until is None or p.sleep_until <= now):
+                if p.active:
+                    if p.sleep_until is None or p.sleep_until <= now:
+                        due.append(p)
+                        if not steps[p.step_id].is_primitive:
+                            users.append(p)
+                elif (
+                    p.sleep_until is not None
+                    and p.sleep_until <= now
+                    and p.status is PointerStatus.WAITING_FOR_EVENT
+                ):
+                    # A wait whose timeout passed with no event: it runs to give up.
+                    p.active = True
                     due.append(p)
-                    if not steps[p.step_id].is_primitive:
-                        users.append(p)
             state.process_cancellations()
             # User steps that are due together (parallel branches, parallel foreach items) run
             # at the same time; their results are applied one by one, in pointer order, so the
@@ -156,6 +171,13 @@ class _Pass:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
+        if self.deadline is not None and any(
+            run.error.__class__ is WorkflowDeadlineError for run in runs
+        ):
+            # The deadline cut the steps short: their outcomes no longer matter.
+            self.state.now = max(self.state.now, self.deadline)
+            expire(self.state, self.deadline)
+            return
         self.check_data(runs)
         for run in runs:
             if run.pointer.end_time is not None:
@@ -196,7 +218,14 @@ class _Pass:
             persistence_data=pointer.persistence_data,
             host=self.step_host,
         )
-        return StepRun(pointer, step, ctx, was_new)
+        run = StepRun(pointer, step, ctx, was_new)
+        if step.timeout is not None:
+            run.limit = step.timeout.total_seconds()
+        if self.deadline is not None and not step.is_primitive:
+            left = (self.deadline - state.now).total_seconds()
+            if run.limit is None or left < run.limit:
+                run.limit, run.limit_is_deadline = max(left, 0.0), True
+        return run
 
     def check_data(self, runs: list[StepRun]) -> None:
         """Make sure the data can be stored; if not, the steps that just ran failed.

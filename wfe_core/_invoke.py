@@ -30,6 +30,7 @@ from ._models import ExecutionPointer, WorkflowInstance
 from ._step import MAX_DELAY, ExecutionResult, StepExecutionContext, StepHost
 from ._telemetry import Telemetry
 from ._threads import RaisedInThread, StepThreads, call_in_thread
+from .errors import StepTimeoutError, WorkflowDeadlineError
 from .serialization import dump_value
 
 __all__ = ["StepInvoker", "StepRun", "outcome_of"]
@@ -58,6 +59,11 @@ class StepRun:
     span: Span | None = None
     end_ns: int = 0
     elapsed: float = 0.0
+    #: Seconds the body may run (its ``.timeout``, or what is left before the workflow's
+    #: deadline, whichever is sooner); None: no limit.
+    limit: float | None = None
+    #: Whether ``limit`` is the workflow's deadline (then running out ends the workflow).
+    limit_is_deadline: bool = False
 
 
 class StepInvoker:
@@ -93,7 +99,10 @@ class StepInvoker:
                     else source
                 )
                 setattr(body, attr, value)
-            result = await self.call(step, body, ctx)
+            if run.limit is None:
+                result = await self.call(step, body, ctx)
+            else:
+                result = await self.call_within(run, body)
             if result is None:
                 result = _NEXT
             elif not isinstance(result, ExecutionResult):
@@ -164,6 +173,31 @@ class StepInvoker:
             run.span, run.end_ns, run.elapsed, instance, run.step, outcome, error
         )
         run.span = None
+
+    async def call_within(self, run: StepRun, body: Any) -> Any:
+        """``call`` limited to ``run.limit`` seconds.
+
+        Raises:
+            StepTimeoutError: the body ran out of its step's timeout (an async body was
+                cancelled; a sync body's result is discarded when its thread ends).
+            WorkflowDeadlineError: the body ran out of the workflow's deadline.
+        """
+        assert run.limit is not None
+        scope = asyncio.timeout(run.limit)
+        try:
+            async with scope:
+                return await self.call(run.step, body, run.ctx)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the body's own TimeoutError: a failure like any other
+            if run.limit_is_deadline:
+                raise WorkflowDeadlineError(
+                    f"step {run.step.display_name!r} was cancelled: the workflow's deadline passed"
+                ) from None
+            raise StepTimeoutError(
+                f"step {run.step.display_name!r} ran longer than its timeout of "
+                f"{run.step.timeout}"
+            ) from None
 
     async def call(self, step: WorkflowStep, body: Any, ctx: StepExecutionContext) -> Any:
         run = body.run

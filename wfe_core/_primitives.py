@@ -178,24 +178,42 @@ class Delay(Primitive):
 
 
 class WaitFor(Primitive):
-    """Waits for an event; its data is then on the step as ``event_data``."""
+    """Waits for an event; its data is then on the step as ``event_data``.
+
+    With a ``timeout``, the wait also sleeps that long (the pointer's ``sleep_until``); when
+    that comes first, the step runs again without the event, sets ``timed_out`` and goes on.
+    """
 
     event_name: str = ""
     event_key: Any = None
     effective_date: datetime | None = None
+    timeout: timedelta | None = None
     event_data: Any = None
+    timed_out: bool = False
 
     def run(self, ctx: StepExecutionContext) -> ExecutionResult:
-        if not ctx.pointer.event_published:
-            as_of = self.effective_date or EPOCH
-            if not isinstance(as_of, datetime) or as_of.tzinfo is None:
-                raise ValueError(
-                    f"the effective_date of wait_for {self.event_name!r} is {as_of!r}; "
-                    "give a timezone-aware datetime (use UTC), as publish_event requires"
-                )
-            return ExecutionResult.wait_for_event(self.event_name, str(self.event_key), as_of)
-        self.event_data = ctx.pointer.event_data
-        return ExecutionResult.next()
+        if ctx.pointer.event_published:
+            self.event_data = ctx.pointer.event_data
+            return ExecutionResult.next()
+        if ctx.persistence_data == _WAITING:  # woken by the timeout, not by an event
+            self.timed_out = True
+            ctx.pointer.extension_attributes["timed_out"] = True
+            return ExecutionResult.next()
+        as_of = self.effective_date or EPOCH
+        if not isinstance(as_of, datetime) or as_of.tzinfo is None:
+            raise ValueError(
+                f"the effective_date of wait_for {self.event_name!r} is {as_of!r}; "
+                "give a timezone-aware datetime (use UTC), as publish_event requires"
+            )
+        result = ExecutionResult.wait_for_event(self.event_name, str(self.event_key), as_of)
+        if self.timeout is not None:
+            result.sleep_for = self.timeout
+            result.persistence_data = dict(_WAITING)
+        return result
+
+
+#: What a wait with a timeout keeps while it waits.
+_WAITING = {"timeout": True}
 
 
 class Schedule(Primitive):

@@ -18,7 +18,9 @@ The hierarchy::
     └── StepFailedError              base for failures the engine raises inside a step
         ├── SubWorkflowFailedError   a child workflow ended terminated
         ├── PassRefusedError         the store refused for good to write the pass a step ran in
-        └── RetriesExhaustedError    (recorded, never raised to users)
+        ├── RetriesExhaustedError    (recorded, never raised to users)
+        ├── StepTimeoutError         a step ran longer than its ``.timeout(...)``
+        └── WorkflowDeadlineError    the workflow's deadline passed (recorded; it was terminated)
 
 Providers translate driver errors at their boundary with ``raise ProviderError(...) from exc``,
 choosing ``ProviderUnavailableError`` for failures that go away by themselves (a lock held by
@@ -45,8 +47,10 @@ __all__ = [
     "RetriesExhaustedError",
     "SerializationError",
     "StepFailedError",
+    "StepTimeoutError",
     "SubWorkflowFailedError",
     "WfeError",
+    "WorkflowDeadlineError",
     "WorkflowNotFoundError",
     "WorkflowNotRegisteredError",
 ]
@@ -168,3 +172,15 @@ class PassRefusedError(StepFailedError):
 
 class RetriesExhaustedError(StepFailedError):
     """A step used up its retries; the workflow was suspended."""
+
+
+class StepTimeoutError(StepFailedError):
+    """A step ran longer than its ``.timeout(...)``: an async body was cancelled, a sync body's
+    result is discarded when it comes. It goes through the step's error behaviour like any
+    failure (retried by default)."""
+
+
+class WorkflowDeadlineError(StepFailedError):
+    """The workflow's deadline (``start_workflow(..., timeout=)`` or the definition's) passed:
+    its running steps were cancelled and it was terminated. Recorded as the execution error that
+    says so, never raised to users."""

@@ -106,8 +106,10 @@ ERRORS_ALL = [
     "RetriesExhaustedError",
     "SerializationError",
     "StepFailedError",
+    "StepTimeoutError",
     "SubWorkflowFailedError",
     "WfeError",
+    "WorkflowDeadlineError",
     "WorkflowNotFoundError",
     "WorkflowNotRegisteredError",
 ]
