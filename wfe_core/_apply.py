@@ -9,6 +9,7 @@ the pointers through it too. What must be written comes back in its ``PassResult
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,8 +62,6 @@ class PassState:
         self.emit = emit
         self.result = PassResult()
         #: pointer id -> the pointers that start when it ends (compensation chains).
-        #: When the workflow must be over (``_deadline``); None: no deadline.
-        self.deadline: datetime | None = None
         self.waiting_on: dict[str, list[ExecutionPointer]] = {}
         for p in self.pointers.open_view():
             if p.status is PointerStatus.PENDING_PREDECESSOR and p.predecessor_id is not None:
@@ -146,6 +145,8 @@ class PassState:
         sleep_for: timedelta | None,
     ) -> None:
         """Apply what a step returned to its pointer; ``sleep_for``: its checked sleep."""
+        if result.cancel:
+            self.cancel_pointers(result.cancel)
         pointer.persistence_data = result.persistence_data
         pointer.outcome = result.outcome_value
         if sleep_for is not None:
@@ -190,6 +191,17 @@ class PassState:
                     pointer.children.append(child.id)
         elif result.sleep_for is None and result.event_name is None:
             pointer.status = PointerStatus.RUNNING
+
+    def cancel_pointers(self, pointer_ids: Iterable[str]) -> None:
+        """Close the open pointers a step gave up on, and every pointer inside them."""
+        for pid in pointer_ids:
+            target = self.pointers.get(pid)
+            if target is None or target.end_time is not None:
+                continue
+            self.close(target, PointerStatus.CANCELLED)
+            for inner in self.pointers.open():
+                if pid in inner.scope:
+                    self.close(inner, PointerStatus.CANCELLED)
 
     def proceed(self, pointer: ExecutionPointer, step: WorkflowStep, outcome: Any) -> None:
         self.close(pointer, PointerStatus.COMPLETE)
@@ -240,19 +252,12 @@ class PassState:
         soonest: datetime | None = None
         for p in open_pointers:
             if not p.active:
-                # A wait with a timeout (``sleep_until``) is due then, event or not.
-                if p.sleep_until is None or p.status is not PointerStatus.WAITING_FOR_EVENT:
-                    continue
-            elif p.children and p.id in busy:
+                continue
+            if p.children and p.id in busy:
                 continue  # a container waits for its body, not for the clock
             due = p.sleep_until or self.now
             if soonest is None or due < soonest:
                 soonest = due
+        self.wf.next_execution = soonest
         if soonest is None and not open_pointers:
             self.complete_workflow()
-            self.wf.next_execution = None
-            return
-        deadline = self.deadline
-        if deadline is not None and (soonest is None or deadline < soonest):
-            soonest = deadline  # the pass that ends it runs then, even if all else waits
-        self.wf.next_execution = soonest

@@ -145,10 +145,6 @@ class ExecutionPointers:
     def get(self, pointer_id: str) -> ExecutionPointer | None:
         return self._all.get(pointer_id)
 
-    def first(self) -> ExecutionPointer | None:
-        """The pointer created first (None when there are none), without walking the rest."""
-        return next(iter(self._all.values()), None)
-
     def __getitem__(self, pointer_id: str) -> ExecutionPointer:
         return self._all[pointer_id]
 
@@ -208,6 +204,18 @@ class WorkflowInstance:
     revision: int = 0
     parent_workflow_id: str | None = None
     trace_context: str | None = None
+
+    @property
+    def result(self) -> Any:
+        """What a durable function (``@orchestration``) returned, once it completed; else None.
+
+        Kept with the function's first pointer (its ``extension_attributes["result"]``), so
+        it round-trips through every provider with the pointers. Builder workflows keep
+        their results in their data: for them it is None.
+        """
+        for pointer in self.execution_pointers:
+            return pointer.extension_attributes.get("result")
+        return None
 
 
 @attrs.define(eq=True)
