@@ -61,6 +61,8 @@ class PassState:
         self.now = now
         self.emit = emit
         self.result = PassResult()
+        #: When the workflow must be over (``_deadline``); None: no deadline.
+        self.deadline: datetime | None = None
         #: pointer id -> the pointers that start when it ends (compensation chains).
         self.waiting_on: dict[str, list[ExecutionPointer]] = {}
         for p in self.pointers.open_view():
@@ -252,12 +254,19 @@ class PassState:
         soonest: datetime | None = None
         for p in open_pointers:
             if not p.active:
-                continue
-            if p.children and p.id in busy:
+                # A wait with a timeout (``sleep_until``) is due then, event or not.
+                if p.sleep_until is None or p.status is not PointerStatus.WAITING_FOR_EVENT:
+                    continue
+            elif p.children and p.id in busy:
                 continue  # a container waits for its body, not for the clock
             due = p.sleep_until or self.now
             if soonest is None or due < soonest:
                 soonest = due
-        self.wf.next_execution = soonest
         if soonest is None and not open_pointers:
+            self.wf.next_execution = None
             self.complete_workflow()
+            return
+        deadline = self.deadline
+        if deadline is not None and (soonest is None or deadline < soonest):
+            soonest = deadline  # the pass that ends it runs then, even if all else waits
+        self.wf.next_execution = soonest

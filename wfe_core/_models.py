@@ -145,6 +145,10 @@ class ExecutionPointers:
     def get(self, pointer_id: str) -> ExecutionPointer | None:
         return self._all.get(pointer_id)
 
+    def first(self) -> ExecutionPointer | None:
+        """The pointer created first (None when there are none), without walking the rest."""
+        return next(iter(self._all.values()), None)
+
     def __getitem__(self, pointer_id: str) -> ExecutionPointer:
         return self._all[pointer_id]
 
