@@ -6,11 +6,19 @@
     wfe search [TERMS] [the filters of list]
     wfe show ID                        one workflow: its data, its step tree, its errors
     wfe errors ID                      what the workflow's failed steps raised
+    wfe start DEFINITION [--data JSON] [--version N] [--reference R] [--wait [S]]
+                                       store a workflow for the workers (no code needed)
+    wfe hosts                          the hosts running on the store: live, draining, stale
     wfe publish NAME KEY [--data JSON] [--effective-date ISO]
     wfe suspend|resume|terminate ID | [the filters of list] [--yes]
     wfe reindex [--batch N]            write every workflow to the search index again
     wfe worker MODULE:ATTRIBUTE [--concurrency N] [--grace S] [--health-port P]
                                        run the definitions as a service (``wfe._worker``)
+    wfe validate FILE...               check YAML workflow files, every problem listed
+    wfe run FILE [--db URL] [--resume ID]
+                                       run a YAML workflow, its steps' output streamed
+    wfe schema                         the JSON Schema of the YAML format, for editors
+    wfe ui [--port P] [--read-only]    the web dashboard (``wfe.ui``)
 
 Every command that opens a store takes the hosts' store options: ``--db`` (or
 ``--persistence``), ``--lock``, ``--queue`` and ``--search``, each defaulting to its variable
@@ -52,7 +60,7 @@ from wfe_core.errors import (
 )
 
 from . import _cli_commands as commands
-from . import _cli_ui, _cli_yaml, _worker
+from . import _cli_hosts, _cli_ui, _cli_yaml, _worker
 from ._cli_output import Output
 
 EXIT_CODES = {
@@ -190,6 +198,7 @@ def parser() -> argparse.ArgumentParser:
                      _worker.run)
     _worker.add_options(worker)
     # Commands of the YAML frontend and the dashboard live beside what they serve.
+    _cli_hosts.add_commands(command)
     _cli_yaml.add_commands(command)
     _cli_ui.add_commands(command)
     return top

@@ -167,11 +167,25 @@ async def find(args: argparse.Namespace, out: Output) -> int:
             skip=args.skip,
             take=args.take,
         )
-    _print_page(out, page, args.skip, args.take)
+        # Runnable workflows whose definition no live host has: waiting for a worker.
+        waiting: set[str] | None = None
+        if host.heartbeats is not None:
+            from ._cli_hosts import waiting_for_worker
+
+            running = await host.list_hosts()
+            waiting = {
+                i.id for i in page.items
+                if i.status is WorkflowStatus.RUNNABLE
+                and waiting_for_worker(running, i.definition_id, i.version)
+            }
+    _print_page(out, page, args.skip, args.take, waiting)
     return OK
 
 
-def _print_page(out: Output, page: SearchPage, skip: int, take: int) -> None:
+def _print_page(
+    out: Output, page: SearchPage, skip: int, take: int, waiting: set[str] | None = None
+) -> None:
+    """One page of workflows; ``waiting``: the ids waiting for a worker (None: not known)."""
     if out.as_json:
         out.document({
             "total": page.total, "skip": skip, "take": take,
@@ -179,18 +193,24 @@ def _print_page(out: Output, page: SearchPage, skip: int, take: int) -> None:
                 {"id": i.id, "definition_id": i.definition_id, "version": i.version,
                  "status": i.status.value, "reference": i.reference,
                  "description": i.description, "create_time": i.create_time,
-                 "complete_time": i.complete_time}
+                 "complete_time": i.complete_time,
+                 "waiting_for_worker": None if waiting is None else i.id in waiting}
                 for i in page.items
             ],
         })
         return
+    waiting = waiting or set()
     if page.items:
         out.table(
             ("ID", "STATUS", "DEFINITION", "CREATED (UTC)", "REFERENCE"),
-            [(i.id, i.status.value, f"{i.definition_id} v{i.version}", clock(i.create_time),
+            [(i.id, i.status.value + (" (no worker)" if i.id in waiting else ""),
+              f"{i.definition_id} v{i.version}", clock(i.create_time),
               i.reference or "") for i in page.items],
             status_column=1,
         )
+    if waiting:
+        out.line(f"{len(waiting)} runnable workflow(s) wait for a worker that registers their "
+                 "definition (no live host has it; see `wfe hosts`)")
     shown = f"{len(page.items)} of {page.total}"
     if skip:
         shown += f" (after the first {skip})"

@@ -33,6 +33,10 @@ STATUS_COLOURS = {
     "pending_predecessor": "2",
     "terminated": "31",
     "failed": "31",
+    "runnable (no worker)": "33",
+    "live": "32",
+    "draining": "33",
+    "stale": "31",
     "compensated": "35",
     "cancelled": "2",
 }

@@ -17,6 +17,7 @@ from typing import Any, cast
 from opentelemetry.trace import SpanKind
 
 from . import tracing
+from ._deadline import deadline_problem, set_deadline
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
 from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
@@ -350,21 +351,34 @@ class WorkflowHost:
         reference: str | None = None,
         *,
         description: str | None = None,
+        timeout: timedelta | None = None,
     ) -> str:
         """Start a workflow and return its id. Nothing is stored if anything is wrong.
+
+        ``timeout`` gives the workflow a deadline (default: its definition's ``timeout``,
+        else none): when it passes, the workflow is terminated, its running steps are
+        cancelled, and the reason is recorded as an execution error (``WorkflowDeadlineError``)
+        and a ``WORKFLOW_TERMINATED`` lifecycle event. It is stored with the workflow, so it
+        holds across restarts; a workflow suspended past its deadline ends when resumed.
 
         Raises:
             WorkflowNotRegisteredError: unknown definition id or version.
             SerializationError: the data cannot be stored, or the reference or description
                 is not text (not a str, or a str with a lone surrogate).
             HostStoppedError: the host was stopped.
+            ValueError: ``timeout`` is not a positive timedelta.
         """
         self._check_not_stopped("start a workflow")
+        problem = deadline_problem(timeout, "the timeout of start_workflow")
+        if problem is not None:
+            raise ValueError(problem)
         with self._telemetry.call_span(
             tracing.SPAN_START_WORKFLOW, {tracing.ATTR_DEFINITION_ID: definition_id},
             SpanKind.PRODUCER,
         ) as span:
-            wid = await self._start(definition_id, data, version, reference, description)
+            wid = await self._start(
+                definition_id, data, version, reference, description, timeout=timeout
+            )
             if span is not None:
                 span.set_attribute(tracing.ATTR_WORKFLOW_ID, wid)
             return wid
@@ -378,6 +392,8 @@ class WorkflowHost:
         description: str | None,
         workflow_id: str | None = None,
         parent_id: str | None = None,
+        *,
+        timeout: timedelta | None = None,
     ) -> str:
         for what, value in (("reference", reference), ("description", description)):
             if value is None:
@@ -403,12 +419,15 @@ class WorkflowHost:
             decode_data(text, definition.data_type)  # fail now, not in the first pass
             description = description or definition.description
             first_step: str | None = definition.steps[0].name
+            timeout = timeout or definition.timeout
         else:  # a client's start of a definition it lacks: its data is checked by the worker
             assert version is not None
             # No data: an empty object, which the data type's defaults fill in at the worker.
             text = encode_data({} if data is None else data)
             first_step = None  # named by the host that runs it
         now = self.clock.now()
+        first = ExecutionPointer(step_id=0, step_name=first_step)
+        set_deadline(first, now + timeout if timeout is not None else None)
         instance = WorkflowInstance(
             id=workflow_id or new_id(),
             definition_id=definition_id,
@@ -419,7 +438,7 @@ class WorkflowHost:
             description=description,
             create_time=now,
             next_execution=now,
-            execution_pointers=[ExecutionPointer(step_id=0, step_name=first_step)],
+            execution_pointers=[first],
             parent_workflow_id=parent_id,
             # Every pass is traced as a child of this (the start_workflow span, or the step
             # that starts a sub-workflow): one workflow, one trace, on any host.
@@ -572,7 +591,12 @@ class WorkflowHost:
 
     def _decode(self, instance: WorkflowInstance) -> WorkflowInstance:
         definition = self.registry.find(instance.definition_id, instance.version)
-        instance.data = decode_data(instance.data, definition.data_type if definition else None)
+        try:
+            instance.data = decode_data(instance.data, definition.data_type if definition else None)
+        except SerializationError:
+            # Stored by a client that lacked the type, and refused by the worker (the workflow
+            # is suspended with an error saying why): shown as the JSON it is.
+            instance.data = decode_data(instance.data)
         return instance
 
     async def wait_for_workflow(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowInstance:

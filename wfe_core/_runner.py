@@ -173,7 +173,8 @@ class WorkflowRunner:
             try:
                 instance.data = decode_data(text, definition.data_type)
             except SerializationError as exc:  # started by a client that lacks the type
-                await self.refuse_data(instance, definition, exc)
+                if instance.status is WorkflowStatus.RUNNABLE:  # not refused already
+                    await self.refuse_data(instance, definition, exc)
                 return
             passes = 0
             telemetry = self.telemetry

@@ -657,8 +657,12 @@ def decode_data(text: str | None, data_type: Any = None) -> Any:
             "it is nested deeper than Python's recursion limit lets it be read back here"
         ) from None
     except Exception as exc:  # cattrs raises several unrelated types
+        why = (
+            "; ".join(cattrs.transform_error(exc))
+            if isinstance(exc, cattrs.BaseValidationError) else str(exc)
+        )
         raise SerializationError(
-            f"cannot rebuild workflow data as {getattr(data_type, '__qualname__', data_type)}: {exc}"
+            f"cannot rebuild workflow data as {getattr(data_type, '__qualname__', data_type)}: {why}"
         ) from exc
 
 
