@@ -13,13 +13,14 @@ continue-as-new carries it to the new first pointer.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ._apply import PassState
 from ._lifecycle import LifecycleEventType
 from ._models import ExecutionError, ExecutionPointer, PointerStatus, WorkflowInstance, WorkflowStatus
+from ._step import check_period
 
-__all__ = ["DEADLINE_KEY", "deadline_of", "expire", "set_deadline"]
+__all__ = ["DEADLINE_KEY", "deadline_of", "deadline_problem", "expire", "set_deadline"]
 
 #: The extension attribute of the first pointer that holds the deadline (ISO 8601, UTC).
 DEADLINE_KEY = "wfe.deadline"
@@ -36,6 +37,16 @@ def deadline_of(instance: WorkflowInstance) -> datetime | None:
         return None
     text = first.extension_attributes.get(DEADLINE_KEY)
     return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+def deadline_problem(timeout: object, what: str) -> str | None:
+    """What is wrong with ``timeout`` as a workflow's time limit (None: nothing, or no limit)."""
+    if timeout is None:
+        return None
+    problem = check_period(timeout, what)
+    if problem is None and isinstance(timeout, timedelta) and timeout <= timedelta(0):
+        problem = f"{what} must be more than zero, not {timeout}"
+    return None if problem is None else f"{problem}; give a positive timedelta, or None for no limit"
 
 
 def set_deadline(pointer: ExecutionPointer, deadline: datetime | None) -> None:

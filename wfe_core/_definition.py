@@ -148,6 +148,9 @@ class WorkflowDefinition:
     default_error_behavior: ErrorBehavior | None = None
     description: str | None = None
     cancellable_steps: list[WorkflowStep] = attrs.field(factory=list)
+    #: The deadline of each workflow started from it, from its start (None: none); a
+    #: ``start_workflow(..., timeout=)`` overrides it.
+    timeout: timedelta | None = None
 
     def __attrs_post_init__(self) -> None:
         self.cancellable_steps = [s for s in self.steps if s.cancel_condition is not None]
@@ -161,6 +164,7 @@ class WorkflowDefinition:
         return (
             self.data_type,
             self.default_error_behavior,
+            self.timeout,
             tuple(
                 (
                     _identity(s.body),

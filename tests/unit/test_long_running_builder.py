@@ -41,3 +41,23 @@ def test_wait_for_takes_a_timeout() -> None:
     assert ("timeout", timedelta(minutes=1)) in definition.steps[1].inputs
     with pytest.raises(DefinitionError, match="the timeout of wait_for 'e' must be a timedelta"):
         WorkflowBuilder().start_with(noop).wait_for("e", "k", timeout=3).build("w")  # type: ignore[arg-type]
+
+
+def test_a_definition_takes_a_workflow_timeout() -> None:
+    definition = WorkflowBuilder(timeout=timedelta(hours=2)).start_with(noop).build("d")
+    assert definition.timeout == timedelta(hours=2)
+    assert WorkflowBuilder().start_with(noop).build("d").timeout is None
+    with pytest.raises(DefinitionError, match="the workflow timeout must be more than zero"):
+        WorkflowBuilder(timeout=timedelta(0)).start_with(noop).build("d")
+
+
+async def test_start_workflow_refuses_a_bad_timeout_and_stores_nothing() -> None:
+    from wfe import WorkflowHost
+
+    async with WorkflowHost() as host:
+        host.register(WorkflowBuilder().start_with(noop).build("d"))
+        with pytest.raises(ValueError, match="timeout of start_workflow must not be negative"):
+            await host.start_workflow("d", timeout=timedelta(seconds=-1))
+        with pytest.raises(ValueError, match="must be a timedelta"):
+            await host.start_workflow("d", timeout=30)  # type: ignore[arg-type]
+        assert (await host.search()).total == 0
