@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import _primitives as p
+from ._deadline import deadline_problem
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
 from ._step import ErrorBehavior, StepBody, check_period
 from .errors import DefinitionError
@@ -81,37 +82,37 @@ class WorkflowBuilder(Generic[D]):
         data_type: the workflow data's class (attrs class, dataclass) or ``dict``.
         default_error_behavior: what a failing step does when it says nothing itself.
         description: a line shown in search results.
+        timeout: the deadline of every workflow started from it, counted from its start
+            (``start_workflow(..., timeout=)`` overrides it); None: no deadline.
     """
 
     def __init__(
-        timeout: the deadline of every workflow started from it, counted from its start
-            (``start_workflow(..., timeout=)`` overrides it); None: no deadline.
         self,
         data_type: type[D] | Any = dict,
         *,
         default_error_behavior: ErrorBehavior | None = None,
         description: str | None = None,
+        timeout: timedelta | None = None,
     ) -> None:
         self._graph = _Graph()
         self._data_type = data_type
-        timeout: timedelta | None = None,
         self._default_error_behavior = default_error_behavior
         self._description = description
         self._started = False
+        self._timeout = timeout
 
     @classmethod
     def _sub(cls, graph: _Graph) -> WorkflowBuilder[Any]:
-        self._timeout = timeout
         builder: WorkflowBuilder[Any] = cls.__new__(cls)
         builder._graph = graph
         builder._data_type = None
         builder._default_error_behavior = None
         builder._description = None
         builder._started = False
+        builder._timeout = None
         return builder
 
     def start_with(self, step: Any, *, name: str | None = None) -> StepBuilder[D]:
-        builder._timeout = None
         """Add the first step: a ``StepBody`` subclass or a function ``fn(ctx)``."""
         self._started = True
         return StepBuilder(self, self._graph.add(step, name=name))
@@ -153,12 +154,12 @@ class WorkflowBuilder(Generic[D]):
                 "the default error behaviour must be an ErrorBehavior, not "
                 f"{self._default_error_behavior!r}"
             )
-        dt = self._data_type
-        if not (
-            dt in (dict, None)
         problem = deadline_problem(self._timeout, "the workflow timeout")
         if problem is not None:
             problems.append(problem)
+        dt = self._data_type
+        if not (
+            dt in (dict, None)
             or getattr(dt, "__origin__", None) is dict
             or attrs.has(dt)
             or (isinstance(dt, type) and dataclasses.is_dataclass(dt))
@@ -191,10 +192,10 @@ class WorkflowBuilder(Generic[D]):
             data_type=dict if dt is None else dt,
             default_error_behavior=self._default_error_behavior,
             description=self._description,
+            timeout=self._timeout,
         )
 
 
-            timeout=self._timeout,
 class _Start(p.Primitive):
     """The implicit first step of a body that did not call ``start_with``."""
 
