@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from wfe_core._definition import WorkflowDefinition
+from wfe_core import WorkflowDefinition
 
 from ._build import StepFailedError, build_workflow, initial_data
 from ._durations import parse_duration

@@ -30,8 +30,14 @@ from typing import Any
 
 import attrs
 
-from wfe_core import ErrorBehavior, PointerStatus, StepBody, StepExecutionContext, WorkflowBuilder
-from wfe_core._definition import WorkflowDefinition
+from wfe_core import (
+    ErrorBehavior,
+    PointerStatus,
+    StepBody,
+    StepExecutionContext,
+    WorkflowBuilder,
+    WorkflowDefinition,
+)
 
 from ._conditions import Condition, evaluate, field_path
 from ._spec import StepSpec, WorkflowSpec
