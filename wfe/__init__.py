@@ -11,15 +11,22 @@ Errors live in ``wfe.errors``; every one derives from ``WfeError``.
 """
 
 from wfe_core import (
+    ActivityFailed,
     ErrorBehavior,
     ExecutionError,
     ExecutionPointer,
     ExecutionResult,
+    HistoryLimitError,
     HostRecord,
     LifecycleEvent,
     LifecycleEventType,
+    NonDeterminismError,
+    OrchestrationContext,
+    OrchestrationDefinition,
     PointerStatus,
+    RetryPolicy,
     SearchPage,
+    Selected,
     StepBody,
     StepExecutionContext,
     WorkflowBuilder,
@@ -29,6 +36,7 @@ from wfe_core import (
     WorkflowInstance,
     WorkflowStatus,
     WorkflowSummary,
+    orchestration,
 )
 from wfe_core import (
     __version__ as __version__,
@@ -39,16 +47,23 @@ from . import errors
 from .errors import WfeError
 
 __all__ = [
+    "ActivityFailed",
     "ErrorBehavior",
     "ExecutionError",
     "ExecutionPointer",
     "ExecutionResult",
     "FakeClock",
+    "HistoryLimitError",
     "HostRecord",
     "LifecycleEvent",
     "LifecycleEventType",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationDefinition",
     "PointerStatus",
+    "RetryPolicy",
     "SearchPage",
+    "Selected",
     "StepBody",
     "StepExecutionContext",
     "WfeError",
@@ -60,4 +75,5 @@ __all__ = [
     "WorkflowStatus",
     "WorkflowSummary",
     "errors",
+    "orchestration",
 ]

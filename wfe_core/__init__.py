@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
     from ._client import WorkflowClient
     from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
+    from ._history import ActivityFailed, HistoryLimitError, NonDeterminismError
     from ._host import WorkflowHost
     from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
     from ._models import (
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
         WorkflowInstance,
         WorkflowStatus,
     )
+    from ._orchestration import OrchestrationDefinition, orchestration
+    from ._orchestration_context import OrchestrationContext, RetryPolicy, Selected
     from ._plugins import PluginHost
     from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext, StepHost
     from .backends import Capability, ProviderBackend
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     __version__: str
 
 __all__ = [
+    "ActivityFailed",
     "Capability",
     "Clock",
     "ErrorBehavior",
@@ -62,11 +66,15 @@ __all__ = [
     "ExecutionPointers",
     "ExecutionResult",
     "HeartbeatStore",
+    "HistoryLimitError",
     "HostRecord",
     "LifecycleEvent",
     "LifecycleEventType",
     "LifecycleHub",
     "LockProvider",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationDefinition",
     "ParallelBuilder",
     "PersistenceProvider",
     "PluginHost",
@@ -75,9 +83,11 @@ __all__ = [
     "ProviderSpec",
     "QueueKind",
     "QueueProvider",
+    "RetryPolicy",
     "SearchFilter",
     "SearchIndex",
     "SearchPage",
+    "Selected",
     "StepBody",
     "StepBuilder",
     "StepExecutionContext",
@@ -95,6 +105,7 @@ __all__ = [
     "WorkflowSummary",
     "hookimpl",
     "hookspec",
+    "orchestration",
 ]
 
 #: The module each exported name comes from; the same pairs as the TYPE_CHECKING block above
@@ -103,6 +114,9 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(["ParallelBuilder", "StepBuilder", "WorkflowBuilder"], "._builder"),
     **dict.fromkeys(["StepOutcome", "WorkflowDefinition", "WorkflowStep"], "._definition"),
     "WorkflowHost": "._host",
+    **dict.fromkeys(["ActivityFailed", "HistoryLimitError", "NonDeterminismError"], "._history"),
+    **dict.fromkeys(["OrchestrationDefinition", "orchestration"], "._orchestration"),
+    **dict.fromkeys(["OrchestrationContext", "RetryPolicy", "Selected"], "._orchestration_context"),
     "WorkflowClient": "._client",
     **dict.fromkeys(["LifecycleEvent", "LifecycleEventType", "LifecycleHub"], "._lifecycle"),
     **dict.fromkeys(

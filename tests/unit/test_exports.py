@@ -23,16 +23,23 @@ import wfe_core.testing
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 WFE_ALL = [
+    "ActivityFailed",
     "ErrorBehavior",
     "ExecutionError",
     "ExecutionPointer",
     "ExecutionResult",
     "FakeClock",
+    "HistoryLimitError",
     "HostRecord",
     "LifecycleEvent",
     "LifecycleEventType",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationDefinition",
     "PointerStatus",
+    "RetryPolicy",
     "SearchPage",
+    "Selected",
     "StepBody",
     "StepExecutionContext",
     "WfeError",
@@ -44,9 +51,11 @@ WFE_ALL = [
     "WorkflowStatus",
     "WorkflowSummary",
     "errors",
+    "orchestration",
 ]
 
 WFE_CORE_ALL = [
+    "ActivityFailed",
     "Capability",
     "Clock",
     "ErrorBehavior",
@@ -57,11 +66,15 @@ WFE_CORE_ALL = [
     "ExecutionPointers",
     "ExecutionResult",
     "HeartbeatStore",
+    "HistoryLimitError",
     "HostRecord",
     "LifecycleEvent",
     "LifecycleEventType",
     "LifecycleHub",
     "LockProvider",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationDefinition",
     "ParallelBuilder",
     "PersistenceProvider",
     "PluginHost",
@@ -70,9 +83,11 @@ WFE_CORE_ALL = [
     "ProviderSpec",
     "QueueKind",
     "QueueProvider",
+    "RetryPolicy",
     "SearchFilter",
     "SearchIndex",
     "SearchPage",
+    "Selected",
     "StepBody",
     "StepBuilder",
     "StepExecutionContext",
@@ -90,6 +105,7 @@ WFE_CORE_ALL = [
     "WorkflowSummary",
     "hookimpl",
     "hookspec",
+    "orchestration",
 ]
 
 ERRORS_ALL = [
