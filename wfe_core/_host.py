@@ -17,7 +17,6 @@ from typing import Any, cast
 from opentelemetry.trace import SpanKind
 
 from . import tracing
-from ._activities import Activities, PendingActivity
 from ._deadline import deadline_problem, set_deadline
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
@@ -38,7 +37,6 @@ from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime, RuntimeSettings
 from ._telemetry import Telemetry
-from ._user_tasks import OpenUserAction, UserTasks
 from .backends import Capability
 from .clock import Clock, SystemClock
 from .errors import (
@@ -107,8 +105,6 @@ class WorkflowHost:
         middleware: objects with any of ``step(ctx, call_next)``, ``pre_workflow(instance)``
             and ``post_workflow(instance)`` (async), run around every user step and at
             each end of every workflow, the first outermost (``wfe_core._middleware``).
-        activity_ttl: seconds a worker holds an activity it took; a worker that dies lets it
-            go back to pending this long after it took it (answering renews it).
         heartbeat_interval: seconds between the heartbeats a running host records (see
             :meth:`list_hosts`). They are kept by the lock's store when it keeps heartbeats
             (Valkey), else by the persistence store (memory, SQLite, PostgreSQL); a store
@@ -135,7 +131,6 @@ class WorkflowHost:
         lifecycle: str | LifecycleChannel | None = None,
         heartbeat_interval: float | timedelta = 10.0,
         middleware: Sequence[object] = (),
-        activity_ttl: float | timedelta = 30.0,
     ) -> None:
         #: The middleware (``wfe_core._middleware``); None when none was given.
         self.middleware = MiddlewareChain(middleware) if middleware else None
@@ -169,12 +164,6 @@ class WorkflowHost:
             )
         self.max_parallel_steps = max_parallel_steps
         self.heartbeat_interval = _seconds(heartbeat_interval)
-        #: Seconds a worker holds an activity token before it goes back to pending.
-        self.activity_ttl = _seconds(activity_ttl)
-        if not self.activity_ttl > 0:
-            raise ConfigurationError(f"activity_ttl must be more than 0 seconds, not {activity_ttl!r}")
-        self._activities = Activities(self)
-        self._user_tasks = UserTasks(self)
         if not self.heartbeat_interval > 0:
             raise ConfigurationError(
                 f"heartbeat_interval must be more than 0 seconds, not {heartbeat_interval!r}"
