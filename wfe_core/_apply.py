@@ -171,6 +171,7 @@ class PassState:
                     event_name=result.event_name,
                     event_key=result.event_key or "",
                     subscribe_as_of=result.event_as_of or self.now,
+                    subscription_data=result.subscription_data,
                 )
             )
         if result.proceed:

@@ -16,9 +16,11 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import _primitives as p
+from ._activities import Activity
 from ._deadline import deadline_problem
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
 from ._step import ErrorBehavior, StepBody, check_period
+from ._user_tasks import UserTask
 from .errors import DefinitionError
 
 __all__ = ["ParallelBuilder", "StepBuilder", "WorkflowBuilder"]
@@ -206,6 +208,9 @@ class _Start(p.Primitive):
 class StepBuilder(Generic[D]):
     """Acts on the current step; chaining methods add steps after it."""
 
+    #: The task step of a ``user_task`` (this builder is its options' switch): ``escalate``'s.
+    _user_task: WorkflowStep | None = None
+
     def __init__(self, workflow: WorkflowBuilder[D], step: WorkflowStep) -> None:
         self._wf = workflow
         self._graph = workflow._graph
@@ -389,6 +394,78 @@ class StepBuilder(Generic[D]):
                 )
             nxt.step.inputs.append(("effective_date", effective_date))
         return nxt
+
+    def activity(
+        self,
+        name: str,
+        parameters: Any = None,
+        effective_date: datetime | Callable[..., datetime] | None = None,
+    ) -> StepBuilder[D]:
+        """Hand work to an outside worker and wait for its answer; the result is ``step.result``.
+
+        Args:
+            name: the activity's name; workers take it by name (``get_pending_activity``).
+            parameters: what the worker gets: JSON values, or a function of the data.
+            effective_date: not handed out before then (a datetime or a function of the data).
+        """
+        if not isinstance(name, str) or not name:
+            self._graph.problems.append(f"activity after step {self.step.id} needs a name")
+        nxt = self._then(Activity, f"activity {name}")
+        nxt.step.inputs.extend([("activity_name", name), ("parameters", parameters)])
+        if effective_date is not None:
+            if isinstance(effective_date, datetime) and effective_date.tzinfo is None:
+                self._graph.problems.append(
+                    f"the effective_date of activity {name!r} after step {self.step.id} must be "
+                    "timezone-aware (use UTC)"
+                )
+            nxt.step.inputs.append(("effective_date", effective_date))
+        return nxt
+
+    def user_task(
+        self,
+        prompt: str | Callable[..., str],
+        assigner: str | Callable[..., str] | None = None,
+        options: dict[str, Body | None] | None = None,
+    ) -> StepBuilder[D]:
+        """Ask a person to choose one of ``options``; the chosen option's body runs.
+
+        ``options`` maps each value to the body that runs when it is chosen (None: nothing);
+        ``.then()`` continues after that body. Chain ``.escalate(after=, to=)`` to reassign
+        the task when nobody answered in time. The chosen value and user are on the task
+        step as ``value`` and ``user``.
+        """
+        if not isinstance(options, dict) or not options:
+            self._graph.problems.append(
+                f"user_task after step {self.step.id} needs options, e.g. "
+                '{"approve": body, "reject": body}'
+            )
+            options = {}
+        task = self._then(UserTask, "user task")
+        task.step.inputs.extend(
+            [("prompt", prompt), ("assigner", assigner), ("options", [str(o) for o in options])]
+        )
+        switch = task._then(p.OutcomeSwitch, "switch")
+        for value, body in options.items():
+            if body is not None:
+                switch.when(value, body)
+        switch._user_task = task.step
+        return switch
+
+    def escalate(
+        self, after: timedelta, to: str | Callable[..., str]
+    ) -> StepBuilder[D]:
+        """Reassign the ``user_task`` before this call to ``to`` once ``after`` passed unanswered."""
+        task = self._user_task if self._user_task is not None else (
+            self.step if self.step.body is UserTask else None
+        )
+        if task is None:
+            self._graph.problems.append(f"escalate after step {self.step.id} must follow user_task")
+            return self
+        problem = check_period(after, f"the escalation of step {task.id}")
+        if problem is not None:
+            self._graph.problems.append(problem)
+        task.inputs.extend([("escalate_after", after), ("escalate_to", to)])
+        return self
 
     def delay(self, period: timedelta | Callable[..., timedelta]) -> StepBuilder[D]:
         """Pause for ``period`` (or ``period(data)``), at most ``MAX_DELAY``."""

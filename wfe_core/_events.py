@@ -49,6 +49,9 @@ __all__ = ["Carried", "EventDelivery"]
 
 log = logging.getLogger("wfe.runtime")
 
+#: The event names of waits answered from outside (``_activities``, ``_user_tasks``).
+_EXTERNAL_WAITS = ("wfe.activity", "wfe.user_task")
+_ACTIVITY_EVENT = "wfe.activity"
 #: Events delivered at once by one host.
 EVENT_SLOTS = 16
 #: How long a delivery waits for the lease of a workflow another task of this host holds.
@@ -174,7 +177,15 @@ class EventDelivery:
         Events this workflow already received at an earlier wait are skipped here, from the
         instance in hand: re-queuing them would cost a delivery (and a full load) each, every
         time a loop waits again on the same name and key.
+
+        Activity and user task waits are answered without events (``_external``): an
+        activity's wait is queued on its name's queue instead, so that a worker waiting
+        for that name takes it at once.
         """
+        if sub.event_name.startswith(_EXTERNAL_WAITS):
+            if sub.event_name == _ACTIVITY_EVENT:
+                await self.queue.enqueue(QueueKind.activity(sub.event_key), sub.id)
+            return
         for event in await self.persistence.get_events(
             sub.event_name, sub.event_key, sub.subscribe_as_of
         ):

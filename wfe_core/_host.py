@@ -17,6 +17,7 @@ from typing import Any, cast
 from opentelemetry.trace import SpanKind
 
 from . import tracing
+from ._activities import Activities, PendingActivity
 from ._deadline import deadline_problem, set_deadline
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
@@ -37,6 +38,7 @@ from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime, RuntimeSettings
 from ._telemetry import Telemetry
+from ._user_tasks import OpenUserAction, UserTasks
 from .backends import Capability
 from .clock import Clock, SystemClock
 from .errors import (
@@ -105,6 +107,8 @@ class WorkflowHost:
         middleware: objects with any of ``step(ctx, call_next)``, ``pre_workflow(instance)``
             and ``post_workflow(instance)`` (async), run around every user step and at
             each end of every workflow, the first outermost (``wfe_core._middleware``).
+        activity_ttl: seconds a worker holds an activity it took; a worker that dies lets it
+            go back to pending this long after it took it (answering renews it).
         heartbeat_interval: seconds between the heartbeats a running host records (see
             :meth:`list_hosts`). They are kept by the lock's store when it keeps heartbeats
             (Valkey), else by the persistence store (memory, SQLite, PostgreSQL); a store
@@ -131,6 +135,7 @@ class WorkflowHost:
         lifecycle: str | LifecycleChannel | None = None,
         heartbeat_interval: float | timedelta = 10.0,
         middleware: Sequence[object] = (),
+        activity_ttl: float | timedelta = 30.0,
     ) -> None:
         #: The middleware (``wfe_core._middleware``); None when none was given.
         self.middleware = MiddlewareChain(middleware) if middleware else None
@@ -164,6 +169,12 @@ class WorkflowHost:
             )
         self.max_parallel_steps = max_parallel_steps
         self.heartbeat_interval = _seconds(heartbeat_interval)
+        #: Seconds a worker holds an activity token before it goes back to pending.
+        self.activity_ttl = _seconds(activity_ttl)
+        if not self.activity_ttl > 0:
+            raise ConfigurationError(f"activity_ttl must be more than 0 seconds, not {activity_ttl!r}")
+        self._activities = Activities(self)
+        self._user_tasks = UserTasks(self)
         if not self.heartbeat_interval > 0:
             raise ConfigurationError(
                 f"heartbeat_interval must be more than 0 seconds, not {heartbeat_interval!r}"
@@ -578,6 +589,68 @@ class WorkflowHost:
         except ProviderError as exc:
             log.info("could not queue %s %s (%s); a running host's poller will find it",
                      kind.value, item_id, exc)
+
+    # -- activities and user tasks ----------------------------------------------------------
+
+    async def get_pending_activity(
+        self, name: str, worker_id: str = "", timeout: float | timedelta = 0.0
+    ) -> PendingActivity | None:
+        """Take an activity of ``name`` to work on, waiting up to ``timeout`` for one.
+
+        The caller holds its token for ``activity_ttl`` seconds; answer with
+        :meth:`submit_activity_success` or :meth:`submit_activity_failure`, or give it back
+        with :meth:`release_activity_token`. Returns None when none came in time.
+        """
+        self._check_not_stopped("take an activity")
+        return await self._activities.get_pending(name, worker_id, _seconds(timeout))
+
+    async def submit_activity_success(self, token: str, result: Any = None) -> None:
+        """Answer a taken activity: its step proceeds with ``step.result == result``.
+
+        Raises:
+            ActivityTokenError: the token is not held (any more), or its activity was
+                answered already or moved on; nothing was applied.
+            SerializationError: ``result`` cannot be stored.
+        """
+        self._check_not_stopped("answer an activity")
+        dump_value(result)
+        await self._activities.answer(token, {"ok": True, "result": result})
+
+    async def submit_activity_failure(self, token: str, error: Any) -> None:
+        """Answer a taken activity with a failure: its step fails through its ``on_error``.
+
+        Raises:
+            ActivityTokenError: as :meth:`submit_activity_success`.
+        """
+        self._check_not_stopped("answer an activity")
+        await self._activities.answer(token, {"ok": False, "error": str(error)})
+
+    async def release_activity_token(self, token: str) -> None:
+        """Give a taken activity back: it is pending again, for any worker, at once."""
+        self._check_not_stopped("release an activity")
+        await self._activities.release(token)
+
+    async def get_open_user_actions(self, workflow_id: str) -> list[OpenUserAction]:
+        """The user tasks of one workflow that wait for an answer.
+
+        Raises:
+            WorkflowNotFoundError: no such workflow.
+        """
+        return await self._user_tasks.of_workflow(workflow_id)
+
+    async def list_open_user_actions(self, assignee: str | None = None) -> list[OpenUserAction]:
+        """Every open user task in the store (of one assignee, when given), oldest first."""
+        return await self._user_tasks.all_open(assignee)
+
+    async def publish_user_action(self, key: str, user: str, value: Any) -> None:
+        """Answer the user task ``key`` as ``user`` with ``value``; its option's body runs.
+
+        Raises:
+            UserActionError: an unknown or closed task (answered already), or a value that is
+                not one of its options (the message lists them); nothing was applied.
+        """
+        self._check_not_stopped("answer a user task")
+        await self._user_tasks.publish(key, user, value)
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -309,11 +309,11 @@ class MemoryQueue:
         pass
 
     async def enqueue(self, kind: QueueKind, item_id: str) -> None:
-        self._queues[kind][item_id] = None
+        self._queues.setdefault(kind, OrderedDict())[item_id] = None
         self._event(kind).set()
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
-        q = self._queues[kind]
+        q = self._queues.setdefault(kind, OrderedDict())  # activity kinds come as they are used
         if not q:
             ev = self._event(kind)
             ev.clear()

@@ -57,6 +57,8 @@ class ExecutionResult:
     event_key: str | None = None
     event_as_of: datetime | None = None
     branch_values: Sequence[Any] | None = None
+    #: Stored with the wait's subscription (activities: their parameters; user tasks: the task).
+    subscription_data: Any = None
     #: Ids of open pointers this step gives up on (the waits of a durable function that lost
     #: a race): each is closed as cancelled, with whatever runs inside it.
     cancel: Sequence[str] | None = None

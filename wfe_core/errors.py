@@ -12,11 +12,14 @@ The hierarchy::
     ├── ConfigurationError           bad host or provider configuration
     │   └── MissingDependencyError   a provider's optional driver is not installed
     ├── HostStoppedError             a call that needs a running host after stop()
+    ├── ActivityTokenError           an activity answer with a token that is not held (any more)
+    ├── UserActionError              an answer to a closed user task, or not one of its options
     ├── ConcurrencyError             a persist based on a stale instance version
     ├── ProviderError                a provider's backend failed (wraps the driver error)
     │   └── ProviderUnavailableError transient: busy, locked, unreachable; retry with backoff
     └── StepFailedError              base for failures the engine raises inside a step
         ├── SubWorkflowFailedError   a child workflow ended terminated
+        ├── ActivityFailedError      an activity's worker reported a failure
         ├── PassRefusedError         the store refused for good to write the pass a step ran in
         ├── RetriesExhaustedError    (recorded, never raised to users)
         ├── StepTimeoutError         a step ran longer than its ``.timeout(...)``
@@ -34,6 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "ActivityFailedError",
+    "ActivityTokenError",
     "ConcurrencyError",
     "ConfigurationError",
     "DefinitionError",
@@ -49,6 +54,7 @@ __all__ = [
     "StepFailedError",
     "StepTimeoutError",
     "SubWorkflowFailedError",
+    "UserActionError",
     "WfeError",
     "WorkflowDeadlineError",
     "WorkflowNotFoundError",
@@ -162,6 +168,21 @@ class StepFailedError(WfeError):
 
 class SubWorkflowFailedError(StepFailedError):
     """A child workflow ended without completing."""
+
+
+class ActivityFailedError(StepFailedError):
+    """The worker of an activity answered with ``submit_activity_failure``: the activity step
+    fails with the worker's error, through its ``on_error``."""
+
+
+class ActivityTokenError(WfeError):
+    """An activity token that is not held: malformed, its lease ran out (``activity_ttl``) and
+    the activity went back to pending, released, or answered already. Nothing was applied."""
+
+
+class UserActionError(WfeError):
+    """A user action that cannot be taken: an unknown or closed task (answered already, its
+    workflow ended), or a value that is not one of its options (the message lists them)."""
 
 
 class PassRefusedError(StepFailedError):

@@ -56,6 +56,26 @@ class QueueKind(enum.Enum):
     WORKFLOW = "workflow"
     EVENT = "event"
 
+    @classmethod
+    def activity(cls, name: str) -> QueueKind:
+        """The queue of the activity ``name``: the ids of its waits, as they open.
+
+        One kind per activity name, so that a worker waits on its own activity's queue only.
+        Providers keep a kind by its ``value`` (here ``"activity:<name>"``) as they keep the
+        others; these kinds are not listed when ``QueueKind`` is iterated.
+        """
+        return cls(f"activity:{name}")
+
+    @classmethod
+    def _missing_(cls, value: object) -> QueueKind | None:
+        if not isinstance(value, str) or not value.startswith("activity:"):
+            return None
+        member = object.__new__(cls)
+        member._name_ = "ACTIVITY"
+        member._value_ = value
+        # Kept, so that one name is one kind (kinds are compared and hashed as objects).
+        return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
+
 
 @attrs.frozen
 class WorkflowWrite:
