@@ -14,8 +14,9 @@ if [ ! -x .venv/bin/python ]; then
     echo "test.sh: creating .venv" >&2
     "$python" -m venv .venv
 fi
-echo "test.sh: installing wfe with its test extras" >&2
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# The checkers too: the dogfood pipeline's preflight (tests/yaml/test_dogfood.py) needs them.
+echo "test.sh: installing wfe with its test extras and the checkers" >&2
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,typecheck,lint]"
 
 require=()
 [ "${WFE_REQUIRE_SERVICES:-0}" = "1" ] && require=(--require)

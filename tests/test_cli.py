@@ -283,8 +283,9 @@ def test_every_command_writes_one_json_document(fresh: dict[str, Any], command: 
         if command[0] == "terminate":
             break  # a second terminate has nothing to change
     if command[0] == "providers":
-        assert {"scheme": "sqlite", "capabilities": ["persistence", "lock", "queue", "search"]}.items() <= \
-            next(p for p in document["providers"] if p["scheme"] == "sqlite").items()
+        sqlite = next(p for p in document["providers"] if p["scheme"] == "sqlite")
+        assert sqlite["scheme"] == "sqlite"
+        assert sqlite["capabilities"] == ["persistence", "lock", "queue", "search", "heartbeats"]
     if command[0] == "reindex":
         assert document == {"reindexed": 1}
 

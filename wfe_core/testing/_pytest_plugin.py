@@ -93,8 +93,15 @@ def chosen_schemes(config: pytest.Config, capability: str) -> list[str] | None:
     chosen = chosen_store_set(config)
     if chosen is None:
         return None
+    specs = _plugins().specs()
+    if capability == "heartbeats":  # a host keeps them in its lock's store, else its own
+        candidates = [s for s in (chosen.lock, chosen.persistence) if s is not None]
+        return [
+            s for s in candidates
+            if s not in specs or capability in {c.value for c in specs[s].capabilities}
+        ][:1]
     scheme = getattr(chosen, capability) or chosen.persistence
-    spec = _plugins().specs().get(scheme)
+    spec = specs.get(scheme)
     return [scheme] if spec is None or capability in {c.value for c in spec.capabilities} else []
 
 
