@@ -109,6 +109,8 @@ WFE_CORE_ALL = [
 ]
 
 ERRORS_ALL = [
+    "ActivityFailedError",
+    "ActivityTokenError",
     "ConcurrencyError",
     "ConfigurationError",
     "DefinitionError",
@@ -124,6 +126,7 @@ ERRORS_ALL = [
     "StepFailedError",
     "StepTimeoutError",
     "SubWorkflowFailedError",
+    "UserActionError",
     "WfeError",
     "WorkflowDeadlineError",
     "WorkflowNotFoundError",
