@@ -224,10 +224,11 @@ def test_bad_input_exits_2_and_says_what_to_give(shared: dict[str, Any], tmp_pat
 def test_help_lists_the_exit_codes() -> None:
     helped = wfe("--help")
     assert helped.returncode == 0
-    for line in ("exit codes:", "0  done", "1  nothing to change", "2  usage or bad input",
+    for line in ("exit codes:", "0  done", "1  not done: nothing to change", "2  usage or bad input",
                  "3  not found", "4  a store failed"):
         assert line in helped.stdout
-    for command in ("list", "show", "errors", "publish", "search", "reindex", "providers"):
+    for command in ("list", "show", "errors", "publish", "search", "reindex", "providers", "start",
+                    "hosts", "validate", "run", "schema", "ui", "worker"):
         assert command in helped.stdout
 
 

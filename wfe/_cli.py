@@ -32,8 +32,9 @@ Output is aligned text, with status colours when stdout is a terminal and ``NO_C
 ``--json`` (on any command) writes one JSON document to stdout instead, and nothing else: ids,
 statuses as strings, times in ISO 8601; a failure is ``{"error": {"code": N, "message": ...}}``.
 
-Exit codes (:data:`EXIT_CODES`): 0 done; 1 nothing to change (suspend, resume or terminate found
-the workflow in a status the command does not apply to); 2 usage or bad input (an unknown
+Exit codes (:data:`EXIT_CODES`): 0 done; 1 not done (suspend, resume or terminate found the
+workflow in a status the command does not apply to; validate found problems; run or start
+--wait saw the workflow end other than complete); 2 usage or bad input (an unknown
 option, a bad date or JSON, a store URL that names no store); 3 not found (no workflow with
 that id); 4 a store failed or is unreachable (run the command again once it is back).
 
@@ -65,8 +66,9 @@ from ._cli_output import Output
 
 EXIT_CODES = {
     commands.OK: "done",
-    commands.NOTHING_CHANGED: "nothing to change: the workflow is not in a status the "
-    "command applies to",
+    commands.NOTHING_CHANGED: "not done: nothing to change (the workflow is not in a status "
+    "the command applies to), problems found (validate), or the workflow did not complete "
+    "(run, start --wait)",
     commands.BAD_INPUT: "usage or bad input: an unknown option, a bad date or JSON, "
     "a store URL that names no store",
     commands.NOT_FOUND: "not found: no workflow with that id",
