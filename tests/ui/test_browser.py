@@ -103,6 +103,8 @@ async def test_dashboard_in_chromium(tmp_path: Path) -> None:
                 await page.goto(f"{base}/workflows/{ids['complete']}")
                 assert "Inside if" in await page.locator("#steps").inner_text()
                 assert await page.locator("#timeline .bar").count() >= 4
+                # A complete workflow offers no action: none applies to it.
+                assert await page.locator(".actions button:visible").count() == 0
                 await page.screenshot(path=str(artifacts / "ui-workflow.png"), full_page=True)
 
                 await page.goto(f"{base}/workflows/{ids['waiting']}")
@@ -113,12 +115,14 @@ async def test_dashboard_in_chromium(tmp_path: Path) -> None:
                     await dialog.accept()
 
                 page.on("dialog", accept)
+                assert await page.locator("button[data-action=resume]").is_hidden()
                 await page.click("button[data-action=terminate]")
                 await page.wait_for_function(
                     "document.getElementById('workflow-status').textContent === 'terminated'"
                 )
                 assert confirmations and "Terminate this workflow?" in confirmations[0]
                 assert "terminate: done" in await page.locator("#action-result").inner_text()
+                assert await page.locator(".actions button:visible").count() == 0
                 await page.screenshot(path=str(artifacts / "ui-terminated.png"), full_page=True)
 
                 await page.goto(base + "/definitions")

@@ -41,6 +41,9 @@
             status.textContent = answer.status;
             status.className = `status status-${answer.status}`;
           }
+          box.querySelectorAll("button[data-applies]").forEach((other) => {
+            other.hidden = !other.dataset.applies.split(" ").includes(answer.status);
+          });
         } catch (error) {
           show(error.message, false);
         } finally {
