@@ -41,6 +41,9 @@ class PassResult:
     steps_run: int = 0
     #: The data as stored after the pass's last change, when the pass encoded it already.
     data_text: str | None = None
+    #: The workflow continued as new: the store drops every pointer it has of it and writes
+    #: the instance's (``changed_pointers=None``).
+    replace_pointers: bool = False
 
 
 class PassState:

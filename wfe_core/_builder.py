@@ -17,6 +17,7 @@ import attrs
 
 from . import _primitives as p
 from ._activities import Activity
+from ._continue import ContinueAsNew
 from ._deadline import deadline_problem
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
 from ._step import ErrorBehavior, StepBody, check_period
@@ -521,6 +522,13 @@ class StepBuilder(Generic[D]):
         nxt.step.inputs.extend(
             [("definition_id", definition_id), ("version", version), ("child_data", data)]
         )
+        return nxt
+
+    def continue_as_new(self, data: Callable[..., Any] | Any) -> StepBuilder[D]:
+        """Start the workflow over from its first step, with ``data(data[, ctx])`` (or ``data``)
+        as its data; see ``ExecutionResult.continue_as_new``. Nothing after this step runs."""
+        nxt = self._then(ContinueAsNew, "continue as new")
+        nxt.step.inputs.append(("new_data", data))
         return nxt
 
     def end(self) -> StepBuilder[D]:

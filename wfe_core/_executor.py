@@ -26,6 +26,7 @@ from opentelemetry.trace import Span
 
 from . import tracing
 from ._apply import PassResult, PassState
+from ._continue import continue_as_new
 from ._deadline import deadline_of, expire
 from ._definition import WorkflowDefinition
 from ._failure import FailurePolicy
@@ -254,6 +255,9 @@ class _Pass:
     def finish(self, run: StepRun) -> None:
         """Apply one step's outcome to the pointers."""
         pointer, step, state = run.pointer, run.step, self.state
+        if run.result is not None and run.result.continues and run.error is None:
+            if _continue_as_new(self, run):
+                return
         if run.error is not None or run.result is None:
             state.result.changed.add(pointer.id)
             error = run.error or RuntimeError("step did not run")
@@ -272,6 +276,25 @@ class _Pass:
             state.result.changed.add(pointer.id)
         if self.observe:
             self.invoker.step_done(run, state.wf, outcome_of(run.result), None)
+
+
+def _continue_as_new(pass_: _Pass, run: StepRun) -> bool:
+    """Continue the workflow as new with the data ``run``'s step gave; False when that data
+    cannot be stored (the step then fails with why, through its error behaviour)."""
+    state = pass_.state
+    data = run.result.continue_data if run.result is not None else None
+    try:
+        if data.__class__ is not state.defn.data_type and data is not None:
+            _check_data_type(data, state.defn.data_type, [run])
+        text = encode_data(data, state.defn.data_type)
+    except (SerializationError, TypeError) as exc:
+        run.error, run.result = exc, None
+        return False
+    if pass_.observe:
+        pass_.invoker.step_done(run, state.wf, tracing.OUTCOME_NEXT, None)
+    continue_as_new(state, data, text)
+    pass_.data_text = text
+    return True
 
 
 def _check_data_type(data: Any, data_type: Any, runs: list[StepRun]) -> None:

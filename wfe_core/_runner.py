@@ -327,14 +327,16 @@ class WorkflowRunner:
         if text is None:
             text = encode_data(data, definition.data_type)
         instance.data = text
+        # A continue-as-new writes the new pointers only; the store drops the old ones.
+        changed = None if result.replace_pointers else result.changed
         try:
             if self.commit.together:
                 await self.commit.persist(
-                    WorkflowWrite(instance, result.changed, result.subscriptions, result.errors)
+                    WorkflowWrite(instance, changed, result.subscriptions, result.errors)
                 )
             else:  # nothing to batch (memory://): the plain write, without the wrapping
                 await self.persistence.persist_workflow(
-                    instance, changed_pointers=result.changed,
+                    instance, changed_pointers=changed,
                     subscriptions=result.subscriptions, errors=result.errors,
                 )
         except ConcurrencyError:

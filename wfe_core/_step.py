@@ -62,6 +62,9 @@ class ExecutionResult:
     #: Ids of open pointers this step gives up on (the waits of a durable function that lost
     #: a race): each is closed as cancelled, with whatever runs inside it.
     cancel: Sequence[str] | None = None
+    #: Set by ``continue_as_new``: start the workflow over with ``continue_data``.
+    continues: bool = False
+    continue_data: Any = None
 
     @classmethod
     def next(cls) -> ExecutionResult:
@@ -87,6 +90,16 @@ class ExecutionResult:
     def branch(cls, values: Sequence[Any], persistence_data: Any = None) -> ExecutionResult:
         """Not done; start the step's children once per value (``ctx.item`` is the value)."""
         return cls(branch_values=list(values), persistence_data=persistence_data)
+
+    @classmethod
+    def continue_as_new(cls, data: Any) -> ExecutionResult:
+        """Start the workflow over from its first step with ``data`` as its data.
+
+        It keeps its id, reference and deadline; its pointers so far are deleted from the
+        store in the same write, so a loop written this way keeps a bounded size however long
+        it runs (a ``while_do`` or ``recur`` keeps every iteration's pointers).
+        """
+        return cls(continues=True, continue_data=data)
 
     @classmethod
     def wait_for_event(

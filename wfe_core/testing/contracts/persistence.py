@@ -42,6 +42,7 @@ from ..._models import (
     EventSubscription,
     ExecutionError,
     ExecutionPointer,
+    ExecutionPointers,
     PointerStatus,
     WorkflowInstance,
     WorkflowStatus,
@@ -470,6 +471,27 @@ class PersistenceContract:
         copy.execution_pointers.add(ExecutionPointer(step_id=7))
         await persistence.persist_workflow(copy, changed_pointers=None)
         assert await persistence.get_workflow(instance.id) == copy
+
+    async def test_persist_with_changed_pointers_none_drops_the_stored_pointers_it_lacks(
+        self, persistence: PersistenceProvider
+    ) -> None:
+        # A continue-as-new: the instance starts over with one new pointer, and the store
+        # keeps only that one, in this write and in a group write alike.
+        for together in (False, True):
+            instance = sample_instance()
+            await persistence.create_workflow(instance)
+            copy = await persistence.get_workflow(instance.id)
+            assert len(copy.execution_pointers) > 1
+            fresh = ExecutionPointer(step_id=0, extension_attributes={"kept": True})
+            copy.execution_pointers = ExecutionPointers([fresh])
+            if together:
+                outcomes = await persistence.persist_workflows([WorkflowWrite(copy, None)])
+                assert outcomes == [None]
+            else:
+                await persistence.persist_workflow(copy, changed_pointers=None)
+            loaded = await persistence.get_workflow(instance.id)
+            assert list(loaded.execution_pointers) == [fresh]
+            assert loaded.revision == 2
 
     async def test_successive_persists_increment_the_revision(
         self, persistence: PersistenceProvider
