@@ -61,7 +61,7 @@ from wfe_core.errors import (
 )
 
 from . import _cli_commands as commands
-from . import _cli_hosts, _cli_ui, _cli_yaml, _worker
+from . import _cli_hosts, _cli_tasks, _cli_ui, _cli_yaml, _worker
 from ._cli_output import Output
 
 EXIT_CODES = {
@@ -201,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
     _worker.add_options(worker)
     # Commands of the YAML frontend and the dashboard live beside what they serve.
     _cli_hosts.add_commands(command)
+    _cli_tasks.add_commands(command)
     _cli_yaml.add_commands(command)
     _cli_ui.add_commands(command)
     return top

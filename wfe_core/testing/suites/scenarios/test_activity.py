@@ -101,3 +101,25 @@ def test_an_activity_without_a_name_is_a_definition_error():
 
     with pytest.raises(DefinitionError, match="needs a name"):
         WorkflowBuilder(dict).start_with(lambda ctx: None).activity("").build("x", 1)
+
+
+async def test_an_activity_worker_runs_the_work_and_answers(host):
+    from wfe_core._activity_worker import ActivityWorker
+
+    host.register(activity_workflow)
+
+    async def approve(parameters):
+        if parameters["amount"] > 100:
+            raise ValueError("too much")
+        return {"ok": parameters["amount"]}
+
+    async with ActivityWorker(host, "get-approval", approve, concurrency=2) as worker:
+        small = await host.start_workflow("activity-flow", {"amount": 7})
+        large = await host.start_workflow("activity-flow", {"amount": 700})
+        done = await host.wait_for_workflow(small)
+        failed = await host.wait_for_workflow(large)
+    assert done.data["approved"] == {"ok": 7}
+    assert failed.status is WorkflowStatus.SUSPENDED  # its retries used up
+    assert worker.done == 4  # one answer, and the large one's three failures
+    messages = [e.message for e in await host.get_execution_errors(large)]
+    assert messages[0] == "ActivityFailedError: activity 'get-approval' failed: ValueError: too much"
