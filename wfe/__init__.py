@@ -12,6 +12,7 @@ Errors live in ``wfe.errors``; every one derives from ``WfeError``.
 
 from wfe_core import (
     ActivityFailed,
+    ActivityWorker,
     ErrorBehavior,
     ExecutionError,
     ExecutionPointer,
@@ -21,8 +22,10 @@ from wfe_core import (
     LifecycleEvent,
     LifecycleEventType,
     NonDeterminismError,
+    OpenUserAction,
     OrchestrationContext,
     OrchestrationDefinition,
+    PendingActivity,
     PointerStatus,
     RetryPolicy,
     SearchPage,
@@ -48,6 +51,7 @@ from .errors import WfeError
 
 __all__ = [
     "ActivityFailed",
+    "ActivityWorker",
     "ErrorBehavior",
     "ExecutionError",
     "ExecutionPointer",
@@ -58,8 +62,10 @@ __all__ = [
     "LifecycleEvent",
     "LifecycleEventType",
     "NonDeterminismError",
+    "OpenUserAction",
     "OrchestrationContext",
     "OrchestrationDefinition",
+    "PendingActivity",
     "PointerStatus",
     "RetryPolicy",
     "SearchPage",

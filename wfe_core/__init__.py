@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # What type checkers and editors see; at run time __getattr__ imports the same names.
+    from ._activities import PendingActivity
+    from ._activity_worker import ActivityWorker
     from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
     from ._client import WorkflowClient
     from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from ._orchestration_context import OrchestrationContext, RetryPolicy, Selected
     from ._plugins import PluginHost
     from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext, StepHost
+    from ._user_tasks import OpenUserAction
     from .backends import Capability, ProviderBackend
     from .clock import Clock, SystemClock
     from .hookspecs import ProviderSpec, TestStore, hookimpl, hookspec
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActivityFailed",
+    "ActivityWorker",
     "Capability",
     "Clock",
     "ErrorBehavior",
@@ -73,9 +77,11 @@ __all__ = [
     "LifecycleHub",
     "LockProvider",
     "NonDeterminismError",
+    "OpenUserAction",
     "OrchestrationContext",
     "OrchestrationDefinition",
     "ParallelBuilder",
+    "PendingActivity",
     "PersistenceProvider",
     "PluginHost",
     "PointerStatus",
@@ -118,6 +124,9 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(["OrchestrationDefinition", "orchestration"], "._orchestration"),
     **dict.fromkeys(["OrchestrationContext", "RetryPolicy", "Selected"], "._orchestration_context"),
     "WorkflowClient": "._client",
+    "ActivityWorker": "._activity_worker",
+    "PendingActivity": "._activities",
+    "OpenUserAction": "._user_tasks",
     **dict.fromkeys(["LifecycleEvent", "LifecycleEventType", "LifecycleHub"], "._lifecycle"),
     **dict.fromkeys(
         [

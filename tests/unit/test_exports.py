@@ -24,6 +24,7 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 WFE_ALL = [
     "ActivityFailed",
+    "ActivityWorker",
     "ErrorBehavior",
     "ExecutionError",
     "ExecutionPointer",
@@ -34,8 +35,10 @@ WFE_ALL = [
     "LifecycleEvent",
     "LifecycleEventType",
     "NonDeterminismError",
+    "OpenUserAction",
     "OrchestrationContext",
     "OrchestrationDefinition",
+    "PendingActivity",
     "PointerStatus",
     "RetryPolicy",
     "SearchPage",
@@ -56,6 +59,7 @@ WFE_ALL = [
 
 WFE_CORE_ALL = [
     "ActivityFailed",
+    "ActivityWorker",
     "Capability",
     "Clock",
     "ErrorBehavior",
@@ -73,9 +77,11 @@ WFE_CORE_ALL = [
     "LifecycleHub",
     "LockProvider",
     "NonDeterminismError",
+    "OpenUserAction",
     "OrchestrationContext",
     "OrchestrationDefinition",
     "ParallelBuilder",
+    "PendingActivity",
     "PersistenceProvider",
     "PluginHost",
     "PointerStatus",
