@@ -123,7 +123,10 @@ async def test_sigterm_drains_and_another_worker_finishes_every_workflow_with_no
 ) -> None:
     db = f"sqlite:///{tmp_path / 'wfe.db'}"
     log = tmp_path / "steps.log"
-    first, second = worker(flows, db, "--grace", "20", "--json"), worker(flows, db, "--grace", "20")
+    # 16 slots each for 40 workflows: neither can take them all while the other's queue readers
+    # back off, so both run some and the drain has work to give back.
+    limits = ("--grace", "20", "--concurrency", "16")
+    first, second = worker(flows, db, *limits, "--json"), worker(flows, db, *limits)
     try:
         wait_running(first)
         wait_running(second)

@@ -40,13 +40,17 @@ class _Slots:
             await self.until_free()
 
     async def until_free(self) -> None:
-        """Return once a slot is free, without taking it."""
-        while self.free <= 0:
+        """Return once a slot is free (or :meth:`wake_all` was called), without taking it."""
+        if self.free <= 0:
             self.freed.clear()
             await self.freed.wait()
 
     def give(self) -> None:
         self.free += 1
+        self.freed.set()
+
+    def wake_all(self) -> None:
+        """Wake every waiter, to look again (at stop) whether to go on waiting."""
         self.freed.set()
 
 
@@ -71,9 +75,13 @@ class Capacity:
         """Wait for a free slot without taking it (a queue reader, before it dequeues)."""
         await self.slots.until_free()
 
-    async def admit_dequeued(self, wid: str) -> bool:
-        """A queue reader got ``wid``: take a slot for it. False when it runs here already."""
-        await self.slots.take()
+    async def admit_dequeued(self, wid: str) -> bool | None:
+        """A queue reader got ``wid``: take a slot for it. False when it runs here already;
+        ``None`` when the host stops first (the reader hands it back to the queue)."""
+        while not self.slots.try_take():
+            if self.stopping:
+                return None
+            await self.slots.until_free()  # woken by a freed slot, or by stop (wake_all)
         if wid in self.active:
             self.rerun.add(wid)
             self.free_slot()

@@ -69,6 +69,8 @@ log = logging.getLogger("wfe.runtime")
 QUEUE_READERS = 8
 #: Seconds ``stop`` waits for a cancelled task to end before it logs the task and goes on.
 CANCEL_WAIT = 10.0
+#: Seconds ``stop`` lets queue readers in the middle of a dequeue finish it (see ``stop``).
+DEQUEUE_WAIT = 2.0
 #: Seconds between looks at the registry while it is empty (the queue is not read then).
 NOTHING_REGISTERED_PAUSE = 0.25
 
@@ -102,6 +104,8 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self.stopping = False
         self.loops: list[asyncio.Task[None]] = []
+        #: Queue readers in the middle of a dequeue (let finish at stop, not cancelled).
+        self.dequeuing: set[asyncio.Task[Any]] = set()
         self.work: set[asyncio.Task[Any]] = set()
         self.pool = StepThreads(settings.thread_pool_size)
         self.outage = Outage()
@@ -182,6 +186,7 @@ class Runtime:
         self.stopping = True
         for part in (self.capacity, self.events, self.runner):
             part.stopping = True
+        self.capacity.slots.wake_all()  # readers waiting to admit what they took hand it back
         if self.heartbeat is not None:
             await self.heartbeat.draining()
         remove_listener = getattr(self.clock, "remove_listener", None)
@@ -191,6 +196,11 @@ class Runtime:
         # as it sees ``stopping`` once woken.
         self.timers.wake.set()
         self.poller.wake.set()
+        # A queue reader cancelled inside its dequeue may have taken an item it then never
+        # hands on, which would wait for the next poller's round: those end by themselves
+        # (their dequeue times out within a second) and give back what they took.
+        if self.dequeuing:
+            await asyncio.wait(set(self.dequeuing), timeout=DEQUEUE_WAIT)
         await stop_tasks(self.loops, "background loop", log=log, wait=CANCEL_WAIT)
         await self.hand_back_waiting()
         if self.work:
@@ -249,6 +259,11 @@ class Runtime:
                 await asyncio.sleep(NOTHING_REGISTERED_PAUSE)
                 continue
             await self.capacity.take_for_queue()
+            if self.stopping:
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self.dequeuing.add(task)
             try:
                 wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
             except ProviderUnavailableError as exc:
@@ -260,13 +275,22 @@ class Runtime:
                 log.exception("dequeue from the workflow queue failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
+            finally:
+                self.dequeuing.discard(task)
             attempt = 0
             if wid is None:
                 continue  # not a sign the store is back (see EventDelivery.run)
+            if self.stopping:  # taken as this host stops: back to the queue for another host
+                await self.queue_or_poller(wid)
+                return
             self.outage.ok()
-            # Usually free at once. Cancelled (only at stop) while holding the item: it stays
-            # runnable in the store, where the poller of the next host finds it.
-            if await self.capacity.admit_dequeued(wid):
+            # Usually free at once; a reader still waiting for a slot when the host stops
+            # gives the item back for another host.
+            admitted = await self.capacity.admit_dequeued(wid)
+            if admitted is None:
+                await self.queue_or_poller(wid)
+                return
+            if admitted:
                 self.spawn_workflow(wid, None)
 
     async def timer_fired(self, kind: QueueKind, item_id: str) -> None:
@@ -333,6 +357,14 @@ class Runtime:
         except ProviderUnavailableError as exc:
             self.outage.failed(exc, "taking the lease of a new workflow")
             return False
+
+    async def queue_or_poller(self, wid: str) -> None:
+        """Queue a workflow this host will not run; left to the pollers if the queue fails."""
+        try:
+            await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+        except Exception as exc:
+            log.warning("stop: could not queue workflow %s for another host (%s); the poller "
+                        "will find it", wid, exc)
 
     async def queue_or_run(self, wid: str) -> None:
         """Queue a stored workflow for any host. With the queue down it runs here when there
