@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._activity_worker import ActivityWorker
     from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
     from ._client import WorkflowClient
-    from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
+    from ._definition import NO_VALUE, StepOutcome, WorkflowDefinition, WorkflowStep
     from ._history import ActivityFailed, HistoryLimitError, NonDeterminismError
     from ._host import WorkflowHost
     from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._orchestration import OrchestrationDefinition, orchestration
     from ._orchestration_context import OrchestrationContext, RetryPolicy, Selected
     from ._plugins import PluginHost
+    from ._primitives import WORKFLOW_ENDED_EVENT
     from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext, StepHost
     from ._user_tasks import OpenUserAction
     from .backends import Capability, ProviderBackend
@@ -76,6 +77,7 @@ __all__ = [
     "LifecycleEventType",
     "LifecycleHub",
     "LockProvider",
+    "NO_VALUE",
     "NonDeterminismError",
     "OpenUserAction",
     "OrchestrationContext",
@@ -101,6 +103,7 @@ __all__ = [
     "StepOutcome",
     "SystemClock",
     "TestStore",
+    "WORKFLOW_ENDED_EVENT",
     "WorkflowBuilder",
     "WorkflowClient",
     "WorkflowDefinition",
@@ -120,6 +123,8 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(["ParallelBuilder", "StepBuilder", "WorkflowBuilder"], "._builder"),
     **dict.fromkeys(["StepOutcome", "WorkflowDefinition", "WorkflowStep"], "._definition"),
     "WorkflowHost": "._host",
+    "NO_VALUE": "._definition",
+    "WORKFLOW_ENDED_EVENT": "._primitives",
     **dict.fromkeys(["ActivityFailed", "HistoryLimitError", "NonDeterminismError"], "._history"),
     **dict.fromkeys(["OrchestrationDefinition", "orchestration"], "._orchestration"),
     **dict.fromkeys(["OrchestrationContext", "RetryPolicy", "Selected"], "._orchestration_context"),

@@ -14,8 +14,7 @@ from typing import Any
 
 import attrs
 
-from wfe_core import WorkflowDefinition
-from wfe_core._definition import NO_VALUE, WorkflowStep
+from wfe_core import NO_VALUE, WorkflowDefinition, WorkflowStep
 
 #: What each built-in primitive is called on the page (others show their class or function name).
 KINDS = {

@@ -17,8 +17,7 @@ import attrs
 
 from wfe._cli_output import clock, jsonable
 from wfe._cli_tree import StepNode, step_tree
-from wfe_core import WorkflowDefinition, WorkflowHost, WorkflowStatus
-from wfe_core._primitives import WORKFLOW_ENDED_EVENT
+from wfe_core import WORKFLOW_ENDED_EVENT, WorkflowDefinition, WorkflowHost, WorkflowStatus
 from wfe_core.errors import WorkflowNotFoundError
 from wfe_core.models import WorkflowInstance
 from wfe_core.serialization import decode_data
