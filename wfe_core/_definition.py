@@ -10,11 +10,12 @@ import functools
 import inspect
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic
 
 import attrs
 
 from ._step import ErrorBehavior, StepBody, StepExecutionContext
+from ._typevars import D
 
 __all__ = ["StepOutcome", "WorkflowDefinition", "WorkflowStep", "call_with_data"]
 
@@ -138,8 +139,13 @@ class _FunctionStep(StepBody):
 
 
 @attrs.define(eq=False)
-class WorkflowDefinition:
-    """A validated, immutable workflow graph. Step 0 is where a workflow starts."""
+class WorkflowDefinition(Generic[D]):
+    """A validated, immutable workflow graph. Step 0 is where a workflow starts.
+
+    Generic in the data type: ``WorkflowBuilder(Order)...build(...)`` is a
+    ``WorkflowDefinition[Order]``, and ``host.start(definition, Order(...))`` a
+    ``WorkflowHandle[Order]``.
+    """
 
     id: str
     version: int

@@ -434,7 +434,9 @@ class EventDelivery:
                 if isinstance(loaded, BaseException):
                     await self.leases.release(key)
                     raise loaded
-                return loaded
+                # Named: mypy reads gather's result as Any once WorkflowInstance[Any] is in it.
+                found: tuple[WorkflowInstance | None, list[Event]] = loaded
+                return found
             if isinstance(leased, BaseException):
                 raise leased
         if not await self.leases.acquire_waiting(

@@ -10,9 +10,11 @@ import enum
 import random
 from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic
 
 import attrs
+
+from ._typevars import D
 
 __all__ = [
     "Event",
@@ -182,8 +184,12 @@ def _pointers(value: Iterable[ExecutionPointer]) -> ExecutionPointers:
 
 
 @attrs.define(eq=True, on_setattr=attrs.setters.NO_OP)
-class WorkflowInstance:
-    """One run of a workflow definition.
+class WorkflowInstance(Generic[D]):
+    """One run of a workflow definition; generic in its data type (``instance.data``).
+
+    ``host.get_workflow`` and ``wait_for_workflow`` return a ``WorkflowInstance`` (of ``Any``);
+    a ``WorkflowHandle[Order]`` gives a ``WorkflowInstance[Order]``. Inside the engine and the
+    providers ``data`` may be the stored JSON text for a while.
 
     ``revision`` counts persisted passes; providers use it for optimistic concurrency.
     ``next_execution`` is when the instance should run next (``None``: nothing scheduled).
@@ -196,7 +202,7 @@ class WorkflowInstance:
     definition_id: str = ""
     version: int = 1
     status: WorkflowStatus = WorkflowStatus.RUNNABLE
-    data: Any = None
+    data: D = attrs.field(default=None)
     reference: str | None = None
     description: str | None = None
     create_time: datetime = attrs.field(factory=utcnow)

@@ -10,9 +10,11 @@ import enum
 import math
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, cast
 
 import attrs
+
+from ._typevars import D
 
 if TYPE_CHECKING:
     from ._definition import WorkflowStep
@@ -109,12 +111,15 @@ class ExecutionResult:
         return cls(event_name=name, event_key=key, event_as_of=effective_date)
 
 
-class StepBody:
-    """Base class of step bodies.
+class StepBody(Generic[D]):
+    """Base class of step bodies, generic in the workflow's data type.
 
     Subclasses have a no-argument constructor and a ``run(self, ctx)`` method, ``def`` or
     ``async def``, returning an ``ExecutionResult`` or ``None`` (which means ``next()``).
     Raising an exception is a step failure, handled by the step's error behaviour.
+
+    ``class Charge(StepBody[Order])`` with ``run(self, ctx: StepExecutionContext[Order])``
+    gives the checker ``ctx.data`` as an ``Order``; a bare ``StepBody`` is ``StepBody[Any]``.
 
     Attributes:
         blocking: sync ``run`` methods execute in a worker thread so they cannot stall the
@@ -124,7 +129,9 @@ class StepBody:
 
     blocking: ClassVar[bool] = True
 
-    def run(self, ctx: StepExecutionContext) -> ExecutionResult | None | Awaitable[ExecutionResult | None]:
+    def run(
+        self, ctx: StepExecutionContext[D]
+    ) -> ExecutionResult | None | Awaitable[ExecutionResult | None]:
         raise NotImplementedError(f"{type(self).__qualname__} must implement run(self, ctx)")
 
 
@@ -185,8 +192,8 @@ HOSTLESS: StepHost = cast("StepHost", _Hostless())
 
 
 @attrs.define(slots=True)
-class StepExecutionContext:
-    """What a running step sees.
+class StepExecutionContext(Generic[D]):
+    """What a running step sees; generic in the workflow's data type (``ctx.data``).
 
     Attributes:
         data: the workflow's data; changes are persisted with the pass.
@@ -200,8 +207,8 @@ class StepExecutionContext:
             that raises ``RuntimeError`` on use.
     """
 
-    data: Any
-    workflow: WorkflowInstance
+    data: D
+    workflow: WorkflowInstance[D]
     step: WorkflowStep
     pointer: ExecutionPointer
     item: Any = None
