@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._builder import ParallelBuilder, StepBuilder, WorkflowBuilder
     from ._client import WorkflowClient
     from ._definition import NO_VALUE, StepOutcome, WorkflowDefinition, WorkflowStep
+    from ._handle import WorkflowHandle
     from ._history import ActivityFailed, HistoryLimitError, NonDeterminismError
     from ._host import WorkflowHost
     from ._lifecycle import LifecycleEvent, LifecycleEventType, LifecycleHub
@@ -107,6 +108,7 @@ __all__ = [
     "WorkflowBuilder",
     "WorkflowClient",
     "WorkflowDefinition",
+    "WorkflowHandle",
     "WorkflowHost",
     "WorkflowInstance",
     "WorkflowStatus",
@@ -123,6 +125,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys(["ParallelBuilder", "StepBuilder", "WorkflowBuilder"], "._builder"),
     **dict.fromkeys(["StepOutcome", "WorkflowDefinition", "WorkflowStep"], "._definition"),
     "WorkflowHost": "._host",
+    "WorkflowHandle": "._handle",
     "NO_VALUE": "._definition",
     "WORKFLOW_ENDED_EVENT": "._primitives",
     **dict.fromkeys(["ActivityFailed", "HistoryLimitError", "NonDeterminismError"], "._history"),

@@ -11,7 +11,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
@@ -20,14 +20,23 @@ from ._activities import Activity
 from ._continue import ContinueAsNew
 from ._deadline import deadline_problem
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
-from ._step import ErrorBehavior, StepBody, check_period
+from ._step import ErrorBehavior, StepBody, StepExecutionContext, check_period
+from ._typevars import D, S
 from ._user_tasks import UserTask
 from .errors import DefinitionError
 
 __all__ = ["ParallelBuilder", "StepBuilder", "WorkflowBuilder"]
 
-D = TypeVar("D")
-Body = Callable[["WorkflowBuilder[Any]"], Any]
+#: A container body: a function that adds steps to the fresh builder it is given.
+Body = Callable[["WorkflowBuilder[D]"], object]
+#: A function of the data, or of the data and the step's context (the builder counts the
+#: parameters). Named functions are checked; a lambda's parameters are not, as mypy infers
+#: them only where one callable type is possible.
+DataFn = Callable[[D], Any] | Callable[[D, StepExecutionContext[D]], Any]
+#: A step: a ``StepBody`` subclass, or a function of the step's context.
+Step = type[StepBody[Any]] | Callable[[StepExecutionContext[D]], object]
+#: The step body class that ``then``/``start_with`` were given (``StepBuilder[D, S]``).
+S2 = TypeVar("S2", bound=StepBody[Any])
 
 
 class _Graph:
@@ -89,6 +98,26 @@ class WorkflowBuilder(Generic[D]):
             (``start_workflow(..., timeout=)`` overrides it); None: no deadline.
     """
 
+    @overload
+    def __init__(
+        self: WorkflowBuilder[dict[str, Any]],
+        data_type: None = None,
+        *,
+        default_error_behavior: ErrorBehavior | None = None,
+        description: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        data_type: type[D],
+        *,
+        default_error_behavior: ErrorBehavior | None = None,
+        description: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> None: ...
+
     def __init__(
         self,
         data_type: type[D] | Any = dict,
@@ -115,7 +144,15 @@ class WorkflowBuilder(Generic[D]):
         builder._timeout = None
         return builder
 
-    def start_with(self, step: Any, *, name: str | None = None) -> StepBuilder[D]:
+    @overload
+    def start_with(self, step: type[S2], *, name: str | None = None) -> StepBuilder[D, S2]: ...
+
+    @overload
+    def start_with(
+        self, step: Callable[[StepExecutionContext[D]], object], *, name: str | None = None
+    ) -> StepBuilder[D]: ...
+
+    def start_with(self, step: Any, *, name: str | None = None) -> StepBuilder[D, Any]:
         """Add the first step: a ``StepBody`` subclass or a function ``fn(ctx)``."""
         self._started = True
         return StepBuilder(self, self._graph.add(step, name=name))
@@ -136,7 +173,7 @@ class WorkflowBuilder(Generic[D]):
             )
         return getattr(self.start_with(_Start, name="start"), name)
 
-    def build(self, definition_id: str, version: int = 1) -> WorkflowDefinition:
+    def build(self, definition_id: str, version: int = 1) -> WorkflowDefinition[D]:
         """Check the graph and return the definition.
 
         Raises:
@@ -206,8 +243,12 @@ class _Start(p.Primitive):
         return None
 
 
-class StepBuilder(Generic[D]):
-    """Acts on the current step; chaining methods add steps after it."""
+class StepBuilder(Generic[D, S]):
+    """Acts on the current step; chaining methods add steps after it.
+
+    ``D`` is the workflow's data type and ``S`` the current step's body class (``Any`` for
+    function steps and the builder's own steps), which types ``.output``.
+    """
 
     #: The task step of a ``user_task`` (this builder is its options' switch): ``escalate``'s.
     _user_task: WorkflowStep | None = None
@@ -219,22 +260,24 @@ class StepBuilder(Generic[D]):
 
     # -- the current step -------------------------------------------------------------------
 
-    def name(self, name: str) -> StepBuilder[D]:
+    def name(self, name: str) -> StepBuilder[D, S]:
         """Name the step (shown in logs, lifecycle events and errors)."""
         self.step.name = name
         return self
 
-    def id(self, external_id: str) -> StepBuilder[D]:
+    def id(self, external_id: str) -> StepBuilder[D, S]:
         """Give the step an external id that ``attach`` can jump to."""
         self.step.external_id = external_id
         return self
 
-    def input(self, **mappings: Any) -> StepBuilder[D]:
+    def input(self, **mappings: Any) -> StepBuilder[D, S]:
         """Set step attributes before ``run``: a value, or a function of ``(data[, ctx])``."""
         self.step.inputs.extend(mappings.items())
         return self
 
-    def output(self, *actions: Callable[[Any, Any], Any], **mappings: Any) -> StepBuilder[D]:
+    def output(
+        self, *actions: Callable[[S, D], object], **mappings: str | Callable[[S], object]
+    ) -> StepBuilder[D, S]:
         """Copy results into the data after the step proceeds.
 
         ``output(total="sum")`` copies ``step.sum``; ``output(total=lambda step: step.sum)``
@@ -247,7 +290,7 @@ class StepBuilder(Generic[D]):
         self.step.outputs.extend(mappings.items())
         return self
 
-    def on_error(self, behavior: ErrorBehavior) -> StepBuilder[D]:
+    def on_error(self, behavior: ErrorBehavior) -> StepBuilder[D, S]:
         """Choose retry, suspend, terminate or compensate when this step raises."""
         if not isinstance(behavior, ErrorBehavior):
             self._graph.problems.append(
@@ -256,20 +299,20 @@ class StepBuilder(Generic[D]):
         self.step.error_behavior = behavior
         return self
 
-    def compensate_with(self, step: Any) -> StepBuilder[D]:
+    def compensate_with(self, step: Step[D]) -> StepBuilder[D, S]:
         """Undo this step with ``step`` if it (or its saga) fails."""
         comp = self._graph.add(step, name=f"compensate {self.step.display_name}")
         self.step.compensation_step_id = comp.id
         return self
 
-    def compensate_with_sequence(self, body: Body) -> StepBuilder[D]:
+    def compensate_with_sequence(self, body: Body[D]) -> StepBuilder[D, S]:
         """Undo this step with a sequence of steps built by ``body``."""
         comp = self._graph.add(p.Sequence, name=f"compensate {self.step.display_name}")
         self._graph.body(comp, body, "compensation sequence")
         self.step.compensation_step_id = comp.id
         return self
 
-    def timeout(self, period: timedelta) -> StepBuilder[D]:
+    def timeout(self, period: timedelta) -> StepBuilder[D, S]:
         """Limit one run of this step's body to ``period``.
 
         An async body still running then is cancelled; a sync body (in its worker thread)
@@ -285,19 +328,19 @@ class StepBuilder(Generic[D]):
         return self
 
     def cancel_condition(
-        self, condition: Callable[..., bool], proceed_after_cancel: bool = False
-    ) -> StepBuilder[D]:
+        self, condition: DataFn[D], proceed_after_cancel: bool = False
+    ) -> StepBuilder[D, S]:
         """Cancel this step (and what it started) once ``condition(data)`` holds."""
         self.step.cancel_condition = condition
         self.step.proceed_on_cancel = proceed_after_cancel
         return self
 
-    def attach(self, external_id: str) -> StepBuilder[D]:
+    def attach(self, external_id: str) -> StepBuilder[D, S]:
         """Continue, after this step, at the step with that external id."""
         self._graph.attachments.append((self.step.id, external_id))
         return self
 
-    def branch(self, value: Any, body: Body) -> StepBuilder[D]:
+    def branch(self, value: Any, body: Body[D]) -> StepBuilder[D, S]:
         """Run ``body`` after this step when its outcome equals ``value``."""
         start = len(self._graph.steps)
         body(WorkflowBuilder._sub(self._graph))
@@ -314,46 +357,56 @@ class StepBuilder(Generic[D]):
         self.step.outcomes.append(StepOutcome(step.id))
         return StepBuilder(self._wf, step)
 
-    def then(self, step: Any, *, name: str | None = None) -> StepBuilder[D]:
+    @overload
+    def then(self, step: type[S2], *, name: str | None = None) -> StepBuilder[D, S2]: ...
+
+    @overload
+    def then(
+        self, step: Callable[[StepExecutionContext[D]], object], *, name: str | None = None
+    ) -> StepBuilder[D]: ...
+
+    def then(self, step: Any, *, name: str | None = None) -> StepBuilder[D, Any]:
         """Add a step after this one: a ``StepBody`` subclass or a function ``fn(ctx)``."""
         return self._then(step, name)
 
-    def then_fn(self, fn: Callable[[Any], Any], *, name: str | None = None) -> StepBuilder[D]:
+    def then_fn(
+        self, fn: Callable[[StepExecutionContext[D]], object], *, name: str | None = None
+    ) -> StepBuilder[D]:
         """Add an inline function step ``fn(ctx)``."""
         if not callable(fn) or isinstance(fn, type):
             self._graph.problems.append(f"then_fn needs a function, not {fn!r}")
         return self._then(fn, name)
 
-    def _container(self, body_cls: type, name: str, body: Body, **inputs: Any) -> StepBuilder[D]:
+    def _container(self, body_cls: type, name: str, body: Body[D], **inputs: Any) -> StepBuilder[D]:
         nxt = self._then(body_cls, name)
         nxt.step.inputs.extend(inputs.items())
         self._graph.body(nxt.step, body, f"the body of {name}")
         return nxt
 
-    def if_do(self, condition: Callable[..., bool], body: Body) -> StepBuilder[D]:
+    def if_do(self, condition: DataFn[D], body: Body[D]) -> StepBuilder[D]:
         """Run ``body`` once if ``condition(data)`` holds, then continue."""
         return self._container(p.If, "if", body, condition=condition)
 
-    def while_do(self, condition: Callable[..., bool], body: Body) -> StepBuilder[D]:
+    def while_do(self, condition: DataFn[D], body: Body[D]) -> StepBuilder[D]:
         """Run ``body`` again and again while ``condition(data)`` holds."""
         return self._container(p.While, "while", body, condition=condition)
 
     def for_each(
-        self, items: Callable[..., Any], body: Body, parallel: bool = True
+        self, items: DataFn[D], body: Body[D], parallel: bool = True
     ) -> StepBuilder[D]:
         """Run ``body`` once per item of ``items(data)`` (``ctx.item``), together or in order."""
         return self._container(p.Foreach, "for each", body, collection=items, parallel=parallel)
 
-    def parallel(self, branches: Callable[[ParallelBuilder], Any]) -> StepBuilder[D]:
+    def parallel(self, branches: Callable[[ParallelBuilder[D]], object]) -> StepBuilder[D]:
         """Run several bodies together: ``parallel(lambda p: p.branch(a).branch(b))``."""
         nxt = self._then(p.Sequence, "parallel")
         before = len(nxt.step.children)
-        branches(ParallelBuilder(self._graph, nxt.step))
+        branches(ParallelBuilder[D](self._graph, nxt.step))
         if len(nxt.step.children) == before:
             self._graph.problems.append(f"parallel step {nxt.step.id} has no branches")
         return nxt
 
-    def saga(self, body: Body) -> StepBuilder[D]:
+    def saga(self, body: Body[D]) -> StepBuilder[D]:
         """Run ``body`` as a saga: on failure, compensate its completed steps newest first."""
         nxt = self._then(p.Saga, "saga", resume_children=False, revert_children=True)
         self._graph.body(nxt.step, body, "the body of saga")
@@ -362,8 +415,8 @@ class StepBuilder(Generic[D]):
     def wait_for(
         self,
         event_name: str,
-        key: Any,
-        effective_date: datetime | Callable[..., datetime] | None = None,
+        key: str | DataFn[D],
+        effective_date: datetime | DataFn[D] | None = None,
         *,
         timeout: timedelta | None = None,
     ) -> StepBuilder[D]:
@@ -426,7 +479,7 @@ class StepBuilder(Generic[D]):
         self,
         prompt: str | Callable[..., str],
         assigner: str | Callable[..., str] | None = None,
-        options: dict[str, Body | None] | None = None,
+        options: dict[str, Body[D] | None] | None = None,
     ) -> StepBuilder[D]:
         """Ask a person to choose one of ``options``; the chosen option's body runs.
 
@@ -468,7 +521,7 @@ class StepBuilder(Generic[D]):
         task.inputs.extend([("escalate_after", after), ("escalate_to", to)])
         return self
 
-    def delay(self, period: timedelta | Callable[..., timedelta]) -> StepBuilder[D]:
+    def delay(self, period: timedelta | DataFn[D]) -> StepBuilder[D]:
         """Pause for ``period`` (or ``period(data)``), at most ``MAX_DELAY``."""
         if not callable(period):
             problem = check_period(period, f"the delay after step {self.step.id}")
@@ -478,13 +531,13 @@ class StepBuilder(Generic[D]):
         nxt.step.inputs.append(("period", period))
         return nxt
 
-    def decide(self, expression: Callable[..., Any]) -> StepBuilder[D]:
+    def decide(self, expression: DataFn[D]) -> StepBuilder[D]:
         """Add a step whose outcome is ``expression(data)``; route with ``branch(value, body)``."""
         nxt = self._then(p.Decide, "decide")
         nxt.step.inputs.append(("expression", expression))
         return nxt
 
-    def when(self, value: Any, body: Body) -> StepBuilder[D]:
+    def when(self, value: Any, body: Body[D]) -> StepBuilder[D, Any]:
         """Run ``body`` if this step's outcome equals ``value``; chain more ``when`` calls."""
         switch = self if self.step.body is p.OutcomeSwitch else self._then(p.OutcomeSwitch, "switch")
         case = self._graph.add(p.When, name=f"when {value!r}")
@@ -493,13 +546,13 @@ class StepBuilder(Generic[D]):
         self._graph.body(case, body, f"the body of when {value!r}")
         return switch
 
-    def schedule(self, interval: timedelta, body: Body) -> StepBuilder[D]:
+    def schedule(self, interval: timedelta, body: Body[D]) -> StepBuilder[D, S]:
         """Run ``body`` once after ``interval``, beside the rest of the workflow."""
         self._check_interval(interval, "schedule")
         self._container(p.Schedule, "schedule", body, interval=interval)
         return self
 
-    def recur(self, interval: timedelta, until: Callable[..., bool], body: Body) -> StepBuilder[D]:
+    def recur(self, interval: timedelta, until: DataFn[D], body: Body[D]) -> StepBuilder[D, S]:
         """Run ``body`` every ``interval`` until ``until(data)`` holds, beside the workflow."""
         self._check_interval(interval, "recur")
         nxt = self._container(p.Recur, "recur", body, interval=interval, stop_condition=until)
@@ -539,19 +592,19 @@ class StepBuilder(Generic[D]):
         """Close the chain and return the workflow builder."""
         return self._wf
 
-    def build(self, definition_id: str, version: int = 1) -> WorkflowDefinition:
+    def build(self, definition_id: str, version: int = 1) -> WorkflowDefinition[D]:
         """Shortcut for ``end_workflow().build(...)``."""
         return self._wf.build(definition_id, version)
 
 
-class ParallelBuilder:
+class ParallelBuilder(Generic[D]):
     """Collects the branches of ``parallel``."""
 
     def __init__(self, graph: _Graph, container: WorkflowStep) -> None:
         self._graph = graph
         self._container = container
 
-    def branch(self, body: Body) -> ParallelBuilder:
+    def branch(self, body: Body[D]) -> ParallelBuilder[D]:
         """Add a branch built by ``body``."""
         self._graph.body(self._container, body, "a parallel branch")
         return self

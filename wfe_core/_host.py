@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from opentelemetry.trace import SpanKind
 
@@ -21,6 +21,7 @@ from ._activities import Activities, PendingActivity
 from ._deadline import deadline_problem, set_deadline
 from ._definition import WorkflowDefinition
 from ._executor import MAX_PARALLEL_STEPS
+from ._handle import WorkflowHandle, start_handle
 from ._lifecycle import LifecycleChannel, LifecycleEvent, LifecycleEventType, LifecycleHub
 from ._memory import MemoryHeartbeats, MemoryPersistence
 from ._middleware import MiddlewareChain
@@ -38,6 +39,7 @@ from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
 from ._runtime import Runtime, RuntimeSettings
 from ._telemetry import Telemetry
+from ._typevars import D
 from ._user_tasks import OpenUserAction, UserTasks
 from .backends import Capability
 from .clock import Clock, SystemClock
@@ -261,10 +263,44 @@ class WorkflowHost:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def start(self) -> None:
-        """Open the providers and start the background work."""
+    @overload
+    async def start(self) -> None: ...
+
+    @overload
+    async def start(
+        self,
+        definition: WorkflowDefinition[D],
+        data: D | None = None,
+        *,
+        reference: str | None = None,
+        description: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> WorkflowHandle[D]: ...
+
+    async def start(
+        self,
+        definition: WorkflowDefinition[Any] | None = None,
+        data: Any = None,
+        *,
+        reference: str | None = None,
+        description: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> WorkflowHandle[Any] | None:
+        """Start the host, or, given a definition, start a workflow and return its handle.
+
+        ``await host.start()`` opens the providers and starts the background work (an
+        ``async with`` block does it). ``await host.start(definition, Order(...))`` starts a
+        workflow of the definition's id and version as ``start_workflow`` does (same
+        arguments and errors; the definition must be registered) and returns a
+        ``WorkflowHandle[Order]`` for a ``WorkflowDefinition[Order]``: its ``wait()`` and
+        ``get()`` give a ``WorkflowInstance[Order]`` to the type checker.
+        """
+        if definition is not None:
+            return await start_handle(
+                self, definition, data, reference=reference, description=description, timeout=timeout
+            )
         if self._started:
-            return
+            return None
         if self._stopped:
             raise HostStoppedError(
                 "this host was stopped and its providers closed; create a new WorkflowHost"
@@ -295,6 +331,7 @@ class WorkflowHost:
         )
         await self._runtime.start()
         self._started = True
+        return None
 
     async def stop(self) -> None:
         """Stop taking work, wait (up to ``stop_timeout``) for running steps, close providers."""

@@ -79,6 +79,8 @@ PROVIDER_FACING = {
     "wfe_core._memory_plugin",
     "wfe_core._models",
     "wfe_core._tasks",
+    # The data type variable of the models (issue 27): typing only, no engine code.
+    "wfe_core._typevars",
     "wfe_core.backends",
     "wfe_core.coalesce",
     "wfe_core.errors",
