@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._primitives import WORKFLOW_ENDED_EVENT
     from ._step import ErrorBehavior, ExecutionResult, StepBody, StepExecutionContext, StepHost
     from ._user_tasks import OpenUserAction
+    from ._waits import ExternalWait
     from .backends import Capability, ProviderBackend
     from .clock import Clock, SystemClock
     from .hookspecs import ProviderSpec, TestStore, hookimpl, hookspec
@@ -71,6 +72,7 @@ __all__ = [
     "ExecutionPointer",
     "ExecutionPointers",
     "ExecutionResult",
+    "ExternalWait",
     "HeartbeatStore",
     "HistoryLimitError",
     "HostRecord",
@@ -135,6 +137,7 @@ _SOURCES: dict[str, str] = {
     "ActivityWorker": "._activity_worker",
     "PendingActivity": "._activities",
     "OpenUserAction": "._user_tasks",
+    "ExternalWait": "._waits",
     **dict.fromkeys(["LifecycleEvent", "LifecycleEventType", "LifecycleHub"], "._lifecycle"),
     **dict.fromkeys(
         [

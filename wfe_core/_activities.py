@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._external import answer_wait, is_waiting
+from ._external import announce, answer_wait, is_waiting
+from ._lifecycle import LifecycleEventType
 from ._models import EventSubscription, ExecutionPointer, WorkflowInstance, WorkflowStatus, new_id
 from ._primitives import EPOCH, Primitive
 from ._step import ExecutionResult, StepExecutionContext
+from ._waits import ACTIVITY_EVENT, ExternalWait, external_waits
 from .errors import ActivityFailedError, ActivityTokenError, WorkflowNotFoundError
 from .providers import QueueKind
 from .serialization import dump_value
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIVITY_EVENT", "Activity", "Activities", "PendingActivity"]
 
-#: The event name of activity waits (the key is the activity's name).
-ACTIVITY_EVENT = "wfe.activity"
+#: Later than any effective date: asks for every pending activity of a name.
+_FAR_FUTURE = datetime(9999, 12, 31, tzinfo=EPOCH.tzinfo)
 #: Seconds between a waiting worker's looks at the pending activities, pushes aside.
 RESCAN = 1.0
 
@@ -174,7 +176,8 @@ class Activities:
         return None
 
     async def still_pending(self, sub: EventSubscription, token: _Token) -> bool:
-        """Whether ``sub`` still stands for a wait (else it is ended, if it never will again)."""
+        """Whether ``sub`` still stands for a wait (else it is ended, if it never will again);
+        when it does, the token is taken: announced as ``ACTIVITY_TAKEN``."""
         host = self.host
         try:
             instance = await host.persistence.get_workflow(sub.workflow_id)
@@ -187,7 +190,10 @@ class Activities:
         ):
             await host.persistence.terminate_subscription(sub.id)  # spent: served or gone
             return False
-        return instance.status is WorkflowStatus.RUNNABLE  # a suspended one waits its turn
+        if instance.status is not WorkflowStatus.RUNNABLE:
+            return False  # a suspended one waits its turn
+        await announce(host, LifecycleEventType.ACTIVITY_TAKEN, instance, sub.execution_pointer_id, token.name)
+        return True
 
     async def answer(self, token: str, answer: dict[str, Any]) -> None:
         parsed = _Token.parse(token)
@@ -208,7 +214,7 @@ class Activities:
             return None
 
         try:
-            await answer_wait(
+            instance = await answer_wait(
                 host, parsed.workflow_id, parsed.pointer_id, check, answer,
                 lambda why: ActivityTokenError(f"activity token {token!r} is refused: {why}"),
             )
@@ -219,6 +225,43 @@ class Activities:
         finally:
             await host.lock.release(parsed.lease, parsed.owner)
         await host.persistence.terminate_subscription(parsed.subscription_id)
+        outcome = "succeeded" if answer.get("ok") else f"failed: {answer.get('error')}"
+        await announce(host, LifecycleEventType.ACTIVITY_ANSWERED, instance, parsed.pointer_id,
+                       f"{parsed.name} {outcome}")
+
+    async def describe(self, instance: WorkflowInstance) -> list[ExternalWait]:
+        """``instance``'s external waits; an activity's with its parameters and whether a
+        worker holds its token."""
+        found = []
+        for wait in external_waits(instance):
+            if wait.kind == "activity" and wait.activity is not None:
+                held, parameters = await self.held(instance.id, wait.pointer_id, wait.activity)
+                wait = attrs.evolve(wait, held=held, parameters=parameters)
+            found.append(wait)
+        return found
+
+    async def held(self, workflow_id: str, pointer_id: str, name: str) -> tuple[bool | None, Any]:
+        """Whether a worker holds the token of the activity ``pointer_id`` waits on, and the
+        activity's parameters.
+
+        Asks the lock by trying the lease for a moment (released at once when it was free);
+        None when the lock cannot be asked (a store opened read-only).
+        """
+        host = self.host
+        subs = await host.persistence.get_subscriptions(ACTIVITY_EVENT, name, _FAR_FUTURE)
+        for sub in subs:
+            if sub.workflow_id != workflow_id or sub.execution_pointer_id != pointer_id:
+                continue
+            parameters = (sub.subscription_data or {}).get("parameters")
+            lease, owner = f"activity:{sub.id}", "probe-" + new_id()[:12]
+            try:
+                if not await host.lock.acquire(lease, owner, min(host.activity_ttl, 1.0)):
+                    return True, parameters
+                await host.lock.release(lease, owner)
+            except Exception:  # noqa: BLE001 - a read-only or unreachable lock: not known
+                return None, parameters
+            return False, parameters
+        return None, None
 
     async def release(self, token: str) -> None:
         parsed = _Token.parse(token)

@@ -26,6 +26,7 @@ from ._models import (
     WorkflowStatus,
 )
 from ._step import ExecutionResult
+from ._waits import ACTIVITY_EVENT, USER_TASK_EVENT
 
 __all__ = ["PassResult", "PassState"]
 
@@ -177,6 +178,11 @@ class PassState:
                     subscription_data=result.subscription_data,
                 )
             )
+            if result.event_name == ACTIVITY_EVENT:
+                self.event(LifecycleEventType.ACTIVITY_PENDING, pointer, message=result.event_key)
+            elif result.event_name == USER_TASK_EVENT:
+                task = result.subscription_data if isinstance(result.subscription_data, dict) else {}
+                self.event(LifecycleEventType.USER_TASK_OPENED, pointer, message=task.get("key"))
         if result.proceed:
             self.proceed(pointer, step, result.outcome_value)
         elif result.branch_values is not None:

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._lifecycle import LifecycleEvent, LifecycleEventType
 from ._models import ExecutionPointer, PointerStatus, WorkflowInstance, WorkflowStatus
 from .errors import ConcurrencyError, WfeError
 from .providers import QueueKind
@@ -21,7 +22,7 @@ from .providers import QueueKind
 if TYPE_CHECKING:
     from ._host import WorkflowHost
 
-__all__ = ["answer_wait", "is_waiting"]
+__all__ = ["announce", "answer_wait", "is_waiting"]
 
 #: Checks a waiting pointer before an answer is written: None when it may be, else why not.
 Check = Callable[[WorkflowInstance, ExecutionPointer | None], str | None]
@@ -77,3 +78,30 @@ async def answer_wait(
             await host._queue_for_others(QueueKind.WORKFLOW, instance.id)
         return instance
     raise WfeError(f"workflow {workflow_id} kept changing while an answer was written; try again")
+
+
+async def announce(
+    host: WorkflowHost,
+    kind: LifecycleEventType,
+    instance: WorkflowInstance,
+    pointer_id: str,
+    message: str,
+) -> None:
+    """Publish the lifecycle event ``kind`` for the waiting pointer (when anyone listens)."""
+    if not host.lifecycle.active:
+        return
+    pointer = instance.execution_pointers.get(pointer_id)
+    await host.lifecycle.publish(
+        LifecycleEvent(
+            type=kind,
+            workflow_id=instance.id,
+            definition_id=instance.definition_id,
+            version=instance.version,
+            reference=instance.reference,
+            step_id=pointer.step_id if pointer is not None else None,
+            step_name=pointer.step_name if pointer is not None else None,
+            pointer_id=pointer_id,
+            message=message,
+            time=host.clock.now(),
+        )
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast, overload
 
@@ -37,10 +37,14 @@ from ._models import (
 )
 from ._plugins import PluginHost, ProviderBackends
 from ._registry import WorkflowRegistry
+from ._retention import cutoff as retention_cutoff
+from ._retention import finished_statuses, purging_store
+from ._retention import purge as purge_batches
 from ._runtime import Runtime, RuntimeSettings
 from ._telemetry import Telemetry
 from ._typevars import D
 from ._user_tasks import OpenUserAction, UserTasks
+from ._waits import ExternalWait
 from .backends import Capability
 from .clock import Clock, SystemClock
 from .errors import (
@@ -115,6 +119,11 @@ class WorkflowHost:
             :meth:`list_hosts`). They are kept by the lock's store when it keeps heartbeats
             (Valkey), else by the persistence store (memory, SQLite, PostgreSQL); a store
             offering neither keeps none, and the host runs all the same.
+        retention: how long finished (complete or terminated) workflows are kept after their
+            completion; older ones are deleted in small background batches, with their
+            errors, subscriptions and search entries (see :meth:`purge_workflows`). ``None``
+            (the default) keeps them for ever. A store that cannot purge is refused
+            (``ConfigurationError``).
     """
 
     def __init__(
@@ -138,6 +147,7 @@ class WorkflowHost:
         heartbeat_interval: float | timedelta = 10.0,
         middleware: Sequence[object] = (),
         activity_ttl: float | timedelta = 30.0,
+        retention: float | timedelta | None = None,
     ) -> None:
         #: The middleware (``wfe_core._middleware``); None when none was given.
         self.middleware = MiddlewareChain(middleware) if middleware else None
@@ -181,6 +191,12 @@ class WorkflowHost:
             raise ConfigurationError(
                 f"heartbeat_interval must be more than 0 seconds, not {heartbeat_interval!r}"
             )
+        #: Seconds finished workflows are kept (``None``: for ever); see ``_retention``.
+        self.retention = None if retention is None else _seconds(retention)
+        if self.retention is not None:
+            if not self.retention > 0:
+                raise ConfigurationError(f"retention must be more than 0 seconds, not {retention!r}")
+            purging_store(self.persistence)
         self._runtime: Runtime | None = None
         self._started = False
         self._stopped = False
@@ -322,6 +338,7 @@ class WorkflowHost:
                 thread_pool_size=self.thread_pool_size,
                 max_parallel_steps=self.max_parallel_steps,
                 heartbeat_interval=self.heartbeat_interval,
+                retention=self.retention,
             ),
             publish=self.publish_event,
             step_host=self,
@@ -679,6 +696,15 @@ class WorkflowHost:
         """Every open user task in the store (of one assignee, when given), oldest first."""
         return await self._user_tasks.all_open(assignee)
 
+    async def get_external_waits(self, workflow_id: str) -> list[ExternalWait]:
+        """What a workflow's steps wait on outside the engine: activities (with whether a
+        worker holds each one's token) and user tasks, in the order they opened.
+
+        Raises:
+            WorkflowNotFoundError: no such workflow.
+        """
+        return await self._activities.describe(await self.persistence.get_workflow(workflow_id))
+
     async def publish_user_action(self, key: str, user: str, value: Any) -> None:
         """Answer the user task ``key`` as ``user`` with ``value``; its option's body runs.
 
@@ -799,6 +825,48 @@ class WorkflowHost:
             if progress is not None:
                 progress(done, max(total, done))
         return done
+
+    async def purge_workflows(
+        self,
+        *,
+        older_than: timedelta | datetime,
+        status: WorkflowStatus | str | Collection[WorkflowStatus | str] | None = None,
+        definition_id: str | None = None,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 500,
+    ) -> int:
+        """Delete finished workflows that completed before a time, for good.
+
+        Deletes complete and terminated workflows with their pointers, subscriptions,
+        execution errors and search entries (an index kept elsewhere, such as OpenSearch, is
+        cleaned by the indexer from the store's outbox), ``batch`` per transaction, yielding
+        between batches so running work goes on; and, unless ``definition_id`` is given,
+        processed events older than the cutoff. Needs only the providers open (``wfe purge``).
+
+        Args:
+            older_than: an age (completed more than this long ago, by the host's clock) or an
+                aware datetime (completed before it).
+            status: ``COMPLETE``, ``TERMINATED`` or both (``None``, the default).
+            definition_id: only workflows of this definition.
+            dry_run: count what would be deleted, and delete nothing.
+            progress: called after each batch with (deleted so far, expected in all).
+            batch: workflows per transaction.
+
+        Returns:
+            How many workflows were deleted (with ``dry_run``: would be).
+
+        Raises:
+            ValueError: a status that is not finished, a negative age, a naive datetime.
+            ConfigurationError: the persistence provider cannot purge.
+        """
+        statuses = finished_statuses(status)
+        before = retention_cutoff(older_than, self.clock.now())
+        store = purging_store(self.persistence)
+        return await purge_batches(
+            store, before, statuses, definition_id, batch=max(batch, 1), progress=progress,
+            dry_run=dry_run,
+        )
 
     # -- control -----------------------------------------------------------------------------
 

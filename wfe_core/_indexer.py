@@ -28,7 +28,7 @@ from ._models import ExecutionPointers, WorkflowInstance
 from ._outage import Outage
 from ._telemetry import Telemetry
 from .errors import ProviderError, ProviderUnavailableError, WfeError
-from .providers import PersistenceProvider, SearchIndex
+from .providers import PersistenceProvider, SearchIndex, SearchRemoval
 
 __all__ = ["Indexer"]
 
@@ -163,12 +163,20 @@ class Indexer:
         if missing:
             ready.extend(await self.persistence.get_workflows(missing))
         found = {instance.id for instance in ready}
-        # An entry of a workflow the store no longer has leaves nothing to index.
+        # An entry of a workflow the store no longer has (it was purged) leaves nothing to
+        # index; its entry in the index goes, where the index can remove entries.
         done = [(wid, revision) for wid, revision in entries if wid not in found]
-        # A chunk is one bulk write: one transaction (one fsync) on SQLite, one _bulk request
-        # on OpenSearch, rather than one per workflow.
         errors: list[Exception] = []
         failed = 0
+        if done and isinstance(self.search, SearchRemoval):
+            try:
+                await self.search.remove_workflows([wid for wid, _ in done])
+            except Exception as exc:  # kept in the outbox: the next flush removes them
+                errors.append(exc)
+                failed += len(done)
+                done = []
+        # A chunk is one bulk write: one transaction (one fsync) on SQLite, one _bulk request
+        # on OpenSearch, rather than one per workflow.
         for start in range(0, len(ready), INDEX_CHUNK):
             chunk = ready[start : start + INDEX_CHUNK]
             try:

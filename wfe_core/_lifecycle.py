@@ -1,4 +1,5 @@
-"""Lifecycle events (workflow started, completed, ...; step started, completed) and their hub.
+"""Lifecycle events (workflow started, completed, ...; step started, completed; activities and user
+tasks opened, taken, answered) and their hub.
 
 The executor and host produce events; ``LifecycleHub`` delivers them in-process to whoever
 subscribed through ``host.lifecycle.subscribe``. A failing subscriber never breaks the engine.
@@ -38,6 +39,16 @@ class LifecycleEventType(enum.Enum):
     WORKFLOW_ERROR = "workflow_error"
     STEP_STARTED = "step_started"
     STEP_COMPLETED = "step_completed"
+    #: A step opened an activity wait (``message``: the activity's name).
+    ACTIVITY_PENDING = "activity_pending"
+    #: A worker took an activity's token (``message``: the activity's name).
+    ACTIVITY_TAKEN = "activity_taken"
+    #: A worker answered an activity (``message``: ``NAME succeeded`` or ``NAME failed: ...``).
+    ACTIVITY_ANSWERED = "activity_answered"
+    #: A step opened a user task (``message``: the task's key).
+    USER_TASK_OPENED = "user_task_opened"
+    #: A person answered a user task (``message``: ``KEY: VALUE by USER``).
+    USER_TASK_ANSWERED = "user_task_answered"
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from . import search as search_rule
+from ._memory_purge import MemoryPurge
 from ._models import (
     Event,
     EventSubscription,
@@ -60,8 +61,8 @@ _FIELDS = [
 ]
 
 
-class MemoryPersistence:
-    """Persistence in dictionaries; every read returns a fresh copy."""
+class MemoryPersistence(MemoryPurge):
+    """Persistence in dictionaries; every read returns a fresh copy (purge: ``MemoryPurge``)."""
 
     def __init__(self) -> None:
         self._instances: dict[str, _StoredInstance] = {}
@@ -357,7 +358,7 @@ class MemorySearchIndex:
     def put(self, instance: WorkflowInstance) -> None:
         """Add or replace one instance's entry, at once (``instance.data`` is JSON text)."""
         known = self._docs.get(instance.id)
-        sources = (instance.reference, instance.description, instance.data)
+        sources = (instance.reference, instance.description, instance.data, search_rule.waiting_text(instance))
         if known is not None:
             if known[2] > instance.revision:
                 return  # it shows a newer state already
@@ -371,6 +372,14 @@ class MemorySearchIndex:
                 return
         text = search_rule.instance_text(instance)
         self._docs[instance.id] = [search_rule.summary_of(instance), text, instance.revision, sources]
+
+    async def remove_workflows(self, workflow_ids: Sequence[str]) -> None:
+        for wid in workflow_ids:
+            self.drop(wid)
+
+    def drop(self, workflow_id: str) -> None:
+        """Forget one workflow's entry, at once (it was purged); unknown ids are ignored."""
+        self._docs.pop(workflow_id, None)
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20

@@ -12,7 +12,8 @@ named after it:
 * ``Leases`` (``_leases``): the leases this host holds, renewed, and noticed when lost;
 * ``Indexer`` (``_indexer``): the search index, fed from the store's durable outbox;
 * ``GroupCommit`` (``_group_commit``): passes finishing together stored in one batch;
-* ``Outage`` (``_outage``): a store unavailable for now, waited out and logged once.
+* ``Outage`` (``_outage``): a store unavailable for now, waited out and logged once;
+* ``Retention`` (``_retention``): finished workflows past ``retention`` deleted, in batches.
 
 Wake-ups are pushed: a started workflow or a published event runs or is delivered at once in
 the host that made it (or is queued for any host when this one is full), a due timer
@@ -43,6 +44,7 @@ from ._models import Event, WorkflowInstance, new_id
 from ._outage import Outage
 from ._poller import Poller
 from ._registry import WorkflowRegistry
+from ._retention import Retention, purging_store
 from ._runner import Publish, WorkflowRunner
 from ._settings import RuntimeSettings
 from ._step import StepHost
@@ -152,6 +154,11 @@ class Runtime:
             persistence, queue, self.timers, clock, settings.poll_interval, self.capacity.active,
             self.outage, self.without_queue,
         )
+        self.retention = (
+            Retention(purging_store(persistence), self.leases, clock, settings.retention,
+                      settings.poll_interval)
+            if settings.retention is not None else None
+        )
 
     @property
     def changed(self) -> dict[str, asyncio.Event]:
@@ -173,6 +180,7 @@ class Runtime:
             ("leases", self.leases.renew_loop(stopping)),
             ("indexer", self.indexer.run(stopping)),
             *([("heartbeat", self.heartbeat.run(stopping))] if self.heartbeat else []),
+            *([("retention", self.retention.run(stopping))] if self.retention else []),
         ):
             self.loops.append(asyncio.create_task(coro, name=f"wfe.{name}"))
         add_listener = getattr(self.clock, "add_listener", None)

@@ -22,3 +22,5 @@ class RuntimeSettings:
     thread_pool_size: int = 32
     max_parallel_steps: int = 64
     heartbeat_interval: float = 10.0
+    #: Seconds after completion that finished workflows are kept; None: kept for ever.
+    retention: float | None = None

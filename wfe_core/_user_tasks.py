@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._external import answer_wait, is_waiting
+from ._external import announce, answer_wait, is_waiting
+from ._lifecycle import LifecycleEventType
 from ._models import ExecutionPointer, WorkflowInstance, WorkflowStatus
 from ._primitives import EPOCH, Primitive
 from ._step import ExecutionResult, StepExecutionContext
+from ._waits import USER_TASK_EVENT
 from .errors import UserActionError, WorkflowNotFoundError
 from .serialization import dump_value
 
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OPEN_KEY", "USER_TASK_EVENT", "OpenUserAction", "UserTask", "UserTasks"]
 
-#: The event name of user task waits.
-USER_TASK_EVENT = "wfe.user_task"
 #: The key of every open user task's subscription.
 OPEN_KEY = "open"
 #: Far enough ahead to ask for every subscription.
@@ -187,9 +187,11 @@ class UserTasks:
             return None
 
         try:
-            await answer_wait(
+            instance = await answer_wait(
                 self.host, workflow_id, pointer_id, check,
                 {"key": key, "user": user, "value": str(value)}, UserActionError,
             )
         except WorkflowNotFoundError:
             raise UserActionError(f"user action {key} is closed: workflow {workflow_id} is gone") from None
+        await announce(self.host, LifecycleEventType.USER_TASK_ANSWERED, instance, pointer_id,
+                       f"{key}: {value} by {user}")

@@ -43,7 +43,9 @@ __all__ = [
     "SearchFilter",
     "SearchIndex",
     "SearchPage",
+    "SearchRemoval",
     "WorkflowListing",
+    "WorkflowPurging",
     "WorkflowSummary",
     "persist_one_by_one",
     "search_words",
@@ -395,6 +397,58 @@ class WorkflowListing(Protocol):
 
         Paging by the last id seen (not by offset) stays correct while workflows are added.
         """
+
+
+@runtime_checkable
+class WorkflowPurging(Protocol):
+    """Optional for a :class:`PersistenceProvider`: deleting finished workflows for good.
+
+    ``host.purge_workflows()``, a host's ``retention`` and ``wfe purge`` call it, a small
+    batch at a time; a store without it cannot be purged (a ``ConfigurationError`` says so).
+    The memory, SQLite and PostgreSQL providers have it; ``PurgeContract`` pins it.
+
+    A workflow is purgeable when its status is one of ``statuses`` (only ``COMPLETE`` and
+    ``TERMINATED`` are ever asked for) and its ``complete_time`` is before ``before``. Purging
+    one deletes, in one transaction, the instance, its pointers, subscriptions, execution
+    errors and its search entry where the index lives in the store; where the index lives
+    elsewhere, the store records the workflow in its index outbox (at a revision above the
+    last written), so the host's indexer removes the entry there (:class:`SearchRemoval`).
+    """
+
+    async def count_purgeable(
+        self, before: datetime, statuses: Collection[WorkflowStatus], definition_id: str | None = None
+    ) -> int:
+        """How many workflows :meth:`purge_workflows` would delete (for progress and dry runs)."""
+
+    async def purge_workflows(
+        self,
+        before: datetime,
+        statuses: Collection[WorkflowStatus],
+        definition_id: str | None = None,
+        limit: int = 500,
+    ) -> int:
+        """Delete up to ``limit`` purgeable workflows, oldest completion first; return how many.
+
+        One batch is one short transaction: callers loop until it returns less than ``limit``.
+        """
+
+    async def purge_events(self, before: datetime, limit: int = 500) -> int:
+        """Delete up to ``limit`` processed events with ``event_time`` before ``before``.
+
+        Unprocessed events are never purged. Returns how many were deleted.
+        """
+
+
+@runtime_checkable
+class SearchRemoval(Protocol):
+    """Optional for a :class:`SearchIndex`: taking entries out (of purged workflows).
+
+    The host's indexer calls it for outbox entries whose workflow the store no longer has.
+    Every index shipped here has it; one without it keeps a purged workflow's entry.
+    """
+
+    async def remove_workflows(self, workflow_ids: Sequence[str]) -> None:
+        """Delete the entries of these workflows; unknown ids are ignored."""
 
 
 # A word character is a letter or a digit (str.isalnum): \w without the underscore. SQLite's

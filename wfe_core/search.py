@@ -14,6 +14,10 @@ of a tagged one (an enum's value, a decimal, a date or datetime as ISO text, a t
 Keys, booleans, nulls, wfe's ``$wfe`` type tags and the type paths they carry are not text. At
 most :data:`MAX_DATA_TEXT` characters of values count.
 
+**Waits.** A running workflow whose step waits on an activity or a person is findable as such:
+its text also holds ``awaiting activity NAME`` or ``awaiting user task ASSIGNEE`` (see
+:func:`waiting_text`), so ``awaiting-activity``, ``bake`` or ``ann`` find it until it is answered.
+
 **Terms.** A search's terms are split by the same rule; each word must be the start of a word of
 the text, so ``"piz"`` finds "pizza" and ``"izza"`` does not. No words (empty terms, or only
 punctuation) match everything.
@@ -30,6 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ._models import WorkflowInstance
+from ._waits import waiting_words
 from .providers import SearchFilter, SearchPage, WorkflowSummary, search_words
 
 __all__ = [
@@ -46,6 +51,7 @@ __all__ = [
     "page_of",
     "searchable_text",
     "summary_of",
+    "waiting_text",
 ]
 
 #: Characters of an instance's data values that are searchable. What people search for (order
@@ -62,21 +68,34 @@ def searchable_text(
     reference: str | None,
     description: str | None,
     data: str | None,
+    waiting: str | None = None,
 ) -> str:
     """The searchable words of an instance's fields, lower-cased and space-separated.
 
     Args:
         data: the instance's data as JSON text (see :func:`data_values`).
+        waiting: what it waits on outside the engine, :func:`waiting_text`.
     """
-    parts = [definition_id, reference, description, data_values(data)]
+    parts = [definition_id, reference, description, data_values(data), waiting]
     return " ".join(word for part in parts if part for word in search_words(part))
 
 
 def instance_text(instance: WorkflowInstance) -> str:
     """:func:`searchable_text` of ``instance`` (whose ``data`` is JSON text)."""
     return searchable_text(
-        instance.definition_id, instance.reference, instance.description, instance.data
+        instance.definition_id, instance.reference, instance.description, instance.data,
+        waiting_text(instance),
     )
+
+
+def waiting_text(instance: WorkflowInstance) -> str:
+    """The words of what ``instance`` waits on outside the engine; "" when nothing.
+
+    A step waiting on an activity adds ``awaiting activity NAME``, one waiting on a person
+    ``awaiting user task ASSIGNEE [ESCALATES_TO]``; an index that keeps a digest of an entry's
+    sources to skip unchanged ones must count this among them (it changes with no data change).
+    """
+    return waiting_words(instance)
 
 
 def data_values(data: str | None) -> str:

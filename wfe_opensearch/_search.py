@@ -202,6 +202,35 @@ class OpenSearchSearchIndex:
             raise ProviderUnavailableError(message + "; they are written again later")
         raise ProviderError(message)
 
+    async def remove_workflows(self, workflow_ids: Sequence[str]) -> None:
+        """Delete these workflows' entries (purged ones) in one ``_bulk`` request.
+
+        An entry that is not there counts as removed (a 404 item).
+
+        Raises:
+            ProviderUnavailableError: the node is unreachable or pushed back; retry later.
+            ProviderError: the node refused some deletions.
+        """
+        if not workflow_ids:
+            return
+        client = await self._ready_client()
+        index = self.options.index_name
+        body = "".join(
+            json.dumps({"delete": {"_index": index, "_id": wid}}) + "\n" for wid in workflow_ids
+        )
+        doing = f"removing {len(workflow_ids)} purged workflow(s)"
+        try:
+            response = await client.bulk(body=body, refresh="wait_for")
+        except Exception as exc:
+            raise provider_error(exc, self.options, doing) from exc
+        items = [i for i in response.get("items", []) if int(next(iter(i.values())).get("status", 500)) != 404]
+        failures = [e for e in map(bulk_item_error, items) if e is not None]
+        if failures:
+            message = f"{doing} on {self.options.display}: the node refused {len(failures)}: {failures[0][1]}"
+            if {status for status, _ in failures} <= TRANSIENT_STATUSES:
+                raise ProviderUnavailableError(message + "; they are removed later")
+            raise ProviderError(message)
+
     # -- reads -------------------------------------------------------------------------------
 
     async def search(

@@ -37,8 +37,9 @@ from wfe_core.models import (
 from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
-from ._database import ASYNC_COMMIT, DatabaseUser
+from ._database import ASYNC_COMMIT
 from ._errors import translate
+from ._purge import PostgresPurge
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -301,7 +302,7 @@ class _WriteRows(NamedTuple):
     errors: dict[str, list[Any]] | None
 
 
-class PostgresPersistence(DatabaseUser):
+class PostgresPersistence(PostgresPurge):
     """Durable persistence in PostgreSQL, with optimistic concurrency per instance.
 
     Args:

@@ -171,7 +171,18 @@ _V4 = [
     )""",
 ]
 
-_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# Version 5: retention (wfe_postgres._purge). A purge walks finished workflows in completion
+# order, partial so that running work never writes it (a workflow enters it once, with the
+# write that finishes it, and a pass on a runnable one stays a HOT update). The purge finds a
+# workflow's subscriptions by its id, and old processed events by time.
+_V5 = [
+    """CREATE INDEX workflows_finished ON {s}.workflows (complete_time)
+        WHERE status IN ('complete', 'terminated')""",
+    "CREATE INDEX subscriptions_workflow ON {s}.subscriptions (workflow_id)",
+    "CREATE INDEX events_processed ON {s}.events (event_time) WHERE is_processed",
+]
+
+_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 
 #: The version a schema has once :func:`migrate` has run.
 SCHEMA_VERSION = len(_MIGRATIONS)

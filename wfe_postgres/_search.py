@@ -28,7 +28,7 @@ from typing import Any
 
 from wfe_core.models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
-from wfe_core.search import filter_conditions, instance_text
+from wfe_core.search import filter_conditions, instance_text, waiting_text
 
 from ._database import DatabaseUser, PostgresDatabase
 from ._rows import instance_params, loaded_text, stored_text, utc
@@ -81,7 +81,10 @@ _SUMMARY = (
 
 def text_digest(instance: WorkflowInstance) -> int:
     """A digest of what an entry's words are made from: equal digests, equal words."""
-    parts = (instance.definition_id, instance.reference, instance.description, instance.data)
+    # The waits count only when there are some: an entry without keeps its digest.
+    waiting = waiting_text(instance)
+    parts = (instance.definition_id, instance.reference, instance.description, instance.data,
+             *((waiting,) if waiting else ()))
     digest = hashlib.blake2b(digest_size=8)
     for part in parts:
         raw = b"" if part is None else part.encode("utf-8", "surrogatepass")
@@ -135,6 +138,15 @@ class PostgresSearchIndex(DatabaseUser):
                     await cursor.executemany(sql, rows)
 
         await self._db.run("indexing workflows", write)
+
+    async def remove_workflows(self, workflow_ids: Sequence[str]) -> None:
+        """Delete these workflows' entries (purged ones); unknown ids are ignored."""
+        if workflow_ids:
+            await self._db.execute(
+                "removing search entries",
+                "DELETE FROM {s}.search_docs WHERE id = ANY(%s::text[])",
+                (list(workflow_ids),),
+            )
 
     async def search(
         self, terms: str, filters: SearchFilter, skip: int = 0, take: int = 20

@@ -31,8 +31,8 @@ from wfe_core.models import (
 from wfe_core.providers import WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
-from ._database import DatabaseUser
 from ._errors import provider_error
+from ._purge import SqlitePurge
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
@@ -93,7 +93,7 @@ _REMOVE_OUTBOX = "DELETE FROM index_outbox WHERE workflow_id = ? AND revision <=
 _CHUNK = 500
 
 
-class SqlitePersistence(DatabaseUser):
+class SqlitePersistence(SqlitePurge):
     """Durable persistence in an SQLite file, with optimistic concurrency per instance.
 
     Args:

@@ -254,12 +254,30 @@ def _migration_5(conn: sqlite3.Connection) -> None:
     conn.execute(_HOSTS)
 
 
+# Version 6: retention (wfe_sqlite._purge). A purge walks finished workflows in completion
+# order, partial so that running work (every pass) never writes it: a workflow enters it once,
+# with the write that finishes it. The purge finds a workflow's subscriptions by its id, and
+# old processed events by time (partial: waiting events are never purged).
+_PURGE = [
+    """CREATE INDEX workflows_finished ON workflows (complete_time)
+        WHERE status IN ('complete', 'terminated')""",
+    "CREATE INDEX subscriptions_workflow ON subscriptions (workflow_id)",
+    "CREATE INDEX events_processed ON events (event_time) WHERE is_processed = 1",
+]
+
+
+def _migration_6(conn: sqlite3.Connection) -> None:
+    for statement in _PURGE:
+        conn.execute(statement)
+
+
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
 
 #: Every table wfe makes (besides ``wfe_migrations``).

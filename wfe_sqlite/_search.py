@@ -35,7 +35,7 @@ import attrs
 
 from wfe_core.models import WorkflowInstance, WorkflowStatus
 from wfe_core.providers import SearchFilter, SearchPage, WorkflowSummary, search_words
-from wfe_core.search import filter_conditions, searchable_text
+from wfe_core.search import filter_conditions, searchable_text, waiting_text
 
 from ._database import DatabaseUser, SqliteDatabase
 from ._schema import search_text_is_fts5
@@ -78,11 +78,13 @@ class SearchEntry:
         data: the instance's data as JSON text; its words are pulled out in the thread (only
             when they may have changed).
         revision: the instance's revision the entry shows.
+        waiting: what it waits on outside the engine (``wfe_core.search.waiting_text``).
     """
 
     doc: tuple[Any, ...]
     data: str | None
     revision: int
+    waiting: str = ""
 
     @classmethod
     def of(cls, instance: WorkflowInstance, revision: int | None = None) -> SearchEntry:
@@ -102,7 +104,10 @@ class SearchEntry:
             to_micros(instance.create_time),
             to_micros_or_none(instance.complete_time),
         )
-        return cls(doc, instance.data, instance.revision if revision is None else revision)
+        return cls(
+            doc, instance.data, instance.revision if revision is None else revision,
+            waiting_text(instance),
+        )
 
 
 class EntryWrite:
@@ -154,6 +159,7 @@ def entry_sources(instance: WorkflowInstance) -> tuple[Any, ...]:
         instance.description,
         instance.complete_time,
         None if data is None else (len(data), hash(data)),
+        waiting_text(instance),
     )
 
 
@@ -194,6 +200,22 @@ class SqliteSearchIndex(DatabaseUser):
                 self.write_entry(conn, entry)
 
         await self._db.write(write)
+
+    async def remove_workflows(self, workflow_ids: Sequence[str]) -> None:
+        """Delete these workflows' entries (purged ones); unknown ids are ignored."""
+        ids = [(wid,) for wid in workflow_ids]
+        if not ids:
+            return
+
+        def remove(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "DELETE FROM search_text WHERE rowid IN (SELECT doc FROM search_docs WHERE id = ?)", ids
+            )
+            conn.executemany("DELETE FROM search_docs WHERE id = ?", ids)
+
+        await self._db.write(remove)
+        for (wid,) in ids:
+            self._committed.pop(wid, None)
 
     def entry_write(self, instance: WorkflowInstance, replaces: int | None) -> EntryWrite | None:
         """The entry write for a workflow write replacing revision ``replaces`` (None: new),
@@ -248,7 +270,9 @@ class SqliteSearchIndex(DatabaseUser):
         # A digest of the text's sources, not of the text: pulling the words out of the data
         # (a JSON parse) is only paid for when the data changed.
         digest = hashlib.blake2b(digest_size=8)
-        for part in (definition_id, reference, description, entry.data):
+        # The waits count only when there are some: an entry without keeps its digest.
+        waits = (entry.waiting,) if entry.waiting else ()
+        for part in (definition_id, reference, description, entry.data, *waits):
             raw = b"" if part is None else part.encode("utf-8", "surrogatepass")
             digest.update(b"-" if part is None else len(raw).to_bytes(8, "big"))
             digest.update(raw)
@@ -267,7 +291,7 @@ class SqliteSearchIndex(DatabaseUser):
         if stored is not None and stored[-1] == text_hash:
             return row  # only the summary changed
         conn.execute("DELETE FROM search_text WHERE rowid = ?", (rowid,))
-        text = searchable_text(definition_id, reference, description, entry.data)
+        text = searchable_text(definition_id, reference, description, entry.data, entry.waiting)
         conn.execute(_INSERT_TEXT, (rowid, text))
         return row
 

@@ -81,6 +81,8 @@ PROVIDER_FACING = {
     "wfe_core._tasks",
     # The data type variable of the models (issue 27): typing only, no engine code.
     "wfe_core._typevars",
+    # What a step waits on outside the engine, for the search text (issue 23): models only.
+    "wfe_core._waits",
     "wfe_core.backends",
     "wfe_core.coalesce",
     "wfe_core.errors",

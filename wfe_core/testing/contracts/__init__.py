@@ -9,7 +9,9 @@ yields a started, empty provider and closes it afterwards:
 - :class:`LockContract` needs ``lock``, a :class:`~wfe_core.providers.LockProvider`;
 - :class:`QueueContract` needs ``queue``, a :class:`~wfe_core.providers.QueueProvider`;
 - :class:`SearchContract` needs ``search_index``, a :class:`~wfe_core.providers.SearchIndex`;
-- :class:`HeartbeatContract` needs ``heartbeats``, a :class:`~wfe_core.providers.HeartbeatStore`.
+- :class:`HeartbeatContract` needs ``heartbeats``, a :class:`~wfe_core.providers.HeartbeatStore`;
+- :class:`PurgeContract` needs ``persistence`` too, and pins the optional
+  :class:`~wfe_core.providers.WorkflowPurging` (skipped for a provider without it).
 
 For example, in a third-party provider's tests::
 
@@ -36,13 +38,21 @@ import pytest
 # this a failing case says only "AssertionError".
 pytest.register_assert_rewrite(
     f"{__name__}.heartbeats", f"{__name__}.lock", f"{__name__}.persistence",
-    f"{__name__}.queue", f"{__name__}.search",
+    f"{__name__}.purge", f"{__name__}.queue", f"{__name__}.search",
 )
 
 from .heartbeats import HeartbeatContract
 from .lock import LockContract
 from .persistence import PersistenceContract
+from .purge import PurgeContract
 from .queue import QueueContract
 from .search import SearchContract
 
-__all__ = ["HeartbeatContract", "LockContract", "PersistenceContract", "QueueContract", "SearchContract"]
+__all__ = [
+    "HeartbeatContract",
+    "LockContract",
+    "PersistenceContract",
+    "PurgeContract",
+    "QueueContract",
+    "SearchContract",
+]

@@ -27,8 +27,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from ..._models import WorkflowInstance, WorkflowStatus
-from ...providers import SearchFilter, SearchIndex, WorkflowSummary
+from ...providers import SearchFilter, SearchIndex, SearchRemoval, WorkflowSummary
 from ...serialization import encode_data
 
 __all__ = ["SearchContract", "search_samples"]
@@ -434,6 +436,17 @@ class SearchContract:
         assert await shown() == [("w", WorkflowStatus.SUSPENDED), ("v", complete)]
         assert await _ids(search_index, "latest") == ["w"]
         assert await _ids(search_index, "newer") == ["v"]
+
+    async def test_removed_workflows_are_found_no_more(self, search_index: SearchIndex) -> None:
+        """``SearchRemoval`` (optional; every shipped index has it): purged entries go."""
+        if not isinstance(search_index, SearchRemoval):
+            pytest.skip(f"{type(search_index).__name__} does not offer SearchRemoval")
+        samples = await _index_samples(search_index)
+        await search_index.remove_workflows([samples[0].id, "never-indexed"])
+        await search_index.remove_workflows([])
+        left = sorted(await _ids(search_index))
+        assert left == sorted(i.id for i in samples[1:])
+        assert (await search_index.search("", NO_FILTER)).total == len(samples) - 1
 
     async def test_an_empty_index_finds_nothing(self, search_index: SearchIndex) -> None:
         page = await search_index.search("", NO_FILTER)
