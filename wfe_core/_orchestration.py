@@ -208,8 +208,7 @@ class _Turn:
             fresh = History(None)
             fresh.generation = history.generation + 1
             return ExecutionResult(persistence_data=fresh.dump(), cancel=cancel)
-        message, _ = describe_error(outcome.error)
-        pointer.extension_attributes["error"] = [_type_name(outcome.error), message]
+        pointer.extension_attributes["error"] = _recorded(outcome.error)
         return ExecutionResult(
             proceed=True, outcome_value=_FAILED, persistence_data=history.dump(), cancel=cancel
         )
@@ -307,8 +306,7 @@ class _Turn:
         else:
             self.append({"done": op.seq, "value": value})
             return
-        message, _ = describe_error(error)
-        recorded = [_type_name(error), message]
+        recorded = _recorded(error)
         failed = len(self.history.attempts.get(op.seq, ())) + 1
         policy = retry or RetryPolicy(max_attempts=1)
         if failed >= policy.max_attempts or isinstance(error, policy.non_retryable):
@@ -318,9 +316,13 @@ class _Turn:
         self.append({"attempt": op.seq, "error": recorded, "at": at})
 
 
-def _type_name(error: BaseException) -> str:
+def _recorded(error: BaseException) -> list[str]:
+    """An error as the history keeps it: [qualified type name, message]."""
     cls = type(error)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    message, _ = describe_error(error)  # safe for every store; it starts with the type's name
+    prefix = f"{cls.__qualname__}: "
+    return [name, message[len(prefix):] if message.startswith(prefix) else message]
 
 
 class AwaitStep(StepBody):
