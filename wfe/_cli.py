@@ -12,6 +12,8 @@
     wfe publish NAME KEY [--data JSON] [--effective-date ISO]
     wfe suspend|resume|terminate ID | [the filters of list] [--yes]
     wfe reindex [--batch N]            write every workflow to the search index again
+    wfe purge --older-than AGE [--status S] [--definition D] [--dry-run] [--yes]
+                                       delete finished workflows older than AGE (30d)
     wfe worker MODULE:ATTRIBUTE [--concurrency N] [--grace S] [--health-port P]
                                        run the definitions as a service (``wfe._worker``)
     wfe validate FILE...               check YAML workflow files, every problem listed
@@ -61,7 +63,7 @@ from wfe_core.errors import (
 )
 
 from . import _cli_commands as commands
-from . import _cli_hosts, _cli_tasks, _cli_ui, _cli_yaml, _worker
+from . import _cli_hosts, _cli_purge, _cli_tasks, _cli_ui, _cli_yaml, _worker
 from ._cli_output import Output
 
 EXIT_CODES = {
@@ -202,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     # Commands of the YAML frontend and the dashboard live beside what they serve.
     _cli_hosts.add_commands(command)
     _cli_tasks.add_commands(command)
+    _cli_purge.add_commands(command)
     _cli_yaml.add_commands(command)
     _cli_ui.add_commands(command)
     return top
