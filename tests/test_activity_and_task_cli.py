@@ -91,3 +91,33 @@ async def test_a_failing_command_is_the_activity_failure_with_its_stderr(tmp_pat
             await asyncio.sleep(0.02)
         [error] = await host.get_execution_errors(wid)
     assert "exited with 3: no oven free" in error.message
+
+
+@pytest.mark.slow  # two command processes
+async def test_show_tells_what_a_workflow_waits_on(tmp_path):
+    db = f"sqlite:///{tmp_path / 'show.db'}"
+    async with WorkflowHost(db) as host:
+        host.register(flow)
+        wid = await host.start_workflow("cli-flow", {"n": 2})
+        for _ in range(500):
+            if await host.get_external_waits(wid):
+                break
+            await asyncio.sleep(0.02)
+        free = await wfe("show", wid, "--db", db)
+        assert free.returncode == 0, free.stderr
+        assert "activity 'double' (no worker has it)" in free.stdout
+
+        pending = await host.get_pending_activity("double", "w1", timeout=10)
+        assert pending is not None
+        await host.submit_activity_success(pending.token, 4)
+        for _ in range(500):
+            if await host.get_open_user_actions(wid):
+                break
+            await asyncio.sleep(0.02)
+        person = await wfe("show", wid, "--db", db, "--json")
+        [step] = [s for s in json.loads(person.stdout)["steps"] if s["waits_on"]]
+        assert step["waits_on"] | {"key": None, "pointer_id": None} == {
+            "kind": "user_task", "pointer_id": None, "activity": None, "parameters": None,
+            "held": None, "prompt": "Ship it?", "assigned_to": "ann", "options": ["yes", "no"],
+            "escalate_at": None, "escalate_to": None, "key": None,
+        }

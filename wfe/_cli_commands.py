@@ -116,7 +116,14 @@ async def show(args: argparse.Namespace, out: Output) -> int:
     async with open_store(args, read_only=True) as host:
         instance = await host.persistence.get_workflow(args.id)
         errors = _errors_json(instance, await host.get_execution_errors(args.id))
-    tree = step_tree(instance.execution_pointers)
+        waits = await host.get_external_waits(args.id)
+        now = host.clock.now()
+    if any(w.kind == "activity" and w.held is None for w in waits):
+        # Whether a worker holds an activity's token is the lock's to say, and asking it
+        # takes the lease for a moment: not something a read-only store allows.
+        async with open_store(args, read_only=False) as host:
+            waits = await host.get_external_waits(args.id)
+    tree = step_tree(instance.execution_pointers, waits)
     workflow = _workflow_json(instance)
     if out.as_json:
         out.document({"workflow": workflow, "steps": [n.to_json() for n in tree], "errors": errors})
@@ -133,7 +140,7 @@ async def show(args: argparse.Namespace, out: Output) -> int:
     ):
         out.line(f"{label:<10} {value}")
     out.line()
-    print_tree(out, tree, runnable=instance.status is WorkflowStatus.RUNNABLE)
+    print_tree(out, tree, runnable=instance.status is WorkflowStatus.RUNNABLE, now=now)
     if errors:
         out.line()
         _print_errors(out, errors)

@@ -4,17 +4,21 @@ A pointer's ``scope`` lists its enclosing container pointers innermost first, so
 the tree is ``scope[0]`` (none: the workflow's top level). Within one parent, pointers are
 listed chain by chain: a branch starts at a pointer whose predecessor is not a sibling (the first
 step of a body, one item of a ``for_each``, one ``parallel`` branch) and goes on through the
-siblings that follow it, so concurrent branches do not interleave. :mod:`wfe._cli_commands`
+siblings that follow it, so concurrent branches do not interleave. A step waiting on an activity
+or a person says so (``ExternalWait.summary``: the activity and whether a worker holds it; the
+prompt, assignee and options). :mod:`wfe._cli_commands`
 calls :func:`step_tree` and :func:`print_tree`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
+from wfe_core import ExternalWait
 from wfe_core.models import ExecutionPointer, PointerStatus
 
 from ._cli_output import Output, clock
@@ -26,13 +30,18 @@ class StepNode:
 
     pointer: ExecutionPointer
     item: Any = None  # the for_each item this branch runs for, on the branch's first pointer
+    #: What it waits on outside the engine (an activity or a person), if anything.
+    wait: ExternalWait | None = None
     children: list[StepNode] = attrs.field(factory=list)
 
-    def waits_for(self, runnable: bool) -> str:
-        """The event this step waits for, or the time it sleeps (or retries) until."""
+    def waits_for(self, runnable: bool, now: datetime | None = None) -> str:
+        """The activity, person or event this step waits for, or the time it sleeps (or
+        retries) until (``now``: the time an escalation is judged by)."""
         p = self.pointer
         if p.end_time is not None:
             return ""
+        if self.wait is not None:
+            return self.wait.summary(now or datetime.now(UTC))
         if p.status is PointerStatus.WAITING_FOR_EVENT or (p.event_name and not p.event_published):
             return f"event {p.event_name!r} key {p.event_key!r}"
         if p.sleep_until is None:
@@ -56,13 +65,26 @@ class StepNode:
             "event_key": p.event_key,
             "sleep_until": p.sleep_until,
             "item": self.item,
+            "waits_on": _wait_json(self.wait),
             "children": [c.to_json() for c in self.children],
         }
 
 
-def step_tree(pointers: Iterable[ExecutionPointer]) -> list[StepNode]:
-    """The top-level nodes of the tree of ``pointers`` (given in creation order)."""
-    nodes = {p.id: StepNode(p) for p in pointers}
+def _wait_json(wait: ExternalWait | None) -> dict[str, Any] | None:
+    if wait is None:
+        return None
+    fields = attrs.asdict(wait, recurse=False)
+    fields["options"] = list(wait.options)
+    return fields
+
+
+def step_tree(
+    pointers: Iterable[ExecutionPointer], waits: Iterable[ExternalWait] = ()
+) -> list[StepNode]:
+    """The top-level nodes of the tree of ``pointers`` (given in creation order), each waiting
+    one with its wait among ``waits`` (``host.get_external_waits``)."""
+    by_pointer = {w.pointer_id: w for w in waits}
+    nodes = {p.id: StepNode(p, wait=by_pointer.get(p.id)) for p in pointers}
     by_parent: dict[str | None, list[StepNode]] = {}
     for node in nodes.values():
         scope = node.pointer.scope[0] if node.pointer.scope else None
@@ -110,7 +132,9 @@ def _chains(siblings: list[StepNode]) -> list[StepNode]:
     return ordered
 
 
-def print_tree(out: Output, roots: list[StepNode], *, runnable: bool) -> None:
+def print_tree(
+    out: Output, roots: list[StepNode], *, runnable: bool, now: datetime | None = None
+) -> None:
     """The tree as an aligned table, each body indented two spaces under its container
     (``runnable``: the workflow's status is runnable)."""
     rows: list[tuple[int, StepNode]] = []
@@ -128,6 +152,6 @@ def print_tree(out: Output, roots: list[StepNode], *, runnable: bool) -> None:
             name += f" [item {node.item!r}]"
         table.append((
             "  " * depth + name, p.status.value, str(p.retry_count),
-            clock(p.start_time), clock(p.end_time), node.waits_for(runnable),
+            clock(p.start_time), clock(p.end_time), node.waits_for(runnable, now),
         ))
     out.table(headers, table, status_column=1)

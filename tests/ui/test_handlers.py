@@ -6,6 +6,7 @@ are what a browser sends. Hostile workflow data (HTML, quotes, script tags) must
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -209,3 +210,37 @@ async def test_hosts_page_lists_live_and_stale_hosts(ui: tuple[httpx.AsyncClient
     assert ">live<" in rows["live-host"] and ">stale<" in rows["dead-host"]
     assert "3 workflow(s)" in rows["live-host"] and "order v1, v2" in rows["live-host"]
     assert "<script>x" not in text
+
+
+async def test_a_step_waiting_on_a_worker_or_a_person_shows_as_such(ui: tuple[httpx.AsyncClient, Fixture]) -> None:
+    from wfe import WorkflowBuilder
+
+    c, fx = ui
+    host = fx.host
+    host.register(
+        WorkflowBuilder(dict).start_with(lambda ctx: None)
+        .activity("bake", parameters={"size": "large"})
+        .user_task("Ship <it>?", assigner="ann", options={"yes": None, "no": None})
+        .build("ui-waits", 1)
+    )
+    wid = await host.start_workflow("ui-waits", {})
+    for _ in range(500):
+        if await host.get_external_waits(wid):
+            break
+        await asyncio.sleep(0.01)
+    page = (await c.get(f"/workflows/{wid}")).text
+    assert "Waiting on" in page and "activity &#39;bake&#39; (no worker has it)" in page
+    assert 'value="wfe.activity"' not in page  # answered by a worker, not by an event
+
+    pending = await host.get_pending_activity("bake", "w1", timeout=10)
+    assert pending is not None
+    assert "activity &#39;bake&#39; (held by a worker)" in (await c.get(f"/workflows/{wid}")).text
+    await host.submit_activity_success(pending.token, "done")
+    for _ in range(500):
+        if await host.get_open_user_actions(wid):
+            break
+        await asyncio.sleep(0.01)
+    [action] = await host.get_open_user_actions(wid)
+    page = (await c.get(f"/workflows/{wid}")).text
+    assert "person ann: &#39;Ship &lt;it&gt;?&#39; [yes|no]" in page
+    assert f"wfe act {action.key} VALUE --user NAME" in page

@@ -9,7 +9,7 @@ are passed on as they are; the templates escape them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,13 @@ import attrs
 
 from wfe._cli_output import clock, jsonable
 from wfe._cli_tree import StepNode, step_tree
-from wfe_core import WORKFLOW_ENDED_EVENT, WorkflowDefinition, WorkflowHost, WorkflowStatus
+from wfe_core import (
+    WORKFLOW_ENDED_EVENT,
+    ExternalWait,
+    WorkflowDefinition,
+    WorkflowHost,
+    WorkflowStatus,
+)
 from wfe_core.errors import WorkflowNotFoundError
 from wfe_core.models import WorkflowInstance
 from wfe_core.serialization import decode_data
@@ -162,11 +168,14 @@ def _output(extension: Mapping[str, Any]) -> str | None:
     return str(output)
 
 
-def step_rows(instance: WorkflowInstance, now: datetime) -> list[StepRow]:
-    """The step tree, depth first, each row with its place on the timeline (in % of its width)."""
+def step_rows(
+    instance: WorkflowInstance, now: datetime, waits: Iterable[ExternalWait] = ()
+) -> list[StepRow]:
+    """The step tree, depth first, each row with its place on the timeline (in % of its width);
+    a step waiting on an activity or a person says so (``waits``: ``host.get_external_waits``)."""
     runnable = instance.status is WorkflowStatus.RUNNABLE
     rows: list[StepRow] = []
-    stack = [(0, node) for node in reversed(step_tree(instance.execution_pointers))]
+    stack = [(0, node) for node in reversed(step_tree(instance.execution_pointers, waits))]
     while stack:
         depth, node = stack.pop()
         p = node.pointer
@@ -178,7 +187,7 @@ def step_rows(instance: WorkflowInstance, now: datetime) -> list[StepRow]:
             attempts=p.retry_count + 1 if p.start_time else p.retry_count,
             started=clock(p.start_time), ended=clock(p.end_time),
             duration=_duration(p.start_time, p.end_time or (now if p.start_time and runnable else None)),
-            waits_for=node.waits_for(runnable), output=_output(p.extension_attributes),
+            waits_for=node.waits_for(runnable, now), output=_output(p.extension_attributes),
         ))
         stack.extend((depth + 1, child) for child in reversed(node.children))
     # The timeline spans from the workflow's creation to its end (or now, or the last step end).
@@ -206,6 +215,8 @@ class WorkflowPage:
     parent: WorkflowInstance | None
     parent_id: str | None
     children: list[tuple[str, WorkflowInstance | None]]
+    #: What its steps wait on outside the engine, each with its one-line summary.
+    waits: list[tuple[ExternalWait, str]] = attrs.field(factory=list)
 
 
 async def _find(host: WorkflowHost, workflow_id: str) -> WorkflowInstance | None:
@@ -241,10 +252,13 @@ async def workflow_page(host: WorkflowHost, workflow_id: str) -> WorkflowPage:
     children = [(cid, await _find(host, cid)) for cid in child_ids]
     parent_id = instance.parent_workflow_id
     parent = await _find(host, parent_id) if parent_id else None
+    waits = await host.get_external_waits(workflow_id)
+    now = datetime.now(UTC)
     return WorkflowPage(
         instance=instance,
         data=pretty(decode_data(instance.data)),
-        rows=step_rows(instance, datetime.now(UTC)),
+        rows=step_rows(instance, now, waits),
+        waits=[(w, w.summary(host.clock.now())) for w in waits],
         errors=error_rows,
         parent=parent,
         parent_id=parent_id,
