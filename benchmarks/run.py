@@ -199,14 +199,6 @@ def wfe_entries(sleepers: int) -> list[Entry]:
               {"workflows": 20, "steps": 10, "start_batch": 5},
               providers=("postgresql", "postgresql+valkey"),
               what="the chain, its 1000 starts awaited 50 at a time", **CHAIN_REPEAT),
-        Entry("durable_chain", "durable_chain", {"workflows": 1000, "calls": 10},
-              {"workflows": 20, "calls": 10}, module="_orchestration_cases",
-              providers=("sqlite",),
-              what="1000 durable functions x 10 async calls, then the builder's chain of 10 "
-                   "async steps in the same process"),
-        Entry("durable_replay", "durable_replay", {"calls": 1000, "window": 10},
-              {"calls": 50, "window": 5}, module="_orchestration_cases", providers=("sqlite",),
-              what="one durable function of 1000 calls: time per call at the start vs the end"),
         Entry("chain_hosts_1", "chain_hosts", {"hosts": 1, "workflows": 1000, "steps": 10},
               {"hosts": 1, "workflows": 20, "steps": 10}, module="_hosts_cases",
               providers=("postgresql",), what="the chain from one host process, as below",
@@ -221,6 +213,11 @@ def wfe_entries(sleepers: int) -> list[Entry]:
               providers=("postgresql", "postgresql+valkey"),
               what="200 workflows waiting in one host process; events published by another "
                    "(after 20 warm-up events, reported apart)"),
+        Entry("purge", "purge", {"workflows": 100_000, "chain_workflows": 1000},
+              {"workflows": 2000, "chain_workflows": 20}, module="_purge_cases",
+              providers=("sqlite", "postgresql"),
+              what="100,000 finished workflows purged by a host's retention, and the chain "
+                   "(1000 x 10) beside it vs alone"),
         # Search in OpenSearch, where the test node is configured (scripts/services.sh).
         *([Entry("search_latency", "search_latency", {"workflows": 200, "spacing_ms": 20},
                  {"workflows": 10, "spacing_ms": 5}, module="_search_cases", providers=("sqlite",),
@@ -594,18 +591,6 @@ def figures(results: dict[str, Any], providers: list[str]) -> list[Figure]:
     from . import _search_cases
 
     out.extend(Figure(*row) for row in _search_cases.figure_rows(cases))
-    r = _ok(cases, "durable_chain", "sqlite")
-    if r is not None:
-        label = f"durable {r['workflows']} x {r['calls']} calls"
-        out.append(Figure(label, "calls/s", "sqlite", r["durable_calls_per_s"], "calls/s"))
-        out.append(Figure(label, "builder chain, same run", "sqlite", r["chain_steps_per_s"], "steps/s"))
-        out.append(Figure(label, "durable / builder", "sqlite", r["durable_over_chain"], "x"))
-    r = _ok(cases, "durable_replay", "sqlite")
-    if r is not None:
-        label = f"durable replay, {r['calls']} calls"
-        out.append(Figure(label, "first calls", "sqlite", r["first_ms_per_call"], "ms/call"))
-        out.append(Figure(label, "last calls", "sqlite", r["last_ms_per_call"], "ms/call"))
-        out.append(Figure(label, "last / first", "sqlite", r["last_over_first"], "x"))
     return out
 
 

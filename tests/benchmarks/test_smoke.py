@@ -51,6 +51,7 @@ def test_smoke_mode_runs_every_entry(tmp_path: Path) -> None:
         for provider in ("memory", "sqlite"):
             assert cases[entry][provider]["status"] == "ok", (entry, provider, cases[entry][provider])
     assert cases["chain"]["sqlite_normal"]["status"] == "ok"
+    assert cases["purge"]["sqlite"]["status"] == "ok", cases["purge"]["sqlite"]
     for level in ("NORMAL", "FULL"):
         assert cases["raw_commits"][level]["status"] == "ok"
     for target in ("sqlite", "postgres"):
