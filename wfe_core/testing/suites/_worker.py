@@ -8,6 +8,13 @@ MODE ``crash``: start one workflow whose second step hangs on its first run; the
 this process with SIGKILL while that step runs. MODE ``resume``: run the host until that
 workflow completes. MODE ``share-start`` / ``share``: start COUNT workflows (only the first)
 and run until all of them are complete.
+
+Activities (``test_activity_crash``): MODE ``oven-start`` starts one workflow whose step waits
+on the activity ``bake`` and then waits (killed there); ``activity-take`` takes that activity
+with a 1 s token lease, logs its token and hangs (killed there); ``activity-answer`` takes it
+again once the dead worker's lease ran out, answers it, and tries the dead worker's token (it
+must be refused). ``resume`` then runs the host until the workflow completes. The activity
+modes run no workflows (``open_stores``), as an outside worker does.
 """
 
 from __future__ import annotations
@@ -73,6 +80,37 @@ share_definition = (
 )
 
 
+oven_definition = (
+    WorkflowBuilder(dict)
+    .start_with(First)
+    .activity("bake", parameters=lambda d: {"size": d["size"]})
+    .output(baked="result")
+    .then(Last)
+    .end_workflow()
+    .build("oven", 1)
+)
+
+
+async def activity_worker(mode: str, stores: Stores) -> None:
+    """Take the ``bake`` activity as an outside worker (see the module docstring)."""
+    from wfe.errors import ActivityTokenError
+
+    async with stores.host(activity_ttl=1.0).open_stores() as host:
+        pending = await host.get_pending_activity("bake", f"w{os.getpid()}", timeout=60)
+        assert pending is not None, "no activity came"
+        if mode == "activity-take":
+            (LOG_DIR / "token.txt").write_text(pending.token)  # before the line the test waits for
+        mark(f"{pending.workflow_id} taken")
+        if mode == "activity-take":
+            await asyncio.sleep(600)  # killed here, holding the token
+        await host.submit_activity_success(pending.token, {"by": os.getpid()})
+        mark(f"{pending.workflow_id} answered")
+        try:
+            await host.submit_activity_success((LOG_DIR / "token.txt").read_text(), "late")
+        except ActivityTokenError:
+            mark(f"{pending.workflow_id} late-refused")
+
+
 async def main() -> None:
     mode, stores = sys.argv[1], Stores.from_json(sys.argv[2])
     # The engine's warnings (a lost lease, a refused write) go to stderr, which the tests show
@@ -81,11 +119,18 @@ async def main() -> None:
         level=os.environ.get("WFE_TEST_LOG", "WARNING"),
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
+    if mode in ("activity-take", "activity-answer"):
+        await activity_worker(mode, stores)
+        return
     async with stores.host(lease_ttl=2.0, poll_interval=0.5) as host:
         host.register(crash_definition)
         host.register(share_definition)
+        host.register(oven_definition)
         ids_file = LOG_DIR / "ids.txt"
-        if mode == "crash":
+        if mode == "oven-start":
+            ids_file.write_text(await host.start_workflow("oven", {"size": "large"}))
+            await asyncio.sleep(600)  # killed here, waiting on the activity
+        elif mode == "crash":
             wid = await host.start_workflow("crash", {})
             ids_file.write_text(wid)
             await asyncio.sleep(600)
