@@ -34,6 +34,7 @@ from wfe import (
     StepBody,
     StepExecutionContext,
     WorkflowBuilder,
+    WorkflowDefinition,
     WorkflowHost,
     WorkflowStatus,
 )
@@ -102,8 +103,8 @@ class PaymentDeclined(Exception):
 # -- steps -------------------------------------------------------------------------------------
 
 
-class ValidateOrder(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class ValidateOrder(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         order: PizzaOrder = ctx.data
         if not order.pizzas:
             raise ValueError(f"order {order.order_id} has no pizzas")
@@ -111,20 +112,20 @@ class ValidateOrder(StepBody):
             f"{'delivery' if order.is_delivery else 'pickup'}, total ${order.total}")
 
 
-class ReserveIngredients(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class ReserveIngredients(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         ctx.data.ingredients_reserved = True
         say("Reserve", "dough, sauce and toppings set aside")
 
 
-class ReleaseIngredients(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class ReleaseIngredients(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         ctx.data.ingredients_reserved = False
         say("Compensate", "ingredients released back to the shelf")
 
 
-class ChargePayment(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class ChargePayment(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         order: PizzaOrder = ctx.data
         if order.fail_payment:
             say("Charge", f"card declined for ${order.total}")
@@ -133,21 +134,21 @@ class ChargePayment(StepBody):
         say("Charge", f"charged ${order.total} ({order.payment_id})")
 
 
-class VoidPayment(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class VoidPayment(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         order: PizzaOrder = ctx.data
         order.payment_voided = True
         say("Compensate", f"payment voided for {order.order_id}; nothing is owed")
 
 
-class TextPaymentVoided(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class TextPaymentVoided(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("Compensate", f"SMS to {ctx.data.customer}: card declined, nothing was charged")
 
 
-def prep(item: str):
-    class Prep(StepBody):
-        def run(self, ctx: StepExecutionContext) -> None:
+def prep(item: str) -> type[StepBody[PizzaOrder]]:
+    class Prep(StepBody[PizzaOrder]):
+        def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
             ctx.data.prep_done.append(item)
             say("Prep", f"{item} ready")
 
@@ -158,31 +159,31 @@ def prep(item: str):
 MakeSauce, GrateCheese, ChopVegetables = prep("sauce"), prep("cheese"), prep("vegetables")
 
 
-class LightOven(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class LightOven(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("Oven", "lit; preheating to 450°F")
 
 
-class CheckOven(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class CheckOven(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         order: PizzaOrder = ctx.data
         order.oven_temperature = min(order.oven_temperature + 150, 450)
         ready = "hot, ready to bake" if order.oven_temperature >= 450 else "still heating"
         say("Oven", f"thermometer reads {order.oven_temperature}°F: {ready}")
 
 
-class StretchDough(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class StretchDough(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("Dough", f"stretching a {ctx.item.size} base for {ctx.item.name}")
 
 
-class AddToppings(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class AddToppings(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("Toppings", f"{ctx.item.name}: {', '.join(ctx.item.toppings)}")
 
 
-class QualityCheck(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class QualityCheck(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         pizza: Pizza = ctx.item
         order: PizzaOrder = ctx.data
         if ctx.pointer.retry_count == 0 and pizza.name == order.pizzas[0].name:
@@ -192,32 +193,32 @@ class QualityCheck(StepBody):
         say("Quality", f"{pizza.name}: looks perfect (attempt {ctx.pointer.retry_count + 1})")
 
 
-class FireOven(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class FireOven(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("Oven", f"{len(ctx.data.assembled)} pizza(s) in at {ctx.data.oven_temperature}°F; "
             "waiting for the timer")
 
 
-class TextPizzasInOven(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class TextPizzasInOven(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("SMS", f"to {ctx.data.customer}: your pizzas are in the oven")
 
 
-class CheckTemperature(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class CheckTemperature(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         order: PizzaOrder = ctx.data
         order.cooling_checks += 1
         order.pizza_temperature -= 90
         say("Cooling", f"check {order.cooling_checks}: {order.pizza_temperature}°F")
 
 
-class RingBell(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class RingBell(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> None:
         say("Counter", f"ding! {ctx.data.customer}, your order is ready")
 
 
-class CompleteOrder(StepBody):
-    def run(self, ctx: StepExecutionContext) -> ExecutionResult | None:
+class CompleteOrder(StepBody[PizzaOrder]):
+    def run(self, ctx: StepExecutionContext[PizzaOrder]) -> ExecutionResult | None:
         order: PizzaOrder = ctx.data
         order.status_note = "complete"
         how = (f"delivered by {order.delivered_by} after {order.doorbell_rings} ring(s)"
@@ -227,7 +228,7 @@ class CompleteOrder(StepBody):
         return None
 
 
-def cancel_order(ctx: StepExecutionContext) -> None:
+def cancel_order(ctx: StepExecutionContext[PizzaOrder]) -> None:
     ctx.data.status_note = "cancelled"
     say("Cancelled", f"order {ctx.data.order_id} cancelled; the saga undid its work")
 
@@ -235,14 +236,14 @@ def cancel_order(ctx: StepExecutionContext) -> None:
 # -- the delivery run, a workflow of its own ----------------------------------------------------
 
 
-class DriveToCustomer(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class DriveToCustomer(StepBody[DeliveryRun]):
+    def run(self, ctx: StepExecutionContext[DeliveryRun]) -> None:
         ctx.data.driver = "Marco"
         say("Delivery", f"Marco is driving to {ctx.data.address}")
 
 
-class RingDoorbell(StepBody):
-    def run(self, ctx: StepExecutionContext) -> None:
+class RingDoorbell(StepBody[DeliveryRun]):
+    def run(self, ctx: StepExecutionContext[DeliveryRun]) -> None:
         trip: DeliveryRun = ctx.data
         trip.rings += 1
         trip.handed_over = trip.rings > 1  # nobody hears the first ring
@@ -250,7 +251,7 @@ class RingDoorbell(StepBody):
             + ("the door opens, pizzas handed over" if trip.handed_over else "no answer"))
 
 
-def build_delivery_workflow():
+def build_delivery_workflow() -> WorkflowDefinition[DeliveryRun]:
     """The driver's run: drive there, ring until someone opens the door."""
     return (
         WorkflowBuilder(DeliveryRun, description="pizza delivery")
@@ -265,7 +266,7 @@ def build_delivery_workflow():
     )
 
 
-def deliver(b):
+def deliver(b: WorkflowBuilder[PizzaOrder]) -> object:
     """Start the delivery sub-workflow and wait for it; its final data is ``step.result``."""
     return (b.sub_workflow("pizza-delivery", data=lambda o: DeliveryRun(o.order_id, o.address))
             .name("Deliver")
@@ -273,7 +274,7 @@ def deliver(b):
                     doorbell_rings=lambda step: step.result.rings))
 
 
-def offer_tip(b):
+def offer_tip(b: WorkflowBuilder[PizzaOrder]) -> object:
     """Wait for a tip from the app; the offer is cancelled once the pizzas are delivered."""
     return (b.wait_for("customer.tip", lambda o: o.order_id, effective_date=lambda o: o.placed_at)
             .name("Tip offer")
@@ -281,7 +282,7 @@ def offer_tip(b):
             .output(tip=lambda step: Decimal(str(step.event_data))))
 
 
-def build_pizza_workflow():
+def build_pizza_workflow() -> WorkflowDefinition[PizzaOrder]:
     """The definition: every builder feature, in the order a kitchen would use them."""
     return (
         WorkflowBuilder(PizzaOrder, description="pizza order")
@@ -349,8 +350,9 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     async with WorkflowHost(persistence=args.db) as host:
+        pizza = build_pizza_workflow()
         host.register(build_delivery_workflow())
-        host.register(build_pizza_workflow())
+        host.register(pizza)
 
         # The oven's timer is an external system: it rings a moment after the oven is fired.
         async def oven_timer(event: LifecycleEvent) -> None:
@@ -367,17 +369,18 @@ async def main(argv: list[str] | None = None) -> int:
             task.add_done_callback(pending.discard)
 
         host.lifecycle.subscribe(on_event)
-        wid = await host.start_workflow("pizza", sample_order(args.fail_payment), reference="ORD-42")
-        say("Shop", f"started workflow {wid} on {args.db}")
-        instance = await host.wait_for_workflow(wid, timeout=args.timeout)
-        order: PizzaOrder = instance.data
+        # A handle typed by the definition: instance.data below is a PizzaOrder to the checker.
+        handle = await host.start(pizza, sample_order(args.fail_payment), reference="ORD-42")
+        say("Shop", f"started workflow {handle.id} on {args.db}")
+        instance = await handle.wait(timeout=args.timeout)
+        order = instance.data
         done = sum(1 for p in instance.execution_pointers if p.end_time is not None)
         say("Shop", f"workflow {instance.status.value}: {done} of {len(instance.execution_pointers)} "
             f"steps finished, order {order.status_note or 'unfinished'}")
         for pointer in instance.execution_pointers:
             if pointer.step_name == "Tip offer":  # nobody tipped before the door opened
                 say("Shop", f"tip offer {pointer.status.value}, tip {order.tip or 'none'}")
-        errors = await host.get_execution_errors(wid)
+        errors = await host.get_execution_errors(handle.id)
         for error in errors:
             say("Shop", f"recorded error: {error.message}")
     if instance.status is WorkflowStatus.COMPLETE and order.status_note == "complete":
