@@ -5,14 +5,21 @@ file as a script with the venv's Python; it must not import wfe. It prints one J
 its last line of stdout.
 
 The workload mirrors ``_wfe_cases.chain``: ``--workflows`` workflows, each ``@DBOS.workflow``
-calling ``--steps`` sync no-op ``@DBOS.step`` functions, all started at once with
-``DBOS.start_workflow`` (DBOS runs each in its own thread), and waited for with
-``handle.get_result()``. Each step records ``time.perf_counter()`` at its start and end.
+calling ``--steps`` sync no-op ``@DBOS.step`` functions, started in a loop of
+``DBOS.start_workflow`` calls (each returns once the workflow's status is written; DBOS runs the
+workflow in its own thread), and waited for with ``handle.get_result()``. Each step records
+``time.perf_counter()`` at its start and end.
+
+With ``--serial``, the mirror of ``chain_serial``, as an asyncio application starts workflows
+from its requests: an ``async`` workflow of async no-op steps, each start
+``await DBOS.start_workflow_async(...)`` before the next, then every ``await
+handle.get_result()``. Both modes record each start call's latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -39,6 +46,7 @@ def main() -> None:
     parser.add_argument("--url", required=True, help="DBOS system_database_url")
     parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--serial", action="store_true", help="async starts awaited one by one")
     args = parser.parse_args()
 
     import dbos
@@ -65,7 +73,18 @@ def main() -> None:
 
         return noop
 
+    def make_async_step(index: int) -> Any:
+        @DBOS.step(name=f"async_noop_{index}")
+        async def noop() -> None:
+            start = time.perf_counter()
+            wid = DBOS.workflow_id or ""
+            end = time.perf_counter()
+            STAMPS.append((wid, index, start, end))
+
+        return noop
+
     steps = [make_step(i) for i in range(args.steps)]
+    async_steps = [make_async_step(i) for i in range(args.steps)]
 
     @DBOS.workflow(name="chain")
     def chain() -> int:
@@ -73,14 +92,41 @@ def main() -> None:
             step()
         return 0
 
-    DBOS.launch()
-    try:
+    @DBOS.workflow(name="async_chain")
+    async def async_chain() -> int:
+        for step in async_steps:
+            await step()
+        return 0
+
+    latencies: list[float] = []
+
+    def run_sync() -> tuple[float, float]:
         t0 = time.perf_counter()
-        handles = [DBOS.start_workflow(chain) for _ in range(args.workflows)]
+        handles = []
+        for _ in range(args.workflows):
+            s0 = time.perf_counter()
+            handles.append(DBOS.start_workflow(chain))
+            latencies.append(time.perf_counter() - s0)
         started = time.perf_counter()
         for handle in handles:
             handle.get_result()
-        elapsed = time.perf_counter() - t0
+        return started - t0, time.perf_counter() - t0
+
+    async def run_serial() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        handles = []
+        for _ in range(args.workflows):
+            s0 = time.perf_counter()
+            handles.append(await DBOS.start_workflow_async(async_chain))
+            latencies.append(time.perf_counter() - s0)
+        started = time.perf_counter()
+        for handle in handles:
+            await handle.get_result()
+        return started - t0, time.perf_counter() - t0
+
+    DBOS.launch()
+    try:
+        start_calls, elapsed = asyncio.run(run_serial()) if args.serial else run_sync()
     finally:
         DBOS.destroy(destroy_registry=True)
 
@@ -99,7 +145,10 @@ def main() -> None:
                 "steps": args.steps,
                 "steps_recorded": len(STAMPS),
                 "elapsed_s": elapsed,
-                "start_calls_s": started - t0,
+                "serial_starts": args.serial,
+                "start_calls_s": start_calls,
+                "start_p50_ms": (_percentile(latencies, 50) or 0) * 1000,
+                "start_p99_ms": (_percentile(latencies, 99) or 0) * 1000,
                 "steps_per_s": total_steps / elapsed,
                 "workflows_per_s": args.workflows / elapsed,
                 "gap_p50_ms": (_percentile(gaps, 50) or 0) * 1000,

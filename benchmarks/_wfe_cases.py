@@ -241,7 +241,13 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, e
 
 
 async def chain(url: str, params: dict[str, Any]) -> dict[str, Any]:
-    """N workflows x S no-op ``then`` steps, all started at once."""
+    """N workflows x S no-op ``then`` steps, all started at once.
+
+    With ``serial``, each ``start_workflow`` is awaited before the next is called (the way an
+    application starts workflows from its requests), then the case waits for all;
+    ``start_batch`` awaits that many starts at a time. Every call's latency is recorded (in a
+    batch it includes waiting behind the batch's other calls).
+    """
     n, steps = params.get("workflows", 1000), params.get("steps", 10)
     body = AsyncNoop if params.get("async_steps") else Noop
     builder: Any = WorkflowBuilder(dict).start_with(body)
@@ -252,8 +258,12 @@ async def chain(url: str, params: dict[str, Any]) -> dict[str, Any]:
         host.register(definition)
         done = Completions(host)
 
+        start_latencies: list[float] = []
+
         async def start() -> str:
+            s0 = time.perf_counter()
             wid = await host.start_workflow("bench-chain")
+            start_latencies.append(time.perf_counter() - s0)
             done.watch(wid)
             return wid
 
@@ -263,9 +273,13 @@ async def chain(url: str, params: dict[str, Any]) -> dict[str, Any]:
         wall0 = time.time()
         cpu0, t0 = time.process_time(), time.perf_counter()
         batch = params.get("start_batch") or n  # start_batch: so many starts at a time
-        wids = []
-        for first in range(0, n, batch):
-            wids += await asyncio.gather(*(start() for _ in range(min(batch, n - first))))
+        wids: list[str] = []
+        if params.get("serial"):  # one await after another, as an application's requests do
+            for _ in range(n):
+                wids.append(await start())
+        else:
+            for first in range(0, n, batch):
+                wids += await asyncio.gather(*(start() for _ in range(min(batch, n - first))))
         started = time.perf_counter()
         finished = await done.wait(timeout=params.get("timeout", 600))
         cpu = time.process_time() - cpu0
@@ -291,6 +305,9 @@ async def chain(url: str, params: dict[str, Any]) -> dict[str, Any]:
         "workflows_per_s": n / elapsed,
         "gap_p50_ms": ms(percentile(gaps, 50)),
         "gap_p99_ms": ms(percentile(gaps, 99)),
+        "serial_starts": bool(params.get("serial")),
+        "start_p50_ms": ms(percentile(start_latencies, 50)),
+        "start_p99_ms": ms(percentile(start_latencies, 99)),
         "cpu_s": cpu,
         "cpu_per_step_us": cpu / (n * steps) * 1e6,
         "missed_notifications": done.missed,
@@ -446,11 +463,47 @@ async def long_loop(url: str, params: dict[str, Any]) -> dict[str, Any]:
 # -- 4. sleepers ------------------------------------------------------------------------------
 
 
+async def parked_in_store(host: WorkflowHost, wids: list[str]) -> list[str]:
+    """The workflows among ``wids`` whose stored state is not yet parked in the delay.
+
+    Parked: the first step's pointer is complete and the delay's pointer is stored
+    ``SLEEPING`` with its due time, the state a host restarted from the store would find.
+    """
+    left: list[str] = []
+    for first in range(0, len(wids), 500):
+        for instance in await host.persistence.get_workflows(wids[first : first + 500]):
+            sleeping = any(p.status is PointerStatus.SLEEPING and p.sleep_until is not None
+                           for p in instance.execution_pointers)
+            if not sleeping or instance.status is not WorkflowStatus.RUNNABLE:
+                left.append(instance.id)
+    return left
+
+
+async def cpu_windows(seconds: float, window: float = 1.0) -> list[float]:
+    """Process CPU (all threads) as a fraction of a core over consecutive ``window``s."""
+    out: list[float] = []
+    end = time.perf_counter() + seconds
+    while (now := time.perf_counter()) < end:
+        cpu0 = time.process_time()
+        await asyncio.sleep(min(window, end - now))
+        out.append((time.process_time() - cpu0) / (time.perf_counter() - now))
+    return out
+
+
 async def sleepers(url: str, params: dict[str, Any]) -> dict[str, Any]:
-    """N workflows parked in a one-hour delay: idle CPU, memory, one poller query."""
+    """N workflows parked in a one-hour delay: time to park them all, then an idle host's CPU.
+
+    Parking is timed from the first start until every workflow is parked in the store (see
+    ``parked_in_store``): first until every first step ran (cheap, in-process), then by reading
+    every instance, re-reading the ones not parked yet until none is left; ``parked_s`` ends with
+    the read that found the last one parked (``verify_s`` is that last read's length, the
+    figure's slack). Then the search index is brought up to date (``host.search`` flushes it),
+    so no backlog is left, and after ``settle_s`` the idle window opens: ``idle_s`` of nothing
+    due, process CPU sampled each second (all threads).
+    """
     n = params.get("workflows", 100_000)
     batch = params.get("batch", 1000)
-    idle_s = params.get("idle_s", 5.0)
+    idle_s = params.get("idle_s", 30.0)
     definition = (
         WorkflowBuilder(dict)
         .start_with(AsyncNoop)
@@ -459,33 +512,52 @@ async def sleepers(url: str, params: dict[str, Any]) -> dict[str, Any]:
         .end_workflow()
         .build("bench-sleep", 1)
     )
+    timeout = params.get("timeout", 1800)
     async with make_host(url, params) as host:
         host.register(definition)
         rss0 = current_rss_mb()
-        t0 = time.perf_counter()
+        cpu_start, t0 = time.process_time(), time.perf_counter()
         # Started through the host in batches: each batch's creates and enqueues share commits,
         # and the host parks the workflows (first pass: run the first step, start the delay)
         # while the next batch is being created.
+        wids: list[str] = []
         for start in range(0, n, batch):
-            await asyncio.gather(
+            wids += await asyncio.gather(
                 *(host.start_workflow("bench-sleep") for _ in range(min(batch, n - start)))
             )
         created = time.perf_counter() - t0
 
-        async def all_parked() -> bool:
-            due = await host.persistence.get_runnable_instances(
-                datetime.now(UTC) + timedelta(minutes=1), 10
-            )
-            return not due
+        async def first_steps_ran() -> bool:
+            return len(STAMPS) >= int(n)
 
-        await wait_until(all_parked, timeout=params.get("timeout", 1800), every=0.5)
-        parked = time.perf_counter() - t0
+        await wait_until(first_steps_ran, timeout=timeout, every=0.1)
+        first_steps = time.perf_counter() - t0
+        left, sweeps = wids, 0
+        while True:
+            v0 = time.perf_counter()
+            left = await parked_in_store(host, left)
+            sweeps += 1
+            verified = time.perf_counter()
+            if not left:
+                break
+            if verified - t0 > timeout:
+                raise TimeoutError(f"{len(left)} of {n} sleepers not parked after {timeout} s")
+            await asyncio.sleep(0.1)
+        parked, verify = verified - t0, verified - v0
+        parking_cpu = time.process_time() - cpu_start
+        if len(STAMPS) != n:
+            raise RuntimeError(f"expected {n} first steps, recorded {len(STAMPS)}")
+        f0 = time.perf_counter()
+        indexed = (await host.search(definition_id="bench-sleep", take=1)).total
+        index_flush = time.perf_counter() - f0
+        if indexed != n:
+            raise RuntimeError(f"the search index shows {indexed} sleepers, not {n}")
         STAMPS.clear()
-        await asyncio.sleep(params.get("settle_s", 2.0))  # the indexer and queues settle
+        settle = await cpu_windows(params.get("settle_s", 2.0))
         gc.collect()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        await asyncio.sleep(idle_s)
-        idle_cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        idle = await cpu_windows(idle_s)
+        if STAMPS:
+            raise RuntimeError(f"{len(STAMPS)} steps ran during the idle window; none is due")
         rss = current_rss_mb()
         query_times = []
         found = None
@@ -506,9 +578,18 @@ async def sleepers(url: str, params: dict[str, Any]) -> dict[str, Any]:
         "workflows": n,
         "create_s": created,
         "created_per_s": n / created,
+        "first_steps_s": first_steps,
         "parked_s": parked,
+        "parked_per_s": n / parked,
+        "verify_s": verify,
+        "verify_sweeps": sweeps,
+        "parking_cpu_pct_of_core": parking_cpu / parked * 100,
+        "index_flush_s": index_flush,
+        "settle_cpu_pct_of_core": [round(c * 100, 2) for c in settle],
         "idle_window_s": idle_s,
-        "idle_cpu_pct_of_core": idle_cpu * 100,
+        "idle_cpu_pct_of_core": statistics.fmean(idle) * 100,
+        "idle_cpu_max_1s_pct_of_core": max(idle) * 100,
+        "idle_cpu_per_s_pct_of_core": [round(c * 100, 2) for c in idle],
         "rss_mb": rss,
         "rss_growth_mb": rss - rss0,
         "poller_query_median_ms": ms(statistics.median(query_times)),
