@@ -81,8 +81,10 @@ def _test_store(directory: Path, scheme: str = "postgresql") -> Iterator[str]:
     schema = f"wfe_test_{uuid.uuid4().hex[:12]}"
     parts = urlsplit(base)
     # Commits of a test store do not wait for the disk: its tests are about the engine, and a
-    # server crash is not among them (the restart tests make clusters of their own).
-    wfe = urlencode({"schema": schema, "options": "-c synchronous_commit=off"})
+    # server crash is not among them (the restart tests make clusters of their own). Four
+    # connections a host: the suite runs many hosts at once against one server, whose
+    # default limit is 100 connections.
+    wfe = urlencode({"schema": schema, "options": "-c synchronous_commit=off", "pool_size": 4})
     query = "&".join(p for p in (parts.query, wfe) if p)
     yield urlunsplit((scheme, parts.netloc, parts.path, query, ""))
     import psycopg

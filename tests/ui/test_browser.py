@@ -117,9 +117,8 @@ async def test_dashboard_in_chromium(tmp_path: Path) -> None:
                 page.on("dialog", accept)
                 assert await page.locator("button[data-action=resume]").is_hidden()
                 await page.click("button[data-action=terminate]")
-                await page.wait_for_function(
-                    "document.getElementById('workflow-status').textContent === 'terminated'"
-                )
+                # Not wait_for_function: its string is evaluated, which the page's CSP forbids.
+                await playwright_api.expect(page.locator("#workflow-status")).to_have_text("terminated")
                 assert confirmations and "Terminate this workflow?" in confirmations[0]
                 assert "terminate: done" in await page.locator("#action-result").inner_text()
                 assert await page.locator(".actions button:visible").count() == 0
