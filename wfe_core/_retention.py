@@ -7,8 +7,10 @@ tasks (``_runtime``). Both go through the store's optional
 pointers, subscriptions, errors, search entries) in one short transaction.
 
 **Never in the way of running work.** The background task deletes one batch of
-:data:`RETENTION_BATCH` workflows per interval: every :data:`BACKLOG_PAUSE` seconds while a
-backlog lasts, every poll interval once it is gone. A batch is one short transaction, so a
+:data:`RETENTION_BATCH` workflows per interval: while a backlog lasts, after a pause that keeps
+the purge's share of the time to :data:`BACKLOG_SHARE` (a batch that took 40 ms is followed
+by at least 160 ms of nothing, and never less than :data:`BACKLOG_PAUSE`), and every poll
+interval once it is gone. A batch is one short transaction, so a
 pass waits at most one batch for the store's writer (SQLite) or for nothing (PostgreSQL: other
 rows). One host purges at a time (the lease :data:`RETENTION_LEASE`), so hosts sharing a store
 do not race each other for the same rows.
@@ -40,8 +42,11 @@ log = logging.getLogger("wfe.runtime")
 FINISHED: tuple[WorkflowStatus, ...] = (WorkflowStatus.COMPLETE, WorkflowStatus.TERMINATED)
 #: Workflows one background batch deletes at most (one short transaction).
 RETENTION_BATCH = 200
-#: Seconds between background batches while a backlog lasts.
+#: Seconds between background batches while a backlog lasts, at the least.
 BACKLOG_PAUSE = 0.1
+#: The most of the time a backlog's batches take (on SQLite, of the one writer's time):
+#: the pause after a batch is long enough to keep to it.
+BACKLOG_SHARE = 0.2
 #: The lease the purging host holds for one batch.
 RETENTION_LEASE = "retention"
 
@@ -153,11 +158,14 @@ class Retention:
         self.purged = 0
 
     async def run(self, stopping: Callable[[], bool]) -> None:
+        loop = asyncio.get_running_loop()
         while not stopping():
             pause = self.idle_interval
+            began = loop.time()
             try:
                 if await self.batch() >= RETENTION_BATCH:
-                    pause = BACKLOG_PAUSE
+                    took = loop.time() - began
+                    pause = max(BACKLOG_PAUSE, took * (1 - BACKLOG_SHARE) / BACKLOG_SHARE)
             except ProviderUnavailableError as exc:
                 self.outage.failed(exc, "purging finished workflows")
             except Exception:
