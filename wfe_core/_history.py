@@ -13,6 +13,10 @@ against it. The events:
   (``ctx.select`` is decided by it);
 * ``{"attempt": n, "error": [type, message], "at": time}``: a failed attempt of call n,
   retried at ``at``.
+
+The events are stored as one JSON text (``"log"``), each encoded once, when the pass that
+made it first writes it: a pass then encodes and writes its new events, not the whole history
+again (older stores kept an ``"events"`` list, still read).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import WfeError
+from .serialization import dump_value, load_value
 
 __all__ = [
     "DEFAULT_MAX_HISTORY",
@@ -103,7 +108,11 @@ class History:
     def __init__(self, raw: dict[str, Any] | None) -> None:
         raw = raw or {}
         self.generation: int = raw.get("gen", 0)
-        self.events: list[dict[str, Any]] = list(raw.get("events", ()))
+        log = raw.get("log")
+        self.events: list[dict[str, Any]] = load_value(log) if log else list(raw.get("events", ()))
+        #: The JSON text of ``events[:self._encoded]``, as the store has it.
+        self._log: str = log or "[]"
+        self._encoded = len(self.events) if log else 0  # an older list: encoded at the next dump
         #: operation number (as text) -> the id of the pointer that waits for it.
         self.waits: dict[str, str] = dict(raw.get("waits", {}))
         #: Set when the function is blocked on waits only: nothing to do until one ends.
@@ -142,7 +151,12 @@ class History:
 
     def dump(self) -> dict[str, Any]:
         """The history as stored (a new object: the pass sees that it changed)."""
-        out: dict[str, Any] = {"gen": self.generation, "events": list(self.events)}
+        new = self.events[self._encoded:]  # complete by now (a timer's "at", a value)
+        if new:
+            texts = ",".join(dump_value(event) for event in new)
+            self._log = f"[{texts}]" if self._log == "[]" else f"{self._log[:-1]},{texts}]"
+            self._encoded = len(self.events)
+        out: dict[str, Any] = {"gen": self.generation, "log": self._log}
         if self.waits:
             out["waits"] = dict(self.waits)
         if self.waiting:

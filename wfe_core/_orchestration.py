@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, get_type_hints
@@ -43,6 +44,7 @@ from ._orchestration_context import (
     Raised,
     RetryPolicy,
     Returned,
+    close,
     replay,
 )
 from ._primitives import EPOCH, WORKFLOW_ENDED_EVENT
@@ -164,39 +166,100 @@ class OrchestratorStep(StepBody):
         return await _Turn(self.definition, ctx).run()
 
 
+@attrs.define
+class _Suspended:
+    """A function as its last pass on this process left it, to go on from without a replay.
+
+    ``raw`` is the persistence data that pass returned: only a pass handed that very object
+    (the host kept the instance and its lease, and nothing else wrote it) may use the rest;
+    any other pass (a reload, another host's write, a refused write) replays from the store.
+    """
+
+    raw: Any
+    history: History
+    octx: OrchestrationContext | None = None
+    coro: Coroutine[Any, Any, Any] | None = None
+
+    def discard(self) -> None:
+        if self.coro is not None:
+            close(self.coro)
+
+
+#: Functions kept between passes on this process, by workflow id, least recently used first.
+_SUSPENDED: OrderedDict[str, _Suspended] = OrderedDict()
+_MAX_SUSPENDED = 4096
+#: Attempts of a gather's calls still running when their pass ended, by (workflow id,
+#: generation, operation): the next pass on this process awaits them instead of starting
+#: them again. If the process dies, the next host runs them again (at least once).
+_IN_FLIGHT: dict[tuple[str, int, int], asyncio.Task[tuple[bool, Any]]] = {}
+_MAX_IN_FLIGHT = 10_000
+
+
 class _Turn:
     """One pass of the orchestrator."""
 
     def __init__(self, definition: OrchestrationDefinition, ctx: StepExecutionContext) -> None:
         self.definition = definition
         self.ctx = ctx
+        self.wid = ctx.workflow.id
         self.raw = ctx.persistence_data
-        self.history = History(self.raw)
+        kept = _SUSPENDED.pop(self.wid, None)
+        if kept is not None and kept.raw is not self.raw:
+            kept.discard()
+            kept = None
+        self.kept = kept
+        self.history = kept.history if kept is not None else History(self.raw)
+        self.octx: OrchestrationContext | None = None
+        self.coro: Coroutine[Any, Any, Any] | None = None
         self.now = _clock_now(ctx)
         self.pointers = ctx.workflow.execution_pointers
 
     async def run(self) -> ExecutionResult:
+        try:
+            result = await self.turn()
+        except BaseException:
+            if self.coro is not None:
+                close(self.coro)
+            raise
+        return result
+
+    def keep(self, result: ExecutionResult) -> ExecutionResult:
+        """Keep the history (and the blocked coroutine) for the next pass on this process."""
+        _SUSPENDED[self.wid] = _Suspended(result.persistence_data, self.history, self.octx, self.coro)
+        self.coro = None
+        while len(_SUSPENDED) > _MAX_SUSPENDED:
+            _SUSPENDED.popitem(last=False)[1].discard()
+        return result
+
+    async def turn(self) -> ExecutionResult:
         history = self.history
         news = self.absorb_waits()
         retry_due = history.retry_at is not None and history.retry_at <= self.now
+        kept = self.kept
         if history.waiting and not news and not retry_due:
             # Another wait of a gather ended, or one was just started: nothing to replay.
-            return ExecutionResult.persist(history.dump())
+            if kept is not None:
+                self.octx, self.coro = kept.octx, kept.coro
+            return self.keep(ExecutionResult.persist(history.dump()))
         history.waiting = False
         history.retry_at = None
         definition = self.definition
         assert definition.function is not None
-        octx = OrchestrationContext(
-            history, self.now, self.ctx.workflow.id, definition.max_history, log
-        )
-        data = self.ctx.data
-        coro = definition.function(octx, data) if definition.takes_input else definition.function(octx)
+        if kept is not None and kept.coro is not None and kept.octx is not None:
+            octx, coro = kept.octx, kept.coro  # blocked last pass: it goes on from there
+            octx._now = self.now
+        else:
+            octx = OrchestrationContext(history, self.now, self.wid, definition.max_history, log)
+            data = self.ctx.data
+            coro = definition.function(octx, data) if definition.takes_input else definition.function(octx)
+        self.octx, self.coro = octx, coro
         try:
             outcome = replay(coro, octx)
         except HistoryLimitError as exc:
             outcome = Raised(exc)
         if isinstance(outcome, Blocked):
-            return await self.blocked(outcome)
+            return self.keep(await self.blocked(outcome))
+        self.coro = None  # it returned or raised
         cancel = self.open_waits(keep=())
         pointer = self.ctx.pointer
         if isinstance(outcome, Returned):
@@ -258,8 +321,7 @@ class _Turn:
         pending = [op for op in blocked.operations if op.seq not in history.done]
         calls = [op for op in pending if op.kind == "call"]
         due = [op for op in calls if self.retry_time(op) <= self.now]
-        if due:
-            await asyncio.gather(*(self.run_call(op) for op in due))
+        running = await self.run_calls(due) if due else False
         decided = blocked.mode == "any" and any(op.seq in history.done for op in blocked.operations)
         keep = set() if decided else {op.seq for op in pending}
         cancel = self.open_waits(keep)
@@ -269,7 +331,9 @@ class _Turn:
             for op in pending:
                 if op.kind in WAIT_KINDS and str(op.seq) not in history.waits:
                     starts.append({**op.spec, "seq": op.seq, "gen": history.generation, "group": group})
-        progressed = any(op.seq in history.done for op in due)
+        # A call still running ends the pass too, so that what finished is written now; the
+        # next pass, at once, awaits the rest.
+        progressed = running or any(op.seq in history.done for op in due)
         retries = [self.retry_time(op) for op in calls if op.seq not in history.done]
         if not progressed and retries:
             history.retry_at = min(retries)
@@ -286,8 +350,40 @@ class _Turn:
         attempts = self.history.attempts.get(op.seq)
         return attempts[-1]["at"] if attempts else self.now
 
-    async def run_call(self, op: Operation) -> None:
-        """Run one attempt of an activity and record what came of it."""
+    async def run_calls(self, due: list[Operation]) -> bool:
+        """Run an attempt of each due call at once; record each that ended. With several, the
+        pass ends when the first ends, so that no finished call is lost to a crash while
+        another still runs: those go on, and the next pass awaits them. True when one does."""
+        if len(due) == 1 and (self.wid, self.history.generation, due[0].seq) not in _IN_FLIGHT:
+            ok, outcome = await self.attempt(due[0])  # the usual case: one call, no task
+            self.record(due[0], ok, outcome)
+            return False
+        gen = self.history.generation
+        tasks: dict[int, asyncio.Task[tuple[bool, Any]]] = {}
+        for op in due:
+            task = _IN_FLIGHT.pop((self.wid, gen, op.seq), None)
+            tasks[op.seq] = task if task is not None else asyncio.ensure_future(self.attempt(op))
+        try:
+            await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            for task in tasks.values():
+                task.cancel()
+            raise
+        running = False
+        for op in due:
+            task = tasks[op.seq]
+            if task.done():
+                self.record(op, *task.result())
+            else:
+                _IN_FLIGHT[(self.wid, gen, op.seq)] = task
+                running = True
+        if len(_IN_FLIGHT) > _MAX_IN_FLIGHT:  # attempts no pass came back for (a lost lease)
+            for key in [k for k, t in _IN_FLIGHT.items() if t.done()]:
+                del _IN_FLIGHT[key]
+        return running
+
+    async def attempt(self, op: Operation) -> tuple[bool, Any]:
+        """Run one attempt of an activity: (True, its value) or (False, its error)."""
         fn, args, kwargs, retry, timeout = op.spec
         try:
             if inspect.iscoroutinefunction(fn):
@@ -300,12 +396,18 @@ class _Turn:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # the host is stopping the pass
-            error: BaseException = TimeoutError(f"{op.name} was cancelled")
+            return False, TimeoutError(f"{op.name} was cancelled")
         except Exception as exc:  # noqa: BLE001 - the activity's failure, recorded
-            error = exc
-        else:
-            self.append({"done": op.seq, "value": value})
+            return False, exc
+        return True, value
+
+    def record(self, op: Operation, ok: bool, outcome: Any) -> None:
+        """Record what an attempt came to: the call's value, its failure, or a retry."""
+        if ok:
+            self.append({"done": op.seq, "value": outcome})
             return
+        error: BaseException = outcome
+        retry = op.spec[3]
         recorded = _recorded(error)
         failed = len(self.history.attempts.get(op.seq, ())) + 1
         policy = retry or RetryPolicy(max_attempts=1)

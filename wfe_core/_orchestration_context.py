@@ -37,6 +37,7 @@ __all__ = [
     "Returned",
     "RetryPolicy",
     "Selected",
+    "close",
     "replay",
 ]
 
@@ -132,18 +133,18 @@ class _Waiting:
         self.ctx, self.ops, self.mode, self.single = ctx, ops, mode, single
 
     def __await__(self) -> Generator[Any, None, Any]:
-        done = self.ctx.history.done
-        if self.mode == "any":
-            finished = [(done[op.seq][0], i) for i, op in enumerate(self.ops) if op.seq in done]
-            if finished:
-                _, index = min(finished)
-                return Selected(index, self.ctx._result(self.ops[index]))
-        elif all(op.seq in done for op in self.ops):
-            results = [self.ctx._result(op) for op in self.ops]
-            return results[0] if self.single else results
-        self.ctx.blocked = (self.mode, self.ops)
-        yield _BLOCKED
-        raise RuntimeError("a durable function was resumed after it blocked")  # never
+        while True:  # a function kept suspended between passes is resumed here
+            done = self.ctx.history.done
+            if self.mode == "any":
+                finished = [(done[op.seq][0], i) for i, op in enumerate(self.ops) if op.seq in done]
+                if finished:
+                    _, index = min(finished)
+                    return Selected(index, self.ctx._result(self.ops[index]))
+            elif all(op.seq in done for op in self.ops):
+                results = [self.ctx._result(op) for op in self.ops]
+                return results[0] if self.single else results
+            self.ctx.blocked = (self.mode, self.ops)
+            yield _BLOCKED
 
 
 class OrchestrationContext:
@@ -364,8 +365,20 @@ class Blocked:
     operations: Sequence[Operation]
 
 
+def close(coro: Coroutine[Any, Any, Any]) -> None:
+    """Close a blocked function's coroutine (it is replayed next time, not resumed)."""
+    try:
+        coro.close()
+    except RuntimeError:
+        pass  # a ``finally`` that awaited an operation: it cannot run until the next pass
+
+
 def replay(coro: Coroutine[Any, Any, Any], ctx: OrchestrationContext) -> Returned | Raised | ContinuedAsNew | Blocked:
     """Run a durable function's coroutine over its history until it returns, raises or blocks.
+
+    Starts the coroutine, or resumes one that blocked in an earlier pass over the same history
+    (it goes on from its await). A coroutine that blocked is left open: ``close`` it, or keep
+    it to resume.
 
     Raises:
         NonDeterminismError: the function issued another operation than the one recorded,
@@ -373,6 +386,7 @@ def replay(coro: Coroutine[Any, Any, Any], ctx: OrchestrationContext) -> Returne
         HistoryLimitError: the history reached its cap.
         TypeError: the function awaited something that is not one of the context's operations.
     """
+    ctx.blocked = None
     try:
         yielded = coro.send(None)
     except StopIteration as stop:
@@ -384,11 +398,8 @@ def replay(coro: Coroutine[Any, Any, Any], ctx: OrchestrationContext) -> Returne
     except Exception as exc:  # noqa: BLE001 - the function's own failure, recorded
         outcome = Raised(exc)
     else:
-        try:
-            coro.close()
-        except RuntimeError:
-            pass  # a ``finally`` that awaited an operation: it cannot run until the next pass
         if yielded is not _BLOCKED:
+            close(coro)
             raise TypeError(
                 f"a durable function awaited {yielded!r}, which is not an operation of its "
                 "context: do I/O and sleeps in an activity (ctx.call) or with ctx.timer, so "
