@@ -15,6 +15,8 @@ with a 1 s token lease, logs its token and hangs (killed there); ``activity-answ
 again once the dead worker's lease ran out, answers it, and tries the dead worker's token (it
 must be refused). ``resume`` then runs the host until the workflow completes. The activity
 modes run no workflows (``open_stores``), as an outside worker does.
+
+Durable functions (``test_durable_crash``): the ``durable-*`` modes, in ``_durable_worker``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from wfe import StepBody, StepExecutionContext, WorkflowBuilder, WorkflowStatus
 from wfe_core.testing import Stores
+from wfe_core.testing.suites import _durable_worker
 
 LOG_DIR = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(".")
 
@@ -126,8 +129,12 @@ async def main() -> None:
         host.register(crash_definition)
         host.register(share_definition)
         host.register(oven_definition)
+        for definition in _durable_worker.activities(mark):
+            host.register(definition)
         ids_file = LOG_DIR / "ids.txt"
-        if mode == "oven-start":
+        if mode.startswith("durable-"):  # durable functions (``_durable_worker``)
+            await _durable_worker.run(mode, host, LOG_DIR, sys.argv[4] if len(sys.argv) > 4 else None, mark)
+        elif mode == "oven-start":
             ids_file.write_text(await host.start_workflow("oven", {"size": "large"}))
             await asyncio.sleep(600)  # killed here, waiting on the activity
         elif mode == "crash":
