@@ -20,6 +20,7 @@ from ._activities import Activity
 from ._continue import ContinueAsNew
 from ._deadline import deadline_problem
 from ._definition import StepOutcome, WorkflowDefinition, WorkflowStep
+from ._priority import DEFAULT_PRIORITY, priority_problem
 from ._step import ErrorBehavior, StepBody, StepExecutionContext, check_period
 from ._typevars import D, S
 from ._user_tasks import UserTask
@@ -96,6 +97,8 @@ class WorkflowBuilder(Generic[D]):
         description: a line shown in search results.
         timeout: the deadline of every workflow started from it, counted from its start
             (``start_workflow(..., timeout=)`` overrides it); None: no deadline.
+        priority: the level of every workflow started from it, 0 (critical) to 7 (idle),
+            4 by default (``start_workflow(..., priority=)`` overrides it).
     """
 
     @overload
@@ -106,6 +109,7 @@ class WorkflowBuilder(Generic[D]):
         default_error_behavior: ErrorBehavior | None = None,
         description: str | None = None,
         timeout: timedelta | None = None,
+        priority: int = DEFAULT_PRIORITY,
     ) -> None: ...
 
     @overload
@@ -116,6 +120,7 @@ class WorkflowBuilder(Generic[D]):
         default_error_behavior: ErrorBehavior | None = None,
         description: str | None = None,
         timeout: timedelta | None = None,
+        priority: int = DEFAULT_PRIORITY,
     ) -> None: ...
 
     def __init__(
@@ -125,6 +130,7 @@ class WorkflowBuilder(Generic[D]):
         default_error_behavior: ErrorBehavior | None = None,
         description: str | None = None,
         timeout: timedelta | None = None,
+        priority: int = DEFAULT_PRIORITY,
     ) -> None:
         self._graph = _Graph()
         self._data_type = data_type
@@ -132,6 +138,7 @@ class WorkflowBuilder(Generic[D]):
         self._description = description
         self._started = False
         self._timeout = timeout
+        self._priority = priority
 
     @classmethod
     def _sub(cls, graph: _Graph) -> WorkflowBuilder[Any]:
@@ -142,6 +149,7 @@ class WorkflowBuilder(Generic[D]):
         builder._description = None
         builder._started = False
         builder._timeout = None
+        builder._priority = DEFAULT_PRIORITY
         return builder
 
     @overload
@@ -197,6 +205,9 @@ class WorkflowBuilder(Generic[D]):
         problem = deadline_problem(self._timeout, "the workflow timeout")
         if problem is not None:
             problems.append(problem)
+        problem = priority_problem(self._priority, "the workflow priority")
+        if problem is not None:
+            problems.append(problem)
         dt = self._data_type
         if not (
             dt in (dict, None)
@@ -233,6 +244,7 @@ class WorkflowBuilder(Generic[D]):
             default_error_behavior=self._default_error_behavior,
             description=self._description,
             timeout=self._timeout,
+            priority=self._priority,
         )
 
 

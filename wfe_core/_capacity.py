@@ -4,14 +4,22 @@ A host runs up to ``max_concurrent_workflows`` at once. A workflow started, woke
 takes a free slot at once, skipping the shared queue; when every slot is taken it may wait
 here in line (lease taken, instance in hand), up to four per slot, and takes the next slot
 that frees, ahead of the queue. Beyond that, work goes to the shared queue for any host.
+
+The line is served by priority rank (``wfe_core._priority``: arrival time plus the level's
+aging), as the queues are. When it is full, a workflow of a higher level than the lowest one
+waiting takes that one's place, and the one it displaced goes to the shared queue (``hand_back``),
+so urgent work started on a busy host never waits behind a line of idle work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import time
 from collections.abc import Callable
 
 from ._models import WorkflowInstance
+from ._priority import DEFAULT_PRIORITY, LOWEST_PRIORITY, PRIORITY_AGING, queue_rank
 
 __all__ = ["Capacity"]
 
@@ -20,6 +28,8 @@ WAITING_PER_SLOT = 4
 
 #: Starts processing a workflow in a task: ``spawn(wid, instance_or_None)``.
 Spawn = Callable[[str, WorkflowInstance | None], None]
+#: Gives a displaced waiting workflow (lease held) back to the shared queue: ``(wid, level)``.
+HandBack = Callable[[str, int], None]
 
 
 class _Slots:
@@ -61,9 +71,18 @@ class Capacity:
         self.slots = _Slots(slots)
         self.spawn = spawn
         self.stopping = False
-        # Workflows this host holds but has no slot for yet, oldest first; None while the
-        # start that reserved the place is still storing it.
+        # Workflows this host holds but has no slot for yet; None while the start that
+        # reserved the place is still storing it. Served from ``line`` by rank.
         self.waiting: dict[str, WorkflowInstance | None] = {}
+        #: (rank, seq, wid) of each waiting workflow; entries of ones gone are skipped.
+        self.line: list[tuple[float, int, str]] = []
+        #: wid -> (seq, level) of each waiting workflow (seq: its live entry in ``line``).
+        self.places: dict[str, tuple[int, int]] = {}
+        #: How many waiting workflows each level has (to find the lowest level quickly).
+        self.levels = [0] * (LOWEST_PRIORITY + 1)
+        self.seq = 0
+        #: Where a displaced waiting workflow goes (None: a full line displaces nobody).
+        self.hand_back: HandBack | None = None
         self.waiting_places = WAITING_PER_SLOT * slots
         #: Workflows running, reserved or waiting here.
         self.active: set[str] = set()
@@ -89,30 +108,72 @@ class Capacity:
         self.active.add(wid)
         return True
 
-    def try_reserve(self, wid: str, *, or_wait: bool = False) -> bool:
+    def try_reserve(
+        self, wid: str, *, or_wait: bool = False, priority: int = DEFAULT_PRIORITY
+    ) -> bool:
         """Reserve a slot to run ``wid`` in this host now, skipping the queue.
 
-        With ``or_wait``, the caller takes its turn behind the workflows already waiting here,
-        or, when every slot is taken, gets a place among them; it must then hand ``run`` the
-        instance with its lease held.
+        With ``or_wait``, the caller takes its turn among the workflows already waiting here
+        (by ``priority`` rank), or, when every slot is taken, gets a place among them (a full
+        line gives it the place of a waiting workflow of a lower level); it must then hand
+        ``run`` the instance with its lease held.
         """
         if self.stopping or wid in self.active:
             return False
         if (not or_wait or not self.waiting) and self.slots.try_take():
             self.active.add(wid)
             return True
-        if or_wait and self.waiting_places > 0:
-            self.waiting_places -= 1
-            self.waiting[wid] = None  # its place in line; the instance comes with run()
-            self.active.add(wid)
-            return True
-        return False
+        if not or_wait:
+            return False
+        if self.waiting_places <= 0 and not self._displace_below(priority):
+            return False
+        self.waiting_places -= 1
+        self.waiting[wid] = None  # its place in line; the instance comes with run()
+        self._place(wid, priority)
+        self.active.add(wid)
+        return True
+
+    def _place(self, wid: str, priority: int) -> None:
+        self.seq += 1
+        rank = queue_rank(priority, time.monotonic(), PRIORITY_AGING)
+        self.places[wid] = (self.seq, priority)
+        self.levels[priority] += 1
+        heapq.heappush(self.line, (rank, self.seq, wid))
+
+    def _leave_line(self, wid: str) -> None:
+        place = self.places.pop(wid, None)
+        if place is not None:
+            self.levels[place[1]] -= 1
+
+    def _displace_below(self, priority: int) -> bool:
+        """Free a place in the full line for a workflow of ``priority``: the waiting workflow
+        of the lowest level below it (the newest of those), if any, goes to the shared queue."""
+        if self.hand_back is None or not any(self.levels[priority + 1:]):
+            return False  # the usual case (every level the same) costs no scan
+        worst: tuple[int, int, str] | None = None
+        for wid, (seq, level) in self.places.items():
+            if level > priority and self.waiting.get(wid) is not None:
+                if worst is None or (level, seq) > worst[:2]:
+                    worst = (level, seq, wid)
+        if worst is None:
+            return False
+        level, _, wid = worst
+        del self.waiting[wid]
+        self._leave_line(wid)
+        self.waiting_places += 1
+        self.active.discard(wid)
+        released = self.released.pop(wid, None)
+        if released is not None:
+            released.set()
+        self.hand_back(wid, level)
+        return True
 
     def give_back(self, wid: str) -> None:
         """Give back a reservation made with ``try_reserve`` that will not be used."""
         self.active.discard(wid)
         if wid in self.waiting:
             del self.waiting[wid]
+            self._leave_line(wid)
             self.waiting_places += 1
             self.run_waiting()
         else:
@@ -159,12 +220,20 @@ class Capacity:
         self.run_waiting()
 
     def run_waiting(self) -> None:
-        """Start waiting workflows, oldest first, while slots are free and they are ready."""
+        """Start waiting workflows, lowest rank first, while slots are free and they are ready."""
+        line, places = self.line, self.places
         while self.waiting and not self.stopping:
-            wid, instance = next(iter(self.waiting.items()))
+            _, seq, wid = line[0]
+            place = places.get(wid)
+            if place is None or place[0] != seq:
+                heapq.heappop(line)  # it left the line
+                continue
+            instance = self.waiting[wid]
             if instance is None or not self.slots.try_take():
-                return  # the oldest is still being created; it starts when run() comes
+                return  # the first is still being created; it starts when run() comes
+            heapq.heappop(line)
             del self.waiting[wid]
+            self._leave_line(wid)
             self.waiting_places += 1
             self.spawn(wid, instance)
 
@@ -175,6 +244,7 @@ class Capacity:
             if instance is None:
                 continue  # still being created; the hand-back after the last work takes it
             del self.waiting[wid]
+            self._leave_line(wid)
             self.waiting_places += 1
             self.active.discard(wid)
             taken.append(wid)

@@ -157,6 +157,9 @@ class WorkflowDefinition(Generic[D]):
     #: The deadline of each workflow started from it, from its start (None: none); a
     #: ``start_workflow(..., timeout=)`` overrides it.
     timeout: timedelta | None = None
+    #: The level of each workflow started from it, 0 (critical) to 7 (idle); a
+    #: ``start_workflow(..., priority=)`` overrides it.
+    priority: int = 4
 
     def __attrs_post_init__(self) -> None:
         self.cancellable_steps = [s for s in self.steps if s.cancel_condition is not None]

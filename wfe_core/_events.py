@@ -39,6 +39,7 @@ from ._group_commit import GroupCommit
 from ._leases import HeldLease, Leases, event_key, workflow_key
 from ._models import Event, EventSubscription, PointerStatus, WorkflowInstance, WorkflowStatus
 from ._outage import Outage
+from ._priority import enqueue_workflow
 from ._telemetry import Telemetry, log_fields
 from ._timers import Timers
 from .clock import Clock
@@ -513,12 +514,12 @@ class EventDelivery:
             if (
                 instance.status is WorkflowStatus.RUNNABLE
                 and self.runs_here(instance)
-                and self.capacity.try_reserve(wid, or_wait=True)
+                and self.capacity.try_reserve(wid, or_wait=True, priority=instance.priority)
             ):
                 self.run_here(lease, instance)
             else:
                 await lease.release()
-                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                await enqueue_workflow(self.queue, wid, instance.priority)
         finally:
             await lease.release()
         await self.persistence.terminate_subscription(sub.id)

@@ -36,6 +36,7 @@ from ._models import (
     new_id,
 )
 from ._plugins import PluginHost, ProviderBackends
+from ._priority import DEFAULT_PRIORITY, check_priority, enqueue_workflow
 from ._registry import WorkflowRegistry
 from ._retention import cutoff as retention_cutoff
 from ._retention import finished_statuses, purging_store
@@ -417,8 +418,14 @@ class WorkflowHost:
         *,
         description: str | None = None,
         timeout: timedelta | None = None,
+        priority: int | None = None,
     ) -> str:
         """Start a workflow and return its id. Nothing is stored if anything is wrong.
+
+        ``priority`` is its level, 0 (critical) to 7 (idle) (default: its definition's, else
+        4): under a backlog, every store serves ready work highest level first, then by due
+        time, and a workflow gains a level per ``PRIORITY_AGING`` seconds it waits
+        (``set_priority`` changes it later).
 
         ``timeout`` gives the workflow a deadline (default: its definition's ``timeout``,
         else none): when it passes, the workflow is terminated, its running steps are
@@ -431,18 +438,22 @@ class WorkflowHost:
             SerializationError: the data cannot be stored, or the reference or description
                 is not text (not a str, or a str with a lone surrogate).
             HostStoppedError: the host was stopped.
-            ValueError: ``timeout`` is not a positive timedelta.
+            ValueError: ``timeout`` is not a positive timedelta, or ``priority`` not an int
+                from 0 to 7.
         """
         self._check_not_stopped("start a workflow")
         problem = deadline_problem(timeout, "the timeout of start_workflow")
         if problem is not None:
             raise ValueError(problem)
+        if priority is not None:
+            check_priority(priority, "the priority of start_workflow")
         with self._telemetry.call_span(
             tracing.SPAN_START_WORKFLOW, {tracing.ATTR_DEFINITION_ID: definition_id},
             SpanKind.PRODUCER,
         ) as span:
             wid = await self._start(
-                definition_id, data, version, reference, description, timeout=timeout
+                definition_id, data, version, reference, description, timeout=timeout,
+                priority=priority,
             )
             if span is not None:
                 span.set_attribute(tracing.ATTR_WORKFLOW_ID, wid)
@@ -459,6 +470,7 @@ class WorkflowHost:
         parent_id: str | None = None,
         *,
         timeout: timedelta | None = None,
+        priority: int | None = None,
     ) -> str:
         for what, value in (("reference", reference), ("description", description)):
             if value is None:
@@ -485,6 +497,8 @@ class WorkflowHost:
             description = description or definition.description
             first_step: str | None = definition.steps[0].name
             timeout = timeout or definition.timeout
+            if priority is None:
+                priority = definition.priority
         else:  # a client's start of a definition it lacks: its data is checked by the worker
             assert version is not None
             # No data: an empty object, which the data type's defaults fill in at the worker.
@@ -508,6 +522,7 @@ class WorkflowHost:
             # Every pass is traced as a child of this (the start_workflow span, or the step
             # that starts a sub-workflow): one workflow, one trace, on any host.
             trace_context=self._telemetry.current_traceparent(),
+            priority=DEFAULT_PRIORITY if priority is None else priority,
         )
         if self.middleware is not None and self.middleware.pre and definition is not None:
             # pre_workflow sees (and may change) the data as objects; what it raises fails
@@ -524,7 +539,7 @@ class WorkflowHost:
             await runtime.launch(instance, self.persistence.create_workflow, announce)
         else:  # not running here: stored, and queued for the hosts that run workflows
             await self.persistence.create_workflow(instance)
-            await self._queue_for_others(QueueKind.WORKFLOW, instance.id)
+            await self._queue_for_others(QueueKind.WORKFLOW, instance.id, instance.priority)
             await announce()
         self._telemetry.workflow_started(definition_id)
         return instance.id
@@ -633,13 +648,18 @@ class WorkflowHost:
             telemetry.event_published(event_name)
             return event.id
 
-    async def _queue_for_others(self, kind: QueueKind, item_id: str) -> None:
+    async def _queue_for_others(
+        self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
+    ) -> None:
         """Queue work stored by a host that does not run it (a client, or ``open_stores``), so a
         running host takes it at once; the poller of one finds it anyway if this fails."""
         if not self._providers_open:
             return
         try:
-            await self.queue.enqueue(kind, item_id)
+            if kind is QueueKind.WORKFLOW:
+                await enqueue_workflow(self.queue, item_id, priority)
+            else:
+                await self.queue.enqueue(kind, item_id)
         except ProviderError as exc:
             log.info("could not queue %s %s (%s); a running host's poller will find it",
                      kind.value, item_id, exc)
@@ -910,6 +930,40 @@ class WorkflowHost:
 
         return await self._control(workflow_id, change, tracing.SPAN_TERMINATE_WORKFLOW)
 
+    async def set_priority(self, workflow_id: str, priority: int) -> bool:
+        """Give a runnable or suspended workflow another level, 0 (critical) to 7 (idle).
+
+        Stored with the workflow (so every host sees it); a runnable one waiting in a queue is
+        queued again at the new level (a higher one moves it up at once; a lower one applies
+        from its next wait on). Returns whether it changed anything: False for a finished
+        workflow or one at that level already.
+
+        Raises:
+            ValueError: ``priority`` is not an int from 0 to 7 (nothing is changed).
+            WorkflowNotFoundError: no such workflow.
+        """
+        check_priority(priority, "the priority of set_priority")
+        self._check_not_stopped("change a workflow's priority")
+        for _ in range(20):
+            instance = await self.persistence.get_workflow(workflow_id)
+            if instance.priority == priority or instance.status not in (
+                WorkflowStatus.RUNNABLE, WorkflowStatus.SUSPENDED
+            ):
+                return False
+            instance.priority = priority
+            try:
+                await self.persistence.persist_workflow(instance, changed_pointers=())
+            except ConcurrencyError:
+                await asyncio.sleep(0.01)  # a pass just landed; decide again on fresh state
+                continue
+            runtime = self._runtime
+            if runtime is not None:
+                await runtime.priority_changed(instance)
+            elif instance.status is WorkflowStatus.RUNNABLE:
+                await self._queue_for_others(QueueKind.WORKFLOW, instance.id, priority)
+            return True
+        raise WfeError(f"workflow {workflow_id} kept changing; try again")
+
     async def _control(
         self,
         workflow_id: str,
@@ -948,7 +1002,7 @@ class WorkflowHost:
             if runtime is not None:
                 await runtime.after_control(instance)
             elif instance.status is WorkflowStatus.RUNNABLE:  # resumed by a host that runs nothing
-                await self._queue_for_others(QueueKind.WORKFLOW, instance.id)
+                await self._queue_for_others(QueueKind.WORKFLOW, instance.id, instance.priority)
             return True
         raise WfeError(f"workflow {workflow_id} kept changing; try again")
 

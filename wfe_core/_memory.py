@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import heapq
 import time
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,11 +36,14 @@ from ._models import (
 )
 from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from .providers import (
+    DEFAULT_PRIORITY,
+    PRIORITY_AGING,
     QueueKind,
     SearchFilter,
     SearchPage,
     WorkflowWrite,
     persist_one_by_one,
+    queue_rank,
     search_words,
 )
 from .serialization import dump_host, load_host
@@ -169,7 +172,11 @@ class MemoryPersistence(MemoryPurge):
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:
         due = [(i, when) for i, when in self._due.items() if when <= as_of]
-        due.sort(key=lambda x: x[1])
+        # By priority rank (wfe_core._priority), ties by due time.
+        instances = self._instances
+        due.sort(key=lambda x: (
+            queue_rank(instances[x[0]].fields["priority"], x[1].timestamp()), x[1]  # type: ignore[arg-type]
+        ))
         return due[:limit]
 
     async def create_event(self, event: Event) -> str:
@@ -291,10 +298,23 @@ class MemoryHeartbeats:
 
 
 class MemoryQueue:
-    """FIFO queues with de-duplication; ``dequeue`` waits on a condition, not a poll."""
+    """Queues served by priority rank, with de-duplication; ``dequeue`` waits on an event.
+
+    Each kind is a heap of ``(rank, seq, id)`` (``queue_rank``: lowest first, ties in enqueue
+    order) beside the live rank of each waiting id; an id queued again with a better rank gets
+    a new entry and its old one is skipped when it surfaces.
+
+    Attributes:
+        aging: seconds of waiting worth one priority level (``PRIORITY_AGING``).
+    """
+
+    aging: float = PRIORITY_AGING
 
     def __init__(self) -> None:
-        self._queues: dict[QueueKind, OrderedDict[str, None]] = {k: OrderedDict() for k in QueueKind}
+        self._heaps: dict[QueueKind, list[tuple[float, int, str]]] = {}
+        # kind -> waiting id -> the (rank, seq) of its live heap entry.
+        self._waiting: dict[QueueKind, dict[str, tuple[float, int]]] = {}
+        self._seq = 0
         self._ready: dict[QueueKind, asyncio.Event] = {}
 
     def _event(self, kind: QueueKind) -> asyncio.Event:
@@ -309,23 +329,37 @@ class MemoryQueue:
     async def close(self) -> None:
         pass
 
-    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
-        self._queues.setdefault(kind, OrderedDict())[item_id] = None
+    async def enqueue(
+        self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
+    ) -> None:
+        waiting = self._waiting.get(kind)
+        if waiting is None:  # activity kinds come as they are used
+            waiting = self._waiting[kind] = {}
+            self._heaps[kind] = []
+        rank = queue_rank(priority, time.monotonic(), self.aging)
+        held = waiting.get(item_id)
+        if held is None or rank < held[0]:
+            self._seq += 1
+            waiting[item_id] = (rank, self._seq)
+            heapq.heappush(self._heaps[kind], (rank, self._seq, item_id))
         self._event(kind).set()
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
-        q = self._queues.setdefault(kind, OrderedDict())  # activity kinds come as they are used
-        if not q:
+        if not self._waiting.get(kind):
             ev = self._event(kind)
             ev.clear()
             try:
                 await asyncio.wait_for(ev.wait(), timeout)
             except TimeoutError:
                 return None
-            if not q:
+            if not self._waiting.get(kind):
                 return None
-        item, _ = q.popitem(last=False)
-        return item
+        heap, waiting = self._heaps[kind], self._waiting[kind]
+        while True:
+            rank, seq, item = heapq.heappop(heap)
+            if waiting.get(item) == (rank, seq):  # else replaced by a better rank, or taken
+                del waiting[item]
+                return item
 
 
 class MemorySearchIndex:

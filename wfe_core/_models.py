@@ -196,6 +196,8 @@ class WorkflowInstance(Generic[D]):
     ``trace_context`` is the W3C ``traceparent`` of the span that started it (None: none was
     current): every pass is traced as its child, so one workflow is one trace on any host.
     Set once, when the instance is created; providers store it and never change it.
+    ``priority`` is the workflow's level, 0 (critical) to 7 (idle), 4 by default
+    (``wfe_core._priority``); providers store it with every write.
     """
 
     id: str = attrs.field(factory=new_id)
@@ -214,6 +216,7 @@ class WorkflowInstance(Generic[D]):
     revision: int = 0
     parent_workflow_id: str | None = None
     trace_context: str | None = None
+    priority: int = 4
 
     @property
     def result(self) -> Any:

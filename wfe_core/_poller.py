@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 
 from ._outage import Outage
+from ._priority import Priorities, enqueue_workflow
 from ._timers import Timers
 from .clock import Clock
 from .errors import ProviderError, ProviderUnavailableError
@@ -50,6 +51,8 @@ class Poller:
         self.outage = outage if outage is not None else Outage()
         self.without_queue = without_queue
         self.wake = asyncio.Event()
+        #: Levels of the workflows seen here (the runtime's): due work is queued at its level.
+        self.priorities = Priorities()
 
     async def run(self, stopping: Callable[[], bool]) -> None:
         attempt = 0
@@ -98,7 +101,10 @@ class Poller:
     async def enqueue(self, kind: QueueKind, item_id: str) -> None:
         """Queue due work; with the queue down, this host handles it (slower, never stuck)."""
         try:
-            await self.queue.enqueue(kind, item_id)
+            if kind is QueueKind.WORKFLOW:
+                await enqueue_workflow(self.queue, item_id, self.priorities.of(item_id))
+            else:
+                await self.queue.enqueue(kind, item_id)
         except ProviderError as exc:
             if self.without_queue is None:
                 raise

@@ -28,6 +28,7 @@ from ._middleware import MiddlewareChain
 from ._models import ExecutionError, WorkflowInstance, WorkflowStatus
 from ._outage import Outage
 from ._primitives import WORKFLOW_ENDED_EVENT
+from ._priority import Priorities, enqueue_workflow
 from ._registry import WorkflowRegistry
 from ._telemetry import Telemetry, log_fields
 from ._timers import Timers
@@ -108,6 +109,8 @@ class WorkflowRunner:
         self.stopping = False
         #: workflow id -> event set when it next settles (``wait_for_workflow``).
         self.changed: dict[str, asyncio.Event] = {}
+        #: Levels of the workflows seen here (the runtime's, shared with its timers and poller).
+        self.priorities = Priorities()
 
     async def process(self, wid: str, instance: WorkflowInstance | None = None) -> None:
         """Run ``wid`` here (again, if it was queued meanwhile); then free its slot.
@@ -164,6 +167,7 @@ class WorkflowRunner:
                     return
             definition = self.registry.find(instance.definition_id, instance.version)
             if definition is None:
+                self.priorities.note(wid, instance.priority)
                 hand_on = self.not_here(instance)
                 return
             for pointer in instance.execution_pointers.open():
@@ -233,8 +237,10 @@ class WorkflowRunner:
                     stored_at = self.clock.now()
             if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:
                 if self.stopping and instance.next_execution <= self.clock.now():
+                    self.priorities.note(wid, instance.priority)
                     hand_on = True  # due now, and this host stops: another host takes it at once
                 else:
+                    self.priorities.note(wid, instance.priority)  # for the timer's enqueue
                     self.timers.schedule(instance.next_execution, QueueKind.WORKFLOW, wid)
         except BaseException as exc:
             error = exc
@@ -245,7 +251,7 @@ class WorkflowRunner:
             await self.leases.release(key)
             if hand_on:  # set last on its paths: no error follows it
                 try:
-                    await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                    await enqueue_workflow(self.queue, wid, self.priorities.of(wid))
                 except Exception:
                     log.warning("could not queue workflow %s for another host; the poller will "
                                 "find it", wid, extra=log_fields(wid))
@@ -393,8 +399,9 @@ class WorkflowRunner:
         text = instance.data
         # A workflow waiting here for a slot starts from the new state, not a void one.
         self.capacity.replace_waiting(instance)
+        self.priorities.note(instance.id, instance.priority)
         if instance.status is WorkflowStatus.RUNNABLE:
-            await self.queue.enqueue(QueueKind.WORKFLOW, instance.id)
+            await enqueue_workflow(self.queue, instance.id, instance.priority)
             self.indexer.index_soon(instance.id, text, instance)
             return
         definition = self.registry.find(instance.definition_id, instance.version)

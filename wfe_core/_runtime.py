@@ -40,9 +40,10 @@ from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
 from ._middleware import MiddlewareChain
-from ._models import Event, WorkflowInstance, new_id
+from ._models import Event, WorkflowInstance, WorkflowStatus, new_id
 from ._outage import Outage
 from ._poller import Poller
+from ._priority import Priorities, enqueue_workflow
 from ._registry import WorkflowRegistry
 from ._retention import Retention, purging_store
 from ._runner import Publish, WorkflowRunner
@@ -115,6 +116,9 @@ class Runtime:
         self.leases = Leases(lock, self.owner, settings.lease_ttl, self.outage)
         self.timers = Timers(clock, settings.poll_interval, self.timer_fired)
         self.capacity = Capacity(settings.max_concurrent_workflows, self.spawn_workflow)
+        self.capacity.hand_back = self.displaced
+        #: Levels of the workflows seen here, for enqueues that have only an id.
+        self.priorities = Priorities()
         self.heartbeat = (
             Heartbeat(heartbeats, self.owner, settings.heartbeat_interval, registry.versions,
                       lambda: len(self.capacity.active))
@@ -154,6 +158,7 @@ class Runtime:
             persistence, queue, self.timers, clock, settings.poll_interval, self.capacity.active,
             self.outage, self.without_queue,
         )
+        self.runner.priorities = self.poller.priorities = self.priorities
         self.retention = (
             Retention(purging_store(persistence), self.leases, clock, settings.retention,
                       settings.poll_interval)
@@ -240,6 +245,19 @@ class Runtime:
     def spawn_workflow(self, wid: str, instance: WorkflowInstance | None) -> None:
         self.spawn(self.runner.process(wid, instance))
 
+    def displaced(self, wid: str, priority: int) -> None:
+        """A workflow waiting here for a slot gave its place to one of a higher level: its
+        lease goes back and it goes to the shared queue, for this host or another."""
+
+        async def hand_back() -> None:
+            try:
+                await self.leases.release(workflow_key(wid))
+                await enqueue_workflow(self.queue, wid, priority)
+            except Exception:
+                log.exception("could not queue workflow %s again; the poller will find it", wid)
+
+        self.spawn(hand_back())
+
     def clock_moved(self) -> None:
         """A test clock jumped: look at timers and due work again now."""
         self.timers.wake.set()
@@ -250,7 +268,7 @@ class Runtime:
         for wid in self.capacity.take_waiting():
             try:
                 await self.leases.release(workflow_key(wid))
-                await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+                await enqueue_workflow(self.queue, wid, self.priorities.of(wid))
             except Exception:
                 log.exception("stop: could not hand back workflow %s; the poller will find it", wid)
 
@@ -309,7 +327,7 @@ class Runtime:
                 if not self.registry.is_empty() and self.capacity.try_reserve(item_id):
                     self.capacity.run(item_id)
                 else:
-                    await self.queue.enqueue(QueueKind.WORKFLOW, item_id)
+                    await enqueue_workflow(self.queue, item_id, self.priorities.of(item_id))
             else:
                 await self.queue.enqueue(QueueKind.EVENT, item_id)
         except ProviderUnavailableError as exc:
@@ -336,7 +354,8 @@ class Runtime:
         """
         wid = instance.id
         key = workflow_key(wid)
-        here = self.capacity.try_reserve(wid, or_wait=True)
+        self.priorities.note(wid, instance.priority)
+        here = self.capacity.try_reserve(wid, or_wait=True, priority=instance.priority)
         try:
             if here and not await self._lease_new(key):
                 self.capacity.give_back(wid)
@@ -369,7 +388,7 @@ class Runtime:
     async def queue_or_poller(self, wid: str) -> None:
         """Queue a workflow this host will not run; left to the pollers if the queue fails."""
         try:
-            await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            await enqueue_workflow(self.queue, wid, self.priorities.of(wid))
         except Exception as exc:
             log.warning("stop: could not queue workflow %s for another host (%s); the poller "
                         "will find it", wid, exc)
@@ -379,7 +398,7 @@ class Runtime:
         is room, else the poller finds it: the caller's write stands either way, so a caller
         never sees an error for work that was stored (and never stores it twice)."""
         try:
-            await self.queue.enqueue(QueueKind.WORKFLOW, wid)
+            await enqueue_workflow(self.queue, wid, self.priorities.of(wid))
         except ProviderError as exc:
             await self.without_queue(QueueKind.WORKFLOW, wid, exc)
 
@@ -413,6 +432,13 @@ class Runtime:
 
     async def wait_for_change(self, wid: str, timeout: float) -> None:
         await self.runner.wait_for_change(wid, timeout)
+
+    async def priority_changed(self, instance: WorkflowInstance) -> None:
+        """After ``set_priority``: later enqueues here use the new level, and a runnable
+        workflow not running here is queued at it (a queue keeps the better of two ranks)."""
+        self.priorities.note(instance.id, instance.priority)
+        if instance.status is WorkflowStatus.RUNNABLE and instance.id not in self.capacity.active:
+            await enqueue_workflow(self.queue, instance.id, instance.priority)
 
     async def after_control(self, instance: WorkflowInstance) -> None:
         await self.runner.after_control(instance)

@@ -31,6 +31,7 @@ from ._models import (
     WorkflowInstance,
     WorkflowStatus,
 )
+from ._priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY, LOWEST_PRIORITY, PRIORITY_AGING, queue_rank
 
 __all__ = [
     "HeartbeatStore",
@@ -38,6 +39,10 @@ __all__ = [
     "LockProvider",
     "PersistenceProvider",
     "WorkflowWrite",
+    "DEFAULT_PRIORITY",
+    "HIGHEST_PRIORITY",
+    "LOWEST_PRIORITY",
+    "PRIORITY_AGING",
     "QueueKind",
     "QueueProvider",
     "SearchFilter",
@@ -48,6 +53,7 @@ __all__ = [
     "WorkflowPurging",
     "WorkflowSummary",
     "persist_one_by_one",
+    "queue_rank",
     "search_words",
 ]
 
@@ -269,17 +275,26 @@ class LockProvider(Protocol):
 
 @runtime_checkable
 class QueueProvider(Protocol):
-    """FIFO work queues of ids, one per :class:`QueueKind`, de-duplicated while queued."""
+    """Work queues of ids, one per :class:`QueueKind`, de-duplicated while queued.
+
+    Served by rank (``wfe_core``'s priority rule): highest priority first, then oldest, an
+    item gaining one level per ``PRIORITY_AGING`` seconds it waits; at one level, FIFO.
+    """
 
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
 
-    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
-        """Append an id, unless it is already waiting in that queue."""
+    async def enqueue(self, kind: QueueKind, item_id: str, priority: int = 4) -> None:
+        """Add an id at ``priority`` (0 critical .. 7 idle), unless it is already waiting in
+        that queue (then it keeps the better of its two ranks).
+
+        The host passes ``priority`` only when it is not the default, and only to a queue
+        whose ``enqueue`` takes it: a queue written without it keeps working, in its own order.
+        """
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
-        """Take the oldest id, waiting up to ``timeout`` seconds; ``None`` if none came."""
+        """Take the id of lowest rank, waiting up to ``timeout`` seconds; ``None`` if none came."""
 
 
 @runtime_checkable

@@ -34,7 +34,7 @@ from wfe_core.models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from wfe_core.providers import WorkflowWrite
+from wfe_core.providers import PRIORITY_AGING, WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
 from ._database import ASYNC_COMMIT
@@ -43,7 +43,7 @@ from ._purge import PostgresPurge
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
-    INSTANCE_COLUMNS,
+    STORED_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     error_arrays,
     error_from_row,
@@ -74,15 +74,16 @@ _BATCH = """
             %(references)b::text[], %(descriptions)b::text[], %(datas)b::text[],
             %(create_times)b::timestamptz[], %(complete_times)b::timestamptz[],
             %(next_executions)b::timestamptz[], %(parents)b::text[], %(everys)b::bool[],
-            %(text_hashes)b::bigint[], %(words)b::text[])
+            %(text_hashes)b::bigint[], %(words)b::text[], %(priorities)b::int[])
         AS u (id, revision, definition_id, version, status, reference, description, data,
-              create_time, complete_time, next_execution, parent, every, text_hash, words)),
+              create_time, complete_time, next_execution, parent, every, text_hash, words,
+              priority)),
     w AS (
         UPDATE {s}.workflows t SET definition_id = u.definition_id, version = u.version,
             status = u.status, reference = u.reference, description = u.description,
             data = u.data, create_time = u.create_time, complete_time = u.complete_time,
             next_execution = u.next_execution, parent_workflow_id = u.parent,
-            revision = t.revision + 1
+            priority = u.priority, revision = t.revision + 1
         FROM u WHERE t.id = u.id AND t.revision = u.revision
         RETURNING u.*),
     n AS (
@@ -165,9 +166,10 @@ _OUTBOX = """
 
 _CREATE = f"""
     WITH w AS (
-        INSERT INTO {{s}}.workflows ({INSTANCE_COLUMNS}) VALUES (%(id)s, %(definition_id)s,
+        INSERT INTO {{s}}.workflows ({STORED_COLUMNS}) VALUES (%(id)s, %(definition_id)s,
             %(version)s, %(status)s, %(reference)s, %(description)s, %(data)s, %(create_time)s,
-            %(complete_time)s, %(next_execution)s, 1, %(parent)s, %(trace_context)s)
+            %(complete_time)s, %(next_execution)s, 1, %(parent)s, %(trace_context)s,
+            %(priority)s)
         ON CONFLICT (id) DO NOTHING RETURNING id),
     {_POINTERS},
     idx AS ({{index}})
@@ -181,14 +183,14 @@ _CREATE_MANY = f"""
             %(statuses)b::text[], %(references)b::text[], %(descriptions)b::text[],
             %(datas)b::text[], %(create_times)b::timestamptz[],
             %(complete_times)b::timestamptz[], %(next_executions)b::timestamptz[],
-            %(parents)b::text[], %(traces)b::text[], %(text_hashes)b::bigint[],
-            %(words)b::text[])
+            %(parents)b::text[], %(traces)b::text[], %(priorities)b::int[],
+            %(text_hashes)b::bigint[], %(words)b::text[])
         AS u (id, definition_id, version, status, reference, description, data, create_time,
-              complete_time, next_execution, parent, trace_context, text_hash, words)),
+              complete_time, next_execution, parent, trace_context, priority, text_hash, words)),
     w AS (
-        INSERT INTO {{s}}.workflows ({INSTANCE_COLUMNS})
+        INSERT INTO {{s}}.workflows ({STORED_COLUMNS})
         SELECT id, definition_id, version, status, reference, description, data, create_time,
-            complete_time, next_execution, 1, parent, trace_context FROM u
+            complete_time, next_execution, 1, parent, trace_context, priority FROM u
         ON CONFLICT (id) DO NOTHING RETURNING id),
     ptr AS (
         INSERT INTO {{s}}.execution_pointers (workflow_id, id, seq, body)
@@ -231,13 +233,14 @@ _CREATE_COLUMNS = [
     ("next_executions", "next_execution"),
     ("parents", "parent"),
     ("traces", "trace_context"),
+    ("priorities", "priority"),
 ]
 _CREATE_ARRAYS = [name for name, _ in _CREATE_COLUMNS] + ["text_hashes", "words"]
 
 #: The array parameters of _BATCH and its parts.
 _BATCH_ARRAYS = (
     "ids revisions definition_ids versions statuses references descriptions datas create_times "
-    "complete_times next_executions parents everys text_hashes words p_wids p_ids p_seqs "
+    "complete_times next_executions parents everys text_hashes words priorities p_wids p_ids p_seqs "
     "p_bodies sub_owners sub_ids sub_wids sub_steps sub_pids sub_names sub_keys sub_times "
     "sub_data err_owners err_wids err_pids err_steps err_messages err_types err_times"
 ).split()
@@ -255,6 +258,7 @@ _INSTANCE_ARRAYS = [
     ("complete_times", "complete_time"),
     ("next_executions", "next_execution"),
     ("parents", "parent"),
+    ("priorities", "priority"),
 ]
 
 _UPSERT_EVENT = f"""
@@ -263,15 +267,18 @@ _UPSERT_EVENT = f"""
         data = excluded.data, event_time = excluded.event_time,
         is_processed = excluded.is_processed, trace_context = excluded.trace_context"""
 _LOAD = f"""
-    SELECT {", ".join("w." + c for c in INSTANCE_COLUMNS.split(", "))},
+    SELECT {", ".join("w." + c for c in STORED_COLUMNS.split(", "))},
         (SELECT array_agg(p.body ORDER BY p.seq) FROM {{s}}.execution_pointers p
          WHERE p.workflow_id = w.id)
     FROM {{s}}.workflows w WHERE w.id = ANY (%s)"""
-# The status literal (not a parameter) lets the planner use the partial index.
+# The status literal (not a parameter) lets the planner use the partial index. Due work by
+# rank (wfe_core's priority rule: the due time plus the level's aging), ties by due time: the
+# index finds what is due, the sort is over that alone.
 _RUNNABLE = """
     SELECT id, next_execution FROM {s}.workflows
     WHERE status = 'runnable' AND next_execution IS NOT NULL AND next_execution <= %s
-    ORDER BY next_execution LIMIT %s"""
+    ORDER BY next_execution + priority * %s::float8 * interval '1 second', next_execution
+    LIMIT %s"""
 
 
 # Events and subscriptions are indexed by digests of their name and key (see _schema, version
@@ -616,9 +623,10 @@ class PostgresPersistence(PostgresPurge):
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:
-        """Runnable instances due by ``as_of`` as (id, next_execution), soonest first."""
+        """Runnable instances due by ``as_of`` as (id, next_execution), by priority rank."""
         rows = await self._db.fetchall(
-            "finding runnable workflows", _RUNNABLE, (utc(as_of), limit), read=True
+            "finding runnable workflows", _RUNNABLE, (utc(as_of), PRIORITY_AGING, limit),
+            read=True,
         )
         return [(wid, utc(due)) for wid, due in rows]
 

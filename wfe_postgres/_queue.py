@@ -1,9 +1,13 @@
-"""``PostgresQueue``: de-duplicated FIFO queues of ids, one per kind, in the ``queue`` table.
+"""``PostgresQueue``: de-duplicated queues of ids, one per kind, in the ``queue`` table.
 
 Implements :class:`wfe_core.providers.QueueProvider`; the host's consumers call ``dequeue`` in a
 loop. Items live in the database, so every host on the schema shares the queues.
 
-Claiming: ``DELETE ... WHERE (kind, item_id) = (SELECT ... ORDER BY seq LIMIT 1 FOR UPDATE SKIP
+Order: each item has a rank (``wfe_core.providers.queue_rank``: the server's clock at the
+enqueue plus its priority level's aging), and the lowest goes first, ties in enqueue order
+(``seq``). An id queued again while waiting keeps the better of its two ranks.
+
+Claiming: ``DELETE ... WHERE (kind, item_id) = (SELECT ... ORDER BY rank LIMIT 1 FOR UPDATE SKIP
 LOCKED) RETURNING``, one statement: consumers on any host never wait for each other's row
 locks, and each item goes to exactly one of them. Waking up: an enqueue that adds a row
 notifies the schema's channel in the same statement (``pg_notify``, delivered at commit), the
@@ -33,7 +37,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from wfe_core.providers import QueueKind
+from wfe_core.providers import DEFAULT_PRIORITY, PRIORITY_AGING, QueueKind
 
 from ._database import ASYNC_COMMIT, DatabaseUser
 
@@ -43,31 +47,41 @@ _FIRST_DELAY = 0.005
 _MAX_DELAY = 0.1
 _LISTENING_DELAY = 1.0
 
+# The rank is on the server's clock, which every host shares.
 _ENQUEUE = """
     WITH added AS (
-        INSERT INTO {s}.queue (kind, item_id) SELECT %(kind)s, %(item)s
+        INSERT INTO {s}.queue (kind, item_id, rank)
+        SELECT %(kind)s, %(item)s,
+            extract(epoch FROM clock_timestamp())::float8 + %(priority)s::int * %(aging)s::float8
         WHERE """ + ASYNC_COMMIT + """
-        ON CONFLICT (kind, item_id) DO NOTHING RETURNING 1)
+        ON CONFLICT (kind, item_id) DO UPDATE SET rank = excluded.rank
+        WHERE excluded.rank < queue.rank RETURNING 1)
     SELECT pg_notify(%(channel)s, %(kind)s) FROM added"""
 _CLAIM = """
     DELETE FROM {s}.queue WHERE (kind, item_id) = (
         SELECT kind, item_id FROM {s}.queue WHERE kind = %s
-        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+        ORDER BY rank, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
       AND """ + ASYNC_COMMIT + """
     RETURNING item_id"""
 # Puts a claimed item back at the head of its queue, unless it was queued again meanwhile.
 _PUT_BACK = """
-    INSERT INTO {s}.queue (kind, item_id, seq)
-    VALUES (%(kind)s, %(item)s, (SELECT COALESCE(min(seq), 1) - 1 FROM {s}.queue WHERE kind = %(kind)s))
+    INSERT INTO {s}.queue (kind, item_id, seq, rank)
+    VALUES (%(kind)s, %(item)s, (SELECT COALESCE(min(seq), 1) - 1 FROM {s}.queue WHERE kind = %(kind)s),
+        (SELECT COALESCE(min(rank), 0) - 1 FROM {s}.queue WHERE kind = %(kind)s))
     ON CONFLICT (kind, item_id) DO NOTHING"""
 
 
 class PostgresQueue(DatabaseUser):
-    """Durable FIFO queues shared by every host on the same database and schema.
+    """Durable queues served by priority rank, shared by every host on the database and schema.
 
     Args:
         database: the :class:`~wfe_postgres.PostgresDatabase` to use, or a ``postgresql://`` URL.
+
+    Attributes:
+        aging: seconds of waiting worth one priority level (``PRIORITY_AGING``).
     """
+
+    aging: float = PRIORITY_AGING
 
     def __init__(self, database: Any) -> None:
         super().__init__(database)
@@ -78,14 +92,17 @@ class PostgresQueue(DatabaseUser):
         self._claiming: dict[QueueKind, int] = {}
         self._last_look: dict[QueueKind, float] = {}
 
-    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
-        """Append ``item_id`` to ``kind``'s queue unless it is already waiting there."""
-        args = {"kind": kind.value, "item": item_id, "channel": self._db.channel}
+    async def enqueue(
+        self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
+    ) -> None:
+        """Add ``item_id`` to ``kind``'s queue at ``priority`` unless it is already waiting there."""
+        args = {"kind": kind.value, "item": item_id, "channel": self._db.channel,
+                "priority": priority, "aging": self.aging}
         await self._db.execute("queueing an item", _ENQUEUE, args)
         self._db.signal(_name(kind))
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
-        """Take the oldest id of ``kind``, waiting up to ``timeout`` seconds; None if none came."""
+        """Take the id of ``kind`` of lowest rank, waiting up to ``timeout`` seconds; None if none came."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
         delay = _FIRST_DELAY

@@ -29,6 +29,7 @@ __all__ = [
     "ERROR_COLUMNS",
     "EVENT_COLUMNS",
     "INSTANCE_COLUMNS",
+    "STORED_COLUMNS",
     "SUBSCRIPTION_COLUMNS",
     "error_arrays",
     "error_from_row",
@@ -47,11 +48,14 @@ INSTANCE_COLUMNS = (
     "id, definition_id, version, status, reference, description, data, create_time, "
     "complete_time, next_execution, revision, parent_workflow_id, trace_context"
 )
+#: What a schema of version 6 on keeps of an instance: ``INSTANCE_COLUMNS`` and its priority.
+STORED_COLUMNS = INSTANCE_COLUMNS + ", priority"
 EVENT_COLUMNS = "id, name, key, data, event_time, is_processed, trace_context"
 
 # Whether the models carry a trace context (the W3C traceparent a host stores with a workflow
 # or event, for tracing across hosts); older wfe_core models do not.
 _TRACED = "trace_context" in attrs.fields_dict(WorkflowInstance)
+_PRIORITIZED = "priority" in attrs.fields_dict(WorkflowInstance)
 SUBSCRIPTION_COLUMNS = "id, workflow_id, step_id, pointer_id, name, key, subscribe_as_of, data"
 ERROR_COLUMNS = "workflow_id, pointer_id, step_id, message, error_type, error_time"
 
@@ -118,6 +122,7 @@ def instance_params(instance: WorkflowInstance) -> dict[str, Any]:
         "revision": instance.revision,
         "parent": instance.parent_workflow_id,
         "trace_context": getattr(instance, "trace_context", None),
+        "priority": getattr(instance, "priority", 4),  # 4: the default level
     }
 
 
@@ -125,7 +130,9 @@ def instance_from_row(row: Sequence[Any], pointers: Sequence[str]) -> WorkflowIn
     """Reverse :func:`instance_params`, with the pointers' JSON in creation order."""
     wid, definition_id, version, status, reference, description, data = row[:7]
     created, completed, next_execution, revision, parent, trace_context = row[7:13]
-    traced = {"trace_context": trace_context} if _TRACED else {}
+    traced: dict[str, Any] = {"trace_context": trace_context} if _TRACED else {}
+    if len(row) > 13 and _PRIORITIZED:
+        traced["priority"] = row[13]
     return WorkflowInstance(
         id=wid,
         definition_id=definition_id,

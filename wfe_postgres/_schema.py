@@ -182,7 +182,17 @@ _V5 = [
     "CREATE INDEX events_processed ON {s}.events (event_time) WHERE is_processed",
 ]
 
-_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+# Version 6: priority (wfe_core._priority). A workflow's level, written with every pass (a
+# column no index holds, so a pass stays a HOT update); the queue's rank (ready time in
+# seconds plus the level's aging), claimed lowest first, ties by seq (FIFO). Items queued
+# before have rank 0: they go first, as they were the oldest.
+_V6 = [
+    "ALTER TABLE {s}.workflows ADD COLUMN priority integer NOT NULL DEFAULT 4",
+    "ALTER TABLE {s}.queue ADD COLUMN rank double precision NOT NULL DEFAULT 0",
+    "CREATE INDEX queue_kind_rank ON {s}.queue (kind, rank, seq)",
+]
+
+_MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
 
 #: The version a schema has once :func:`migrate` has run.
 SCHEMA_VERSION = len(_MIGRATIONS)

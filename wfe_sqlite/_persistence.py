@@ -28,7 +28,7 @@ from wfe_core.models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from wfe_core.providers import WorkflowWrite
+from wfe_core.providers import PRIORITY_AGING, WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
 from ._errors import provider_error
@@ -36,7 +36,7 @@ from ._purge import SqlitePurge
 from ._rows import (
     ERROR_COLUMNS,
     EVENT_COLUMNS,
-    INSTANCE_COLUMNS,
+    STORED_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     error_from_row,
     error_row,
@@ -52,12 +52,12 @@ from ._times import from_micros, to_micros
 
 __all__ = ["SqlitePersistence"]
 
-_INSERT_INSTANCE = f"INSERT INTO workflows ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+_INSERT_INSTANCE = f"INSERT INTO workflows ({STORED_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 # The revision check and the write are one statement: no other writer can slip in between.
 _UPDATE_INSTANCE = """
     UPDATE workflows SET definition_id = ?, version = ?, status = ?, reference = ?,
         description = ?, data = ?, create_time = ?, complete_time = ?, next_execution = ?,
-        parent_workflow_id = ?, revision = revision + 1
+        parent_workflow_id = ?, priority = ?, revision = revision + 1
     WHERE id = ? AND revision = ?"""
 # A stored pointer keeps its seq (its place in creation order); only its body changes. New
 # pointers get the seq handed to them, after every stored one.
@@ -77,11 +77,13 @@ _UPSERT_EVENT = f"""
         data = excluded.data, event_time = excluded.event_time,
         is_processed = excluded.is_processed, trace_context = excluded.trace_context"""
 _INSERT_ERROR = f"INSERT INTO execution_errors ({ERROR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-# The status literal (not a parameter) lets SQLite see that the partial index applies.
+# The status literal (not a parameter) lets SQLite see that the partial index applies. Due
+# work by rank (wfe_core's priority rule: the due time plus the level's aging, microseconds),
+# ties by due time: the index finds what is due, the sort is over that alone.
 _RUNNABLE = """
     SELECT id, next_execution FROM workflows
     WHERE status = 'runnable' AND next_execution IS NOT NULL AND next_execution <= ?
-    ORDER BY next_execution LIMIT ?"""
+    ORDER BY next_execution + priority * ?, next_execution LIMIT ?"""
 
 _UPSERT_OUTBOX = """
     INSERT INTO index_outbox (workflow_id, revision) VALUES (?, ?)
@@ -234,8 +236,8 @@ class SqlitePersistence(SqlitePurge):
     async def get_runnable_instances(
         self, as_of: datetime, limit: int = 1000
     ) -> list[tuple[str, datetime]]:
-        """Runnable instances due by ``as_of`` as (id, next_execution), soonest first."""
-        args = (to_micros(as_of), limit)
+        """Runnable instances due by ``as_of`` as (id, next_execution), by priority rank."""
+        args = (to_micros(as_of), int(PRIORITY_AGING * 1_000_000), limit)
         rows = await self._db.read(lambda conn: conn.execute(_RUNNABLE, args).fetchall())
         return [(wid, from_micros(due)) for wid, due in rows]
 
@@ -337,7 +339,7 @@ class _PassWrite:
         row = instance_row(instance, revision=expected)
         self.instance = instance
         self.expected = expected
-        self.update = (*row[1:10], row[11], wid, expected)
+        self.update = (*row[1:10], row[11], row[13], wid, expected)
         self.every = write.changed_pointers is None
         pointers = instance.execution_pointers
         names = [p.id for p in pointers] if self.every else write.changed_pointers
@@ -479,7 +481,7 @@ def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowIn
     for start in range(0, len(unique), _CHUNK):
         chunk = unique[start : start + _CHUNK]
         marks = ", ".join("?" * len(chunk))
-        sql = f"SELECT {INSTANCE_COLUMNS} FROM workflows WHERE id IN ({marks})"
+        sql = f"SELECT {STORED_COLUMNS} FROM workflows WHERE id IN ({marks})"
         for row in conn.execute(sql, chunk):
             rows[row[0]] = row
             bodies[row[0]] = []

@@ -1,4 +1,4 @@
-"""``SqliteQueue``: de-duplicated FIFO queues of ids, one per kind, in the ``queue`` table.
+"""``SqliteQueue``: de-duplicated queues of ids, one per kind, in the ``queue`` table.
 
 Implements :class:`wfe_core.providers.QueueProvider`; the host's consumers call ``dequeue`` in a
 loop, the plugin's ``queue`` factory builds it. Items live in the database, so several processes
@@ -10,14 +10,19 @@ also looks at the table on a backoff, from 5 ms up to 100 ms while nothing comes
 a read (no write lock, so idle consumers never make writers wait); only when it finds something
 does ``dequeue`` take the write lock to claim it. An idle consumer thus costs about ten indexed
 reads a second.
+
+Order: each item has a rank (``wfe_core.providers.queue_rank``: the enqueue time plus its
+priority level's aging), and the lowest rank goes first, ties in enqueue order (``seq``). An id
+queued again while waiting keeps the better of its two ranks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
-from wfe_core.providers import QueueKind
+from wfe_core.providers import DEFAULT_PRIORITY, PRIORITY_AGING, QueueKind, queue_rank
 
 from ._database import DatabaseUser
 
@@ -29,21 +34,23 @@ _MAX_DELAY = 0.1
 # seq is one past the highest of the kind; the write lock serializes enqueues, so no two
 # queued items of a kind share a seq.
 _ENQUEUE = """
-    INSERT INTO queue (kind, item_id, seq)
-    VALUES (:kind, :item, (SELECT COALESCE(MAX(seq), 0) + 1 FROM queue WHERE kind = :kind))
-    ON CONFLICT (kind, item_id) DO NOTHING"""
+    INSERT INTO queue (kind, item_id, seq, rank)
+    VALUES (:kind, :item, (SELECT COALESCE(MAX(seq), 0) + 1 FROM queue WHERE kind = :kind), :rank)
+    ON CONFLICT (kind, item_id) DO UPDATE SET rank = excluded.rank
+    WHERE excluded.rank < queue.rank"""
 _PEEK = "SELECT 1 FROM queue WHERE kind = ? LIMIT 1"
-_OLDEST = "SELECT item_id, seq FROM queue WHERE kind = ? ORDER BY seq LIMIT 1"
+_OLDEST = "SELECT item_id, seq FROM queue WHERE kind = ? ORDER BY rank, seq LIMIT 1"
 # Claims by item_id, which is unique within the kind, so exactly one row goes.
 _TAKE_RETURNING = """
     DELETE FROM queue WHERE kind = :kind AND item_id =
-        (SELECT item_id FROM queue WHERE kind = :kind ORDER BY seq LIMIT 1)
+        (SELECT item_id FROM queue WHERE kind = :kind ORDER BY rank, seq LIMIT 1)
     RETURNING item_id, seq"""
 _TAKE = "DELETE FROM queue WHERE kind = ? AND item_id = ?"
 # Puts a claimed item back at the head of its queue, unless it was queued again meanwhile.
 _PUT_BACK = """
-    INSERT INTO queue (kind, item_id, seq)
-    VALUES (:kind, :item, (SELECT COALESCE(MIN(seq), 1) - 1 FROM queue WHERE kind = :kind))
+    INSERT INTO queue (kind, item_id, seq, rank)
+    VALUES (:kind, :item, (SELECT COALESCE(MIN(seq), 1) - 1 FROM queue WHERE kind = :kind),
+        (SELECT COALESCE(MIN(rank), 0) - 1 FROM queue WHERE kind = :kind))
     ON CONFLICT (kind, item_id) DO NOTHING"""
 
 # DELETE ... RETURNING arrived in SQLite 3.35.
@@ -51,20 +58,28 @@ _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SqliteQueue(DatabaseUser):
-    """Durable FIFO queues, shared by every process using the same database file.
+    """Durable queues served by priority rank, shared by every process using the database file.
 
     Args:
         database: the :class:`~wfe_sqlite.SqliteDatabase` to use, or a ``sqlite://`` URL.
+
+    Attributes:
+        aging: seconds of waiting worth one priority level (``PRIORITY_AGING``).
     """
 
-    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
-        """Append ``item_id`` to ``kind``'s queue unless it is already waiting there."""
-        args = {"kind": kind.value, "item": item_id}
+    aging: float = PRIORITY_AGING
+
+    async def enqueue(
+        self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
+    ) -> None:
+        """Add ``item_id`` to ``kind``'s queue at ``priority`` unless it is already waiting there."""
+        rank = queue_rank(priority, time.time(), self.aging)
+        args = {"kind": kind.value, "item": item_id, "rank": rank}
         await self._db.write(lambda conn: conn.execute(_ENQUEUE, args))
         self._wakeup(kind).set()
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
-        """Take the oldest id of ``kind``, waiting up to ``timeout`` seconds; None if none came."""
+        """Take the id of ``kind`` of lowest rank, waiting up to ``timeout`` seconds; None if none came."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
         delay = _FIRST_DELAY

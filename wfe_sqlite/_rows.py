@@ -17,6 +17,7 @@ from wfe_core.models import (
     WorkflowInstance,
     WorkflowStatus,
 )
+from wfe_core.providers import DEFAULT_PRIORITY
 from wfe_core.serialization import dump_value, load_pointer, load_value
 
 from ._times import from_micros, from_micros_or_none, to_micros, to_micros_or_none
@@ -25,6 +26,7 @@ __all__ = [
     "ERROR_COLUMNS",
     "EVENT_COLUMNS",
     "INSTANCE_COLUMNS",
+    "STORED_COLUMNS",
     "SUBSCRIPTION_COLUMNS",
     "error_from_row",
     "error_row",
@@ -40,13 +42,15 @@ INSTANCE_COLUMNS = (
     "id, definition_id, version, status, reference, description, data, create_time, "
     "complete_time, next_execution, revision, parent_workflow_id, trace_context"
 )
+#: What a store of schema 7 on keeps of an instance: ``INSTANCE_COLUMNS`` and its priority.
+STORED_COLUMNS = INSTANCE_COLUMNS + ", priority"
 EVENT_COLUMNS = "id, name, key, data, event_time, is_processed, trace_context"
 SUBSCRIPTION_COLUMNS = "id, workflow_id, step_id, pointer_id, name, key, subscribe_as_of, data"
 ERROR_COLUMNS = "workflow_id, pointer_id, step_id, message, error_type, error_time"
 
 
 def instance_row(instance: WorkflowInstance, *, revision: int) -> tuple[Any, ...]:
-    """The instance's ``workflows`` row, in ``INSTANCE_COLUMNS`` order."""
+    """The instance's ``workflows`` row, in ``STORED_COLUMNS`` order."""
     return (
         instance.id,
         instance.definition_id,
@@ -61,13 +65,16 @@ def instance_row(instance: WorkflowInstance, *, revision: int) -> tuple[Any, ...
         revision,
         instance.parent_workflow_id,
         instance.trace_context,
+        instance.priority,
     )
 
 
 def instance_from_row(row: tuple[Any, ...], pointer_bodies: list[str]) -> WorkflowInstance:
     """Reverse :func:`instance_row`, with the pointers' JSON in creation order."""
     wid, definition_id, version, status, reference, description, data = row[:7]
-    created, completed, next_execution, revision, parent, trace_context = row[7:]
+    created, completed, next_execution, revision, parent, trace_context = row[7:13]
+    # A row of INSTANCE_COLUMNS alone (no priority) is read at the default level.
+    priority = row[13] if len(row) > 13 else DEFAULT_PRIORITY
     return WorkflowInstance(
         id=wid,
         definition_id=definition_id,
@@ -83,6 +90,7 @@ def instance_from_row(row: tuple[Any, ...], pointer_bodies: list[str]) -> Workfl
         revision=revision,
         parent_workflow_id=parent,
         trace_context=trace_context,
+        priority=priority,
     )
 
 

@@ -271,6 +271,21 @@ def _migration_6(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Version 7: priority (wfe_core._priority). A workflow's level, written with every pass; the
+# queue's rank (ready time in seconds plus the level's aging), served lowest first, ties by
+# seq (FIFO). Items queued before have rank 0: they go first, as they were the oldest.
+_PRIORITY = [
+    "ALTER TABLE workflows ADD COLUMN priority INTEGER NOT NULL DEFAULT 4",
+    "ALTER TABLE queue ADD COLUMN rank REAL NOT NULL DEFAULT 0",
+    "CREATE INDEX queue_kind_rank ON queue (kind, rank, seq)",
+]
+
+
+def _migration_7(conn: sqlite3.Connection) -> None:
+    for statement in _PRIORITY:
+        conn.execute(statement)
+
+
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1,
     _migration_2,
@@ -278,6 +293,7 @@ _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 
 #: Every table wfe makes (besides ``wfe_migrations``).

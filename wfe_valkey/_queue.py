@@ -3,8 +3,11 @@
 **Design: a waiting sorted set, a taken hash with reclaim, and a wake-up list** -- not
 Streams. Per queue kind:
 
-* ``waiting`` is a sorted set scored by an ever-growing sequence number, so it is FIFO and
-  de-duplicated in one structure: an id already waiting is not added again and keeps its place.
+* ``waiting`` is a sorted set scored by rank (``wfe_core.providers.queue_rank``, in
+  microseconds: the server's clock at the enqueue, kept strictly growing in ``seq``, plus the
+  priority level's aging), so it is ordered by priority with aging, FIFO within a level, and
+  de-duplicated in one structure: an id already waiting is not added again and keeps its
+  place, unless it comes again with a better rank.
   A Stream cannot refuse a duplicate, and a separate "queued" set beside it would have to be
   cleared after ``XREADGROUP`` in a second call: a host dying between the two would leave the
   id refused forever.
@@ -37,7 +40,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from wfe_core.errors import ProviderUnavailableError
-from wfe_core.providers import QueueKind
+from wfe_core.providers import DEFAULT_PRIORITY, PRIORITY_AGING, QueueKind
 from wfe_core.tasks import stop_tasks
 
 from ._client import STOP_ATTEMPTS
@@ -54,9 +57,18 @@ HEARTBEAT = 1.0
 #: The longest single BLPOP, so that a reply always comes well within the socket timeout.
 MAX_BLOCK = 5.0
 
+# KEYS: waiting, seq, signal; ARGV: id, priority, aging (microseconds a level). Numbers go
+# to Redis as '%.0f' text: Lua's own tostring keeps 14 digits, a time in microseconds has 16.
 _ENQUEUE = """
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now <= last then now = last + 1 end
+local rank = now + tonumber(ARGV[2]) * tonumber(ARGV[3])
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if held and tonumber(held) <= rank then return 0 end
+redis.call('SET', KEYS[2], string.format('%.0f', now))
+redis.call('ZADD', KEYS[1], string.format('%.0f', rank), ARGV[1])
 redis.call('LPUSH', KEYS[3], '1')
 redis.call('LTRIM', KEYS[3], 0, 63)
 return 1
@@ -110,7 +122,13 @@ return moved
 
 
 class ValkeyQueue:
-    """The ``QueueProvider`` of a ``valkey://`` store."""
+    """The ``QueueProvider`` of a ``valkey://`` store.
+
+    Attributes:
+        aging: seconds of waiting worth one priority level (``PRIORITY_AGING``).
+    """
+
+    aging: float = PRIORITY_AGING
 
     def __init__(self, client: ValkeyClient) -> None:
         self.client = client
@@ -202,11 +220,14 @@ class ValkeyQueue:
 
     # -- the Protocol ----------------------------------------------------------------------
 
-    async def enqueue(self, kind: QueueKind, item_id: str) -> None:
+    async def enqueue(
+        self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
+    ) -> None:
         keys = self._keys(kind)
         await self.client.run(
             f"queueing {item_id!r}", self._scripts["enqueue"],
-            keys=[keys["waiting"], keys["seq"], keys["signal"]], args=[item_id],
+            keys=[keys["waiting"], keys["seq"], keys["signal"]],
+            args=[item_id, priority, round(self.aging * 1_000_000)],
         )
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:

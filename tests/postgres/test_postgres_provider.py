@@ -306,7 +306,7 @@ async def test_a_version_2_store_is_migrated_to_take_any_name_key_and_reference(
         rows = await (
             await conn.execute(f'SELECT max(version) FROM "{schema}".wfe_migrations')
         ).fetchall()
-    assert rows == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 5
+    assert rows == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 6
 
 
 async def test_a_foreign_schema_is_refused_untouched(url: str) -> None:

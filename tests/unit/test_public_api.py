@@ -78,6 +78,8 @@ PROVIDER_FACING = {
     "wfe_core._lifecycle",
     "wfe_core._memory_plugin",
     "wfe_core._models",
+    # Priority levels and the aging rule providers rank by (issue 24): constants and arithmetic.
+    "wfe_core._priority",
     "wfe_core._tasks",
     # The data type variable of the models (issue 27): typing only, no engine code.
     "wfe_core._typevars",

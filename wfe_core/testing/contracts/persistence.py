@@ -51,6 +51,7 @@ from ..._models import (
 from ...errors import ConcurrencyError, WorkflowNotFoundError
 from ...providers import PersistenceProvider, WorkflowWrite
 from ...serialization import encode_data
+from .persistence_priority import PersistencePriorityContract
 
 __all__ = [
     "PersistenceContract",
@@ -139,6 +140,7 @@ def sample_instance(**overrides: Any) -> WorkflowInstance:
         "complete_time": None,
         "next_execution": T0 + timedelta(minutes=5),
         "parent_workflow_id": "parent-1",
+        "priority": 2,
         "execution_pointers": [
             sample_pointer(step_id=0, status=PointerStatus.COMPLETE, end_time=T0, active=False),
             sample_pointer(step_id=1, status=PointerStatus.PENDING, active=True),
@@ -237,7 +239,7 @@ async def _store_with_pass(
         )
 
 
-class PersistenceContract:
+class PersistenceContract(PersistencePriorityContract):
     """What every persistence provider does. Needs a ``persistence`` fixture (started, empty)."""
 
     # -- creating and loading ------------------------------------------------------------------

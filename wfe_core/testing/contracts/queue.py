@@ -17,6 +17,7 @@ import asyncio
 import time
 
 from ...providers import QueueKind, QueueProvider
+from .queue_priority import QueuePriorityContract
 
 __all__ = ["QueueContract"]
 
@@ -34,8 +35,10 @@ async def _drain(queue: QueueProvider, kind: QueueKind) -> list[str]:
     return items
 
 
-class QueueContract:
-    """What every queue provider does. Needs a ``queue`` fixture (started, queues empty)."""
+class QueueContract(QueuePriorityContract):
+    """What every queue provider does. Needs a ``queue`` fixture (started, queues empty).
+
+    Priority and aging come with it (:class:`QueuePriorityContract`)."""
 
     async def test_fifo(self, queue: QueueProvider) -> None:
         for item in ("a", "b", "c"):
