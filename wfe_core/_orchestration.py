@@ -305,8 +305,9 @@ class _Turn:
     def append(self, event: dict[str, Any]) -> None:
         self.history.append(event, self.definition.max_history)
 
-    def open_waits(self, keep: Any) -> list[str]:
-        """Ids of wait pointers still open whose operation is not in ``keep``."""
+    def open_waits(self, keep: Any, wake: datetime | None = None) -> list[str]:
+        """Ids of wait pointers still open whose operation is not in ``keep``, and of retry
+        timers (``retry_timers``) not due at ``wake``."""
         out = []
         for key, pid in self.history.waits.items():
             if int(key) in keep:
@@ -314,7 +315,19 @@ class _Turn:
             child = self.pointers.get(pid)
             if child is not None and child.end_time is None:
                 out.append(pid)
+        out += [pid for pid, at in self.retry_timers().items() if at != wake]
         return out
+
+    def retry_timers(self) -> dict[str, datetime]:
+        """Open retry timers (pointer id -> when): a call's retry while other waits are open.
+        The orchestrator pointer then waits for its children, not for its own clock, so the
+        retry gets a timer child of its own to wake the workflow when it is due."""
+        me = self.ctx.pointer.id
+        return {
+            p.id: p.context_item["at"] for p in self.pointers.open_view()
+            if p.predecessor_id == me and isinstance(p.context_item, dict)
+            and p.context_item.get("retry")
+        }
 
     async def blocked(self, blocked: Blocked) -> ExecutionResult:
         history = self.history
@@ -324,7 +337,6 @@ class _Turn:
         running = await self.run_calls(due) if due else False
         decided = blocked.mode == "any" and any(op.seq in history.done for op in blocked.operations)
         keep = set() if decided else {op.seq for op in pending}
-        cancel = self.open_waits(keep)
         starts = []
         if not decided:
             group = f"{history.generation}.{blocked.operations[0].seq}" if blocked.mode == "any" else None
@@ -338,6 +350,16 @@ class _Turn:
         if not progressed and retries:
             history.retry_at = min(retries)
         history.waiting = not progressed and not retries
+        cancel = self.open_waits(keep, history.retry_at)
+        waits_stay = starts or any(
+            pid not in cancel and (child := self.pointers.get(pid)) is not None
+            and child.end_time is None for pid in history.waits.values()
+        )
+        if (
+            history.retry_at is not None and not progressed and waits_stay
+            and history.retry_at not in self.retry_timers().values()
+        ):
+            starts.append({"kind": "timer", "at": history.retry_at, "retry": True})
         result = ExecutionResult(
             persistence_data=history.dump(), cancel=cancel or None,
             branch_values=starts or None,

@@ -162,6 +162,13 @@ async def retrying(ctx: OrchestrationContext, fails: int) -> str:
         return f"gave up: {failure.message}"
 
 
+@orchestration("retry-or-timer")
+async def retry_or_timer(ctx: OrchestrationContext, fails: int) -> list[Any]:
+    policy = RetryPolicy(max_attempts=3, initial_interval=timedelta(0))
+    first = await ctx.select(ctx.call(flaky, fails, retry=policy), ctx.timer(timedelta(days=2)))
+    return [first.index, first.value]
+
+
 @orchestration("child-double")
 async def child_double(ctx: OrchestrationContext, n: int) -> int:
     return await ctx.call(double, n)  # type: ignore[no-any-return]
@@ -316,6 +323,12 @@ async def scenario_retry_until_it_works_or_gives_up(host: WorkflowHost) -> None:
     ran.clear()
     inst = await run(host, retrying, 5)
     assert (inst.result, ran["flaky"]) == ("gave up: attempt 3 failed", 3)
+    ran.clear()
+    # The retry is due while the select's two-day timer waits (the clock stands still): it
+    # runs then, not when the timer ends, and wins; the timer is cancelled.
+    inst = await run(host, retry_or_timer, 1)
+    assert (inst.status, inst.result, ran["flaky"]) == (WorkflowStatus.COMPLETE, [0, "made it"], 2)
+    assert not [p for p in inst.execution_pointers if p.end_time is None]
 
 
 async def scenario_sub_orchestrations(host: WorkflowHost) -> None:
