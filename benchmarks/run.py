@@ -100,7 +100,7 @@ def delete_valkey_prefix(url: str) -> None:
 PROVIDER_HOST: dict[str, Callable[[Path], dict[str, str]]] = {}
 #: Providers that run only these entries (others run every entry that does not exclude them).
 PROVIDER_ENTRIES: dict[str, tuple[str, ...]] = {
-    "postgresql+valkey": ("chain", "chain_serial", "chain_start50", "wakeup_cross"),
+    "postgresql+valkey": ("chain", "chain_serial", "chain_start50", "wakeup_cross", "priority"),
 }
 
 # PostgreSQL runs where the test server is configured (scripts/services.sh exports it); with
@@ -232,6 +232,9 @@ def wfe_entries(sleepers: int) -> list[Entry]:
               providers=("sqlite", "postgresql"),
               what="100,000 finished workflows purged by a host's retention, and the chain "
                    "(1000 x 10) beside it vs alone"),
+        Entry("priority", "priority", {"workflows": 2000}, {"workflows": 20, "slots": 2},
+              module="_priority_cases", what="2,000 level-7 workflows held behind a gate (100 "
+              "slots), then one level-0: the share of them it completes before (target 90 %)"),
         # Search in OpenSearch, where the test node is configured (scripts/services.sh).
         *([Entry("search_latency", "search_latency", {"workflows": 200, "spacing_ms": 20},
                  {"workflows": 10, "spacing_ms": 5}, module="_search_cases", providers=("sqlite",),
