@@ -37,9 +37,25 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     start_parser.add_argument("--reference", help="your own reference for the workflow")
     start_parser.add_argument(
+        "--priority", type=_priority, metavar="N", default=None,
+        help="its level, 0 (critical) to 7 (idle); default: 4",
+    )
+    start_parser.add_argument(
         "--wait", type=count, metavar="SECONDS", nargs="?", const=30, default=None,
         help="wait until it is no longer runnable (default 30 s); exit 0 only if it completed",
     )
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 7:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a priority: give a whole number from 0 (critical) to 7 (idle)"
+        )
+    return value
 
 
 def _version(text: str) -> int:
@@ -123,7 +139,8 @@ def waiting_for_worker(records: Sequence[HostRecord], definition_id: str, versio
 async def start(args: argparse.Namespace, out: Output) -> int:
     async with commands.open_store(args, read_only=False) as host:
         host.starts_unregistered = True  # a client: the workers have the definition
-        wid = await host.start_workflow(args.definition, args.data, args.version, args.reference)
+        wid = await host.start_workflow(args.definition, args.data, args.version, args.reference,
+                                        priority=args.priority)
         instance = await host.persistence.get_workflow(wid)
         waiting = (
             host.heartbeats is not None

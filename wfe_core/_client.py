@@ -82,8 +82,12 @@ class WorkflowClient:
         reference: str | None = None,
         *,
         description: str | None = None,
+        priority: int | None = None,
     ) -> str:
         """Store a new workflow for the workers and queue it; returns its id.
+
+        ``priority`` is its level, 0 (critical) to 7 (idle); without it, the definition's
+        default when the client knows the definition, else 4.
 
         ``version=None`` takes the newest version a live host announces in its heartbeat (or
         the newest the client knows). A definition nobody runs yet is accepted with its
@@ -93,12 +97,13 @@ class WorkflowClient:
             WorkflowNotRegisteredError: no version given, and no live host announces one.
             SerializationError: the data cannot be stored as JSON (or does not fit a
                 definition the client knows).
+            ValueError: ``priority`` is not an int from 0 to 7.
         """
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)
                                     or version < 1):
             raise ConfigurationError(f"a definition's version is a whole number >= 1, not {version!r}")
         return await self.host.start_workflow(
-            definition_id, data, version, reference, description=description
+            definition_id, data, version, reference, description=description, priority=priority
         )
 
     async def publish_event(
