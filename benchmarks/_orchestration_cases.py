@@ -7,9 +7,10 @@
   and steps/s side by side, and their ratio. Every call is recorded before the next (one
   write per call, as the builder's one write per step), and every pass replays the function.
 * ``durable_replay``: one durable function of ``calls`` sequential calls; the mean wall time
-  per call over the first and the last ``window`` calls, and their ratio. A pass replays the
-  whole history (read once per resume, then replayed in memory), so the late calls cost more;
-  the figure says how much.
+  per call over the first and the last ``window`` calls, and their ratio. A host that keeps
+  the workflow resumes the function where it blocked and appends only the pass's new events
+  to the stored history (the history is read and replayed once per resume, not per call);
+  what still grows is the stored text each write carries.
 """
 
 from __future__ import annotations
