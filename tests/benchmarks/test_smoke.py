@@ -51,11 +51,16 @@ def test_smoke_mode_runs_every_entry(tmp_path: Path) -> None:
         for provider in ("memory", "sqlite"):
             assert cases[entry][provider]["status"] == "ok", (entry, provider, cases[entry][provider])
     assert cases["chain"]["sqlite_normal"]["status"] == "ok"
+    serial = cases["chain_serial"]["sqlite"]  # smoke runs it on SQLite only
+    assert serial["status"] == "ok", serial
+    assert serial["serial_starts"] and serial["start_p50_ms"] <= serial["start_p99_ms"]
     assert cases["purge"]["sqlite"]["status"] == "ok", cases["purge"]["sqlite"]
     for level in ("NORMAL", "FULL"):
         assert cases["raw_commits"][level]["status"] == "ok"
     for target in ("sqlite", "postgres"):
         assert cases["dbos_chain"][target]["status"] in ("ok", "skipped"), cases["dbos_chain"][target]
+    sleepers = cases["sleepers"]["sqlite"]
+    assert sleepers["parked_s"] >= sleepers["first_steps_s"] and len(sleepers["idle_cpu_per_s_pct_of_core"]) >= 1
     if "postgresql" in cases["chain"]:  # the test server is configured: its own entries ran
         for entry in ("chain_hosts_1", "chain_hosts_3", "wakeup_cross"):
             assert cases[entry]["postgresql"]["status"] == "ok", (entry, cases[entry])
