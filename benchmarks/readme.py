@@ -17,6 +17,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +111,19 @@ def provenance(path: Path, run: dict[str, Any]) -> str:
     m = run["machine"]
     count = run.get("params", {}).get("sleepers")
     sleepers = f"{count:,}" if isinstance(count, int) else "?"
+    versions = run.get("engine_versions", [])
+    changed = (f"; the engine changed during the run ({len(versions)} versions: others' commits "
+               "in the shared tree; each entry's `wfe_commit` in the JSON says which it ran on)"
+               if len(versions) > 1 else "")
+    took = ""
+    if run.get("finished"):
+        minutes = (datetime.fromisoformat(run["finished"])
+                   - datetime.fromisoformat(run["started"])).total_seconds() / 60
+        took = f" ({minutes:.0f} min)"
     return (f"Run `{path.relative_to(REPO).as_posix()}`: wfe `{m.get('wfe_commit', '?')}`, "
-            f"{run['started'][:16].replace('T', ' ')} UTC, {m.get('cpus')} CPUs "
+            f"{run['started'][:16].replace('T', ' ')} UTC{took}, {m.get('cpus')} CPUs "
             f"({m.get('cpu_model', '?')}), {m.get('memory_gb', '?')} GB, Python {m['python']}, "
-            f"SQLite {m['sqlite']}; {sleepers} sleepers.")
+            f"SQLite {m['sqlite']}; {sleepers} sleepers{changed}.")
 
 
 def table(path: Path, run: dict[str, Any], headline_only: bool) -> str:
