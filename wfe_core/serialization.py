@@ -635,9 +635,38 @@ def encode_data(data: Any, data_type: Any = None) -> str:
             return "null"
         if _is_untyped(data_type) or not (attrs.has(type(data)) or dataclasses.is_dataclass(data)):
             return _dumps(_encode(data, 0))
-        return _dumps(_converter.unstructure(data, data_type or type(data)))
+        plain = _converter.unstructure(data, data_type or type(data))
+        if sys.getrecursionlimit() > _USUAL_RECURSION_LIMIT and _deeper_than(plain, _TYPED_LEVELS):
+            # Typed data is bounded by the recursion error its encoding meets; this process
+            # raised the limit (mypy's API does), so the bound is checked as it would be met.
+            raise RecursionError("nested too deep")
+        return _dumps(plain)
     except _REFUSALS as exc:
         _raise(exc, "the workflow data", [("data", data)])
+
+
+#: Python's own recursion limit: typed data deeper than encoding can go under it is refused
+#: (see :func:`encode_data`), whatever limit this process set (mypy's API sets 16,384).
+_USUAL_RECURSION_LIMIT = 1000
+#: Levels of plain JSON (dicts and lists) that typed data may reach before that refusal.
+_TYPED_LEVELS = 4 * MAX_DEPTH
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether the dicts and lists of ``value`` nest more than ``limit`` deep (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def decode_data(text: str | None, data_type: Any = None) -> Any:
@@ -648,6 +677,8 @@ def decode_data(text: str | None, data_type: Any = None) -> Any:
         raw = json.loads(text)
         if raw is None:
             return None
+        if sys.getrecursionlimit() > _USUAL_RECURSION_LIMIT and _deeper_than(raw, _TYPED_LEVELS):
+            raise RecursionError("nested too deep")  # what a process with the usual limit meets
         if _is_untyped(data_type) or (isinstance(raw, dict) and _TAG in raw):
             return from_json_value(raw)
         return _converter.structure(raw, data_type)
