@@ -5,11 +5,12 @@ loop, the plugin's ``queue`` factory builds it. Items live in the database, so s
 on one file share the queues and a queued id survives a restart.
 
 Waking up: an enqueue in this process sets an in-process event that the waiting ``dequeue``
-wakes on at once. Items enqueued by *other* processes cannot signal us, so a waiting ``dequeue``
-also looks at the table on a backoff, from 5 ms up to 100 ms while nothing comes. That look is
-a read (no write lock, so idle consumers never make writers wait); only when it finds something
-does ``dequeue`` take the write lock to claim it. An idle consumer thus costs about ten indexed
-reads a second.
+wakes on at once. Items enqueued by *other* processes cannot signal us, so one of the waiting
+``dequeue`` calls of each kind, the watcher, also looks at the table on a backoff, from 5 ms up
+to 100 ms while nothing comes, and wakes the others when it finds something. That look is a
+read (no write lock, so idle consumers never make writers wait); only when it finds something
+does ``dequeue`` take the write lock to claim it. An idle process thus costs about ten indexed
+reads a second per kind, however many consumers wait (a host has eight for workflows).
 
 Order: each item has a rank (``wfe_core.providers.queue_rank``: the enqueue time plus its
 priority level's aging), and the lowest rank goes first, ties in enqueue order (``seq``). An id
@@ -24,7 +25,7 @@ import time
 
 from wfe_core.providers import DEFAULT_PRIORITY, PRIORITY_AGING, QueueKind, queue_rank
 
-from ._database import DatabaseUser
+from ._database import DatabaseUser, SqliteDatabase
 
 __all__ = ["SqliteQueue"]
 
@@ -69,6 +70,13 @@ class SqliteQueue(DatabaseUser):
 
     aging: float = PRIORITY_AGING
 
+    def __init__(self, database: SqliteDatabase | str) -> None:
+        super().__init__(database)
+        #: Kinds whose table a waiting ``dequeue`` of this process looks at for the others.
+        self._watched: set[QueueKind] = set()
+        #: Each kind's pause between looks, grown while nothing comes (5 ms to 100 ms).
+        self._backoff: dict[QueueKind, float] = {}
+
     async def enqueue(
         self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
     ) -> None:
@@ -82,30 +90,47 @@ class SqliteQueue(DatabaseUser):
         """Take the id of ``kind`` of lowest rank, waiting up to ``timeout`` seconds; None if none came."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
-        delay = _FIRST_DELAY
-        # Hot: an item is likely there (first try, or a local enqueue woke us), so claim it
-        # straight away; cold: peek with a read first, so idle polling takes no write lock.
-        hot = True
-        while True:
-            # Cleared before looking, so that an enqueue landing while we look still wakes us.
-            wakeup = self._wakeup(kind)
-            wakeup.clear()
-            if hot or await self._db.read(
-                lambda conn: conn.execute(_PEEK, (kind.value,)).fetchone()
-            ):
-                item = await self._take(kind)
-                if item is not None:
-                    return item
-                # Nothing, or another consumer (here or in another process) won the race.
-                delay = _FIRST_DELAY
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            try:
-                await asyncio.wait_for(wakeup.wait(), min(delay, remaining))
-                hot, delay = True, _FIRST_DELAY
-            except TimeoutError:
-                hot, delay = False, min(delay * 2, _MAX_DELAY)
+        # The backoff outlives one call: consumers call again and again while idle.
+        delay = self._backoff.get(kind, _FIRST_DELAY)
+        # Hot: a local enqueue woke us, so an item is likely there: claim it straight away.
+        # Cold (and at first): peek with a read first, so idle looks take no write lock.
+        hot = False
+        watching = False
+        try:
+            while True:
+                # Cleared before looking, so that an enqueue landing while we look wakes us.
+                wakeup = self._wakeup(kind)
+                wakeup.clear()
+                # A look only where no other call of this process watches the kind.
+                looks = watching or kind not in self._watched
+                if hot or looks and await self._db.read(
+                    lambda conn: conn.execute(_PEEK, (kind.value,)).fetchone()
+                ):
+                    if not hot:  # found by a look: the other consumers may claim too
+                        wakeup.set()
+                    item = await self._take(kind)
+                    if item is not None:
+                        self._backoff[kind] = _FIRST_DELAY
+                        return item
+                    # Nothing, or another consumer (here or in another process) won the race.
+                    delay = _FIRST_DELAY
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                if not watching and kind not in self._watched:
+                    self._watched.add(kind)  # this call looks at the table for the others
+                    watching = True
+                try:
+                    await asyncio.wait_for(
+                        wakeup.wait(), min(delay, remaining) if watching else remaining
+                    )
+                    hot, delay = True, _FIRST_DELAY
+                except TimeoutError:
+                    hot, delay = False, min(delay * 2, _MAX_DELAY)
+        finally:
+            if watching:
+                self._watched.discard(kind)
+                self._backoff[kind] = delay
 
     async def _take(self, kind: QueueKind) -> str | None:
         """Claim the oldest item in one write transaction, never losing it to cancellation."""
