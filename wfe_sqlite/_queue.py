@@ -10,7 +10,8 @@ wakes on at once. Items enqueued by *other* processes cannot signal us, so one o
 to 100 ms while nothing comes, and wakes the others when it finds something. That look is a
 read (no write lock, so idle consumers never make writers wait); only when it finds something
 does ``dequeue`` take the write lock to claim it. An idle process thus costs about ten indexed
-reads a second per kind, however many consumers wait (a host has eight for workflows).
+reads a second per kind, however many consumers wait (a host has eight for workflows), nor
+how often they call: a call does not look sooner than the backoff after the last look.
 
 Order: each item has a rank (``wfe_core.providers.queue_rank``: the enqueue time plus its
 priority level's aging), and the lowest rank goes first, ties in enqueue order (``seq``). An id
@@ -76,6 +77,8 @@ class SqliteQueue(DatabaseUser):
         self._watched: set[QueueKind] = set()
         #: Each kind's pause between looks, grown while nothing comes (5 ms to 100 ms).
         self._backoff: dict[QueueKind, float] = {}
+        #: When each kind's table was last looked at (the loop's clock).
+        self._looked: dict[QueueKind, float] = {}
 
     async def enqueue(
         self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
@@ -101,8 +104,13 @@ class SqliteQueue(DatabaseUser):
                 # Cleared before looking, so that an enqueue landing while we look wakes us.
                 wakeup = self._wakeup(kind)
                 wakeup.clear()
-                # A look only where no other call of this process watches the kind.
-                looks = watching or kind not in self._watched
+                # A look only where no other call of this process watches the kind, and not
+                # sooner than the backoff after the last one (a call starts where one ended).
+                looks = (watching or kind not in self._watched) and (
+                    loop.time() - self._looked.get(kind, float("-inf")) >= delay / 2
+                )
+                if looks:
+                    self._looked[kind] = loop.time()
                 if hot or looks and await self._db.read(
                     lambda conn: conn.execute(_PEEK, (kind.value,)).fetchone()
                 ):
