@@ -68,13 +68,6 @@ def _version(text: str) -> int:
     return value
 
 
-def host_state(record: HostRecord, now: datetime) -> str:
-    """``live``, ``draining`` (stopping) or ``stale`` (missed its heartbeats)."""
-    if record.is_stale(now):
-        return "stale"
-    return "draining" if record.draining else "live"
-
-
 def _definitions(record: HostRecord) -> str:
     return ", ".join(
         f"{def_id} v{','.join(str(v) for v in versions)}"
@@ -103,14 +96,14 @@ async def hosts(args: argparse.Namespace, out: Output) -> int:
     out.table(
         ("ID", "STATE", "IN FLIGHT", "LAST SEEN (UTC)", "STARTED (UTC)", "VERSION", "DEFINITIONS"),
         [
-            (r.id, host_state(r, now), str(r.in_flight), clock(r.last_seen), clock(r.started),
+            (r.id, r.state(now), str(r.in_flight), clock(r.last_seen), clock(r.started),
              r.wfe_version, _definitions(r))
             for r in found
         ],
         status_column=1,
     )
-    live = sum(1 for r in found if host_state(r, now) == "live")
-    stale = sum(1 for r in found if r.is_stale(now))
+    states = [r.state(now) for r in found]
+    live, stale = states.count("live"), states.count("stale")
     out.line(f"{len(found)} host(s): {live} live"
              + (f", {stale} stale (stopped reporting; dead, hung or cut off from the store)"
                 if stale else ""))
@@ -124,16 +117,14 @@ def _host_json(record: HostRecord, now: datetime) -> dict[str, Any]:
         "last_seen": record.last_seen, "interval": record.interval,
         "in_flight": record.in_flight, "definitions": record.definitions,
         "draining": record.draining, "stale": record.is_stale(now),
-        "state": host_state(record, now),
+        "state": record.state(now),
     }
 
 
 def waiting_for_worker(records: Sequence[HostRecord], definition_id: str, version: int) -> bool:
     """Whether no live host (per the heartbeats) has ``definition_id`` at ``version``."""
     now = datetime.now(UTC)
-    return not any(
-        r.runs(definition_id, version) and not r.is_stale(now) and not r.draining for r in records
-    )
+    return not any(r.takes(definition_id, version, now) for r in records)
 
 
 async def start(args: argparse.Namespace, out: Output) -> int:

@@ -87,10 +87,7 @@ class Heartbeat:
     def runs_elsewhere(self, definition_id: str, version: int) -> bool:
         """Whether a live host other than this one announced ``definition_id`` at ``version``."""
         now = datetime.now(UTC)
-        return any(
-            h.runs(definition_id, version) and not h.is_stale(now) and not h.draining
-            for h in self.others
-        )
+        return any(h.takes(definition_id, version, now) for h in self.others)
 
     async def start(self) -> None:
         """The first beat, and the removal of hosts silent for :data:`FORGET_AFTER` seconds.

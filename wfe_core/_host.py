@@ -482,12 +482,15 @@ class WorkflowHost:
                 )
             if not _is_utf8(value):
                 raise SerializationError(f"the {what} {value!r} {_NOT_TEXT}")
-        definition = self.registry.find(definition_id, version) if version is not None else None
-        if definition is None and not (self.starts_unregistered and version is not None):
-            if not self.starts_unregistered or self.registry.find_id(definition_id):
-                definition = self.registry.get(definition_id, version)
-            else:
-                version = await self._announced_version(definition_id)
+        definition: WorkflowDefinition[Any] | None
+        if not self.starts_unregistered:
+            definition = self.registry.get(definition_id, version)
+        elif version is not None:  # a client: a version it lacks is started for the workers
+            definition = self.registry.find(definition_id, version)
+        elif self.registry.find_id(definition_id):
+            definition = self.registry.get(definition_id)
+        else:
+            definition, version = None, await self._announced_version(definition_id)
         if definition is not None:
             definition_id, version = definition.id, definition.version
             if data is None:

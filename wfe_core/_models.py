@@ -304,6 +304,16 @@ class HostRecord:
         """Whether the host stopped reporting (missed :data:`STALE_AFTER_BEATS` beats) by ``now``."""
         return (now - self.last_seen).total_seconds() > STALE_AFTER_BEATS * self.interval
 
+    def state(self, now: datetime) -> str:
+        """``"live"``, ``"draining"`` (stopping) or ``"stale"`` (stopped reporting) at ``now``."""
+        if self.is_stale(now):
+            return "stale"
+        return "draining" if self.draining else "live"
+
     def runs(self, definition_id: str, version: int) -> bool:
         """Whether this host has ``definition_id`` at ``version`` registered."""
         return version in self.definitions.get(definition_id, ())
+
+    def takes(self, definition_id: str, version: int, now: datetime) -> bool:
+        """Whether this host is live at ``now`` and runs ``definition_id`` at ``version``."""
+        return self.state(now) == "live" and self.runs(definition_id, version)

@@ -104,7 +104,7 @@ class Dashboard:
         rows = None
         if list_hosts is not None:
             records = await list_hosts()
-            rows = [(r, r.is_stale(now)) for r in sorted(records, key=lambda r: r.last_seen, reverse=True)]
+            rows = [(r, r.state(now)) for r in sorted(records, key=lambda r: r.last_seen, reverse=True)]
         return self.render(request, "hosts.html", rows=rows, now=now)
 
     # -- api -------------------------------------------------------------------------------------

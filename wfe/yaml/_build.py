@@ -39,7 +39,7 @@ from wfe_core import (
     WorkflowDefinition,
 )
 
-from ._conditions import Condition, evaluate, field_path
+from ._conditions import Condition, evaluate, value_at
 from ._spec import StepSpec, WorkflowSpec
 
 __all__ = ["StepFailed", "StepFailedError", "build_workflow", "initial_data"]
@@ -63,18 +63,6 @@ class StepFailed(StepBody):
             f"step {self.step_name!r} failed (its on_failure and ensure steps have run); "
             f"see its error above (`wfe errors {ctx.workflow.id}`)"
         )
-
-
-def _at(data: Any, path: str) -> Any:
-    value = data
-    for part in field_path(path):
-        if isinstance(value, Mapping):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
 
 
 @attrs.frozen(eq=False)  # its mappings are not hashable; the fingerprint uses its repr
@@ -113,7 +101,7 @@ class StepConfig:
         config = copy.deepcopy(dict(self.config))
         env = dict(config.get("env") or {})
         for name, path in self.inputs.items():
-            value = _at(data, path)
+            value = value_at(data, path)
             env[name] = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
         config["env"] = env
         return config
@@ -129,7 +117,7 @@ class ChildData:
     def __call__(self, data: Any) -> dict[str, Any]:
         if not self.inputs:
             return {**self.defaults, **copy.deepcopy(dict(data or {}))}
-        return {**self.defaults, **{name: _at(data, path) for name, path in self.inputs.items()}}
+        return {**self.defaults, **{name: value_at(data, path) for name, path in self.inputs.items()}}
 
 
 @attrs.frozen(eq=False)  # its mappings are not hashable; the fingerprint uses its repr
@@ -141,7 +129,7 @@ class ChildOutputs:
     def __call__(self, step: Any, data: Any) -> None:
         result = step.result if isinstance(step.result, Mapping) else {}
         for key, path in self.outputs.items():
-            data[key] = _at(result, path)
+            data[key] = value_at(result, path)
 
 
 def initial_data(spec: WorkflowSpec) -> dict[str, Any]:

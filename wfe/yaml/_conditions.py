@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["COMBINATORS", "OPERATORS", "Comparison", "Condition", "Group", "evaluate", "parse_condition"]
+__all__ = ["COMBINATORS", "OPERATORS", "Comparison", "Condition", "Group", "evaluate", "parse_condition", "value_at"]
 
 #: Operators that take a value, and the two that take ``true``.
 OPERATORS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "contains", "is_null", "is_not_null")
@@ -106,7 +106,8 @@ def fields(condition: Condition) -> list[Comparison]:
     return [c for item in condition.items for c in fields(item)]
 
 
-def _value(data: Any, field: str) -> Any:
+def value_at(data: Any, field: str) -> Any:
+    """The value at the dotted ``field`` path of ``data`` (mappings and list indexes); None if absent."""
     value = data
     for part in field_path(field):
         if isinstance(value, Mapping):
@@ -151,7 +152,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 def evaluate(condition: Condition, data: Any) -> bool:
     """Whether ``condition`` holds for ``data`` (a missing field is null)."""
     if isinstance(condition, Comparison):
-        return _compare(condition.operator, _value(data, condition.field), condition.value)
+        return _compare(condition.operator, value_at(data, condition.field), condition.value)
     results = (evaluate(item, data) for item in condition.items)
     match condition.kind:
         case "all":
