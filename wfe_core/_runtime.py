@@ -72,8 +72,6 @@ log = logging.getLogger("wfe.runtime")
 QUEUE_READERS = 8
 #: Seconds ``stop`` waits for a cancelled task to end before it logs the task and goes on.
 CANCEL_WAIT = 10.0
-#: Seconds ``stop`` lets queue readers in the middle of a dequeue finish it (see ``stop``).
-DEQUEUE_WAIT = 2.0
 #: Seconds between looks at the registry while it is empty (the queue is not read then).
 NOTHING_REGISTERED_PAUSE = 0.25
 
@@ -107,8 +105,6 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self.stopping = False
         self.loops: list[asyncio.Task[None]] = []
-        #: Queue readers in the middle of a dequeue (let finish at stop, not cancelled).
-        self.dequeuing: set[asyncio.Task[Any]] = set()
         self.work: set[asyncio.Task[Any]] = set()
         self.pool = StepThreads(settings.thread_pool_size)
         self.outage = Outage()
@@ -209,11 +205,6 @@ class Runtime:
         # as it sees ``stopping`` once woken.
         self.timers.wake.set()
         self.poller.wake.set()
-        # A queue reader cancelled inside its dequeue may have taken an item it then never
-        # hands on, which would wait for the next poller's round: those end by themselves
-        # (their dequeue times out within a second) and give back what they took.
-        if self.dequeuing:
-            await asyncio.wait(set(self.dequeuing), timeout=DEQUEUE_WAIT)
         await stop_tasks(self.loops, "background loop", log=log, wait=CANCEL_WAIT)
         await self.hand_back_waiting()
         if self.work:
@@ -287,9 +278,6 @@ class Runtime:
             await self.capacity.take_for_queue()
             if self.stopping:
                 return
-            task = asyncio.current_task()
-            assert task is not None
-            self.dequeuing.add(task)
             try:
                 wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
             except ProviderUnavailableError as exc:
@@ -301,8 +289,6 @@ class Runtime:
                 log.exception("dequeue from the workflow queue failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
-            finally:
-                self.dequeuing.discard(task)
             attempt = 0
             if wid is None:
                 continue  # not a sign the store is back (see EventDelivery.run)
