@@ -11,7 +11,10 @@ records ``first`` and both parts, log ``<id> recorded`` (the test kills the proc
 ``slow`` running). ``durable-wait``: start one and log ``<id> waiting`` once the store shows
 it waiting for the event or the timer (killed there). ``durable-resume [go]``: publish ``go``
 if asked, wait for the workflow to end, print its status and result. ``durable-share-start`` /
-``durable-share COUNT``: two hosts run COUNT of ``durable-share`` together.
+``durable-share COUNT``: two hosts run COUNT of ``durable-share`` together. The starting host
+waits until the other one's heartbeat shows it live, then starts them through a
+``WorkflowClient``, which queues them for either host (a host's own start would run them
+itself, as the other may still be starting).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from wfe import OrchestrationContext, WorkflowHost, WorkflowStatus, orchestration
+from wfe import OrchestrationContext, WorkflowClient, WorkflowHost, WorkflowStatus, orchestration
 from wfe_core._history import History
+from wfe_core.testing import Stores
 
 
 def activities(mark: Callable[[str], None]) -> Any:
@@ -77,7 +81,8 @@ async def _history_of(host: WorkflowHost, wid: str) -> dict[str, Any]:
 
 
 async def run(
-    mode: str, host: WorkflowHost, log_dir: Path, arg: str | None, mark: Callable[[str], None]
+    mode: str, host: WorkflowHost, log_dir: Path, arg: str | None, mark: Callable[[str], None],
+    stores: Stores | None = None,
 ) -> None:
     """Run one durable MODE on a started host (see the module docstring)."""
     ids_file = log_dir / "ids.txt"
@@ -103,7 +108,13 @@ async def run(
     else:
         count = int(arg or "0")
         if mode == "durable-share-start":
-            ids = [await host.start_workflow("durable-share") for _ in range(count)]
+            deadline = time.monotonic() + 60
+            while len(await host.list_hosts()) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert stores is not None, "durable-share-start needs the stores"
+            async with WorkflowClient(**stores.host_options()) as client:
+                ids = [await client.start_workflow("durable-share", version=1)
+                       for _ in range(count)]
             ids_file.write_text("\n".join(ids))
         while not ids_file.exists() or len(ids_file.read_text().split()) < count:
             await asyncio.sleep(0.05)

@@ -133,7 +133,8 @@ async def main() -> None:
             host.register(definition)
         ids_file = LOG_DIR / "ids.txt"
         if mode.startswith("durable-"):  # durable functions (``_durable_worker``)
-            await _durable_worker.run(mode, host, LOG_DIR, sys.argv[4] if len(sys.argv) > 4 else None, mark)
+            await _durable_worker.run(mode, host, LOG_DIR, sys.argv[4] if len(sys.argv) > 4 else None, mark,
+                                      stores)
         elif mode == "oven-start":
             ids_file.write_text(await host.start_workflow("oven", {"size": "large"}))
             await asyncio.sleep(600)  # killed here, waiting on the activity
