@@ -79,6 +79,8 @@ class SqliteQueue(DatabaseUser):
         self._backoff: dict[QueueKind, float] = {}
         #: When each kind's table was last looked at (the loop's clock).
         self._looked: dict[QueueKind, float] = {}
+        #: Kinds whose last claim here found an item: the next call claims without a look.
+        self._flowing: set[QueueKind] = set()
 
     async def enqueue(
         self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
@@ -95,9 +97,10 @@ class SqliteQueue(DatabaseUser):
         deadline = loop.time() + max(timeout, 0.0)
         # The backoff outlives one call: consumers call again and again while idle.
         delay = self._backoff.get(kind, _FIRST_DELAY)
-        # Hot: a local enqueue woke us, so an item is likely there: claim it straight away.
-        # Cold (and at first): peek with a read first, so idle looks take no write lock.
-        hot = False
+        # Hot: a local enqueue woke us, or the last claim of this kind found an item, so one
+        # is likely there: claim it straight away. Cold (and at first): peek with a read
+        # first, so idle looks take no write lock.
+        hot = kind in self._flowing
         watching = False
         try:
             while True:
@@ -119,7 +122,9 @@ class SqliteQueue(DatabaseUser):
                     item = await self._take(kind)
                     if item is not None:
                         self._backoff[kind] = _FIRST_DELAY
+                        self._flowing.add(kind)
                         return item
+                    self._flowing.discard(kind)
                     # Nothing, or another consumer (here or in another process) won the race.
                     delay = _FIRST_DELAY
                 remaining = deadline - loop.time()
