@@ -65,6 +65,9 @@ class PassState:
         self.now = now
         self.emit = emit
         self.result = PassResult()
+        #: A primitive's pointer was added (since the executor last cleared it): a round of
+        #: primitives may follow the user steps in the same pass.
+        self.primitive_added = False
         #: When the workflow must be over (``_deadline``); None: no deadline.
         self.deadline: datetime | None = None
         #: pointer id -> the pointers that start when it ends (compensation chains).
@@ -97,6 +100,8 @@ class PassState:
     def add_pointer(self, pointer: ExecutionPointer) -> ExecutionPointer:
         self.pointers.add(pointer)
         self.result.changed.add(pointer.id)
+        if self.steps[pointer.step_id].is_primitive:
+            self.primitive_added = True
         return pointer
 
     def close(self, pointer: ExecutionPointer, status: PointerStatus) -> None:

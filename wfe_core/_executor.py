@@ -67,6 +67,7 @@ class _Pass:
         span: Span | None,
     ) -> None:
         host = executor.host
+        self.clock = executor.clock
         # Building lifecycle events costs time on every step; skip it when nobody listens.
         self.state = PassState(
             instance, definition, now, host is None or host.lifecycle.active
@@ -89,13 +90,18 @@ class _Pass:
         self.deadline = self.state.deadline = deadline_of(instance)
 
     async def run(self) -> PassResult:
-        """Run the due steps; then, while a round ran only primitives, the steps they made due.
+        """Run the due steps; then the primitives they made due, and what those make due, up
+        to the next user step.
 
-        A round that ran no user step (a wait that received its event, a branch or loop
-        deciding) changed nothing outside the instance, so running what it made due in the
-        same pass loses nothing if the pass is lost, and saves a write: the step after a
-        received event runs one commit sooner. A round that opened a wait (starting a child
-        workflow opens one too) or recorded an error ends the pass, as does the cap on rounds.
+        A primitive (a delay starting, a wait that received its event, a branch or loop
+        deciding, the end) changes nothing outside the instance, so running it in the pass of
+        the user step before it loses nothing if the pass is lost, and saves a write: the
+        step after a received event runs one commit sooner, a step followed by a delay parks
+        in one write, the last step and the end complete the workflow in one. Once a user step
+        ran, the next user step waits for this pass's write (a pass of primitives alone runs
+        the user step they made due: nothing ran that a lost pass would repeat). A round that
+        opened a wait (starting a child workflow opens one too) or recorded an error ends the
+        pass, as does the cap on rounds.
         """
         state = self.state
         now, steps, wf, result = state.now, state.steps, state.wf, state.result
@@ -103,7 +109,8 @@ class _Pass:
             expire(state, self.deadline)
             return result
         rounds = 0
-        while True:  # one round; the usual pass (a user step ran) has only this one
+        ran_users = False  # once a user step ran, the pass ends before the next one
+        while True:  # one round; the usual pass (user step after user step) has only this one
             rounds += 1
             due: list[ExecutionPointer] = []
             users: list[ExecutionPointer] = []
@@ -121,12 +128,16 @@ class _Pass:
                     # A wait whose timeout passed with no event: it runs to give up.
                     p.active = True
                     due.append(p)
+            if ran_users and users:
+                break  # the next user step runs after this pass is stored
             state.process_cancellations()
             # User steps that are due together (parallel branches, parallel foreach items) run
             # at the same time; their results are applied one by one, in pointer order, so the
             # pass's state change is the same as if they had run in that order. Primitives
             # follow, in order: a container then sees the body steps that ended in this pass.
             if users and wf.status is WorkflowStatus.RUNNABLE:
+                ran_users = True
+                state.primitive_added = False
                 await self.run_user_steps(users)
             if len(due) > len(users):
                 for pointer in due:
@@ -139,7 +150,7 @@ class _Pass:
                     await self.execute_primitive(pointer)
                     state.process_cancellations()
             if (
-                users
+                (users and not state.primitive_added)  # the usual pass ends here
                 or not due
                 or rounds >= PRIMITIVE_ROUNDS
                 or wf.status is not WorkflowStatus.RUNNABLE
@@ -147,6 +158,9 @@ class _Pass:
                 or result.errors
             ):
                 break
+            if ran_users:  # primitives follow the user steps: a delay counts from now
+                state.primitive_added = False
+                now = state.now = self.clock.now()
         state.determine_next_execution()
         return result
 

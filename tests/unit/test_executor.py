@@ -897,8 +897,7 @@ async def test_a_received_event_and_the_step_after_it_are_one_pass(clock: FakeCl
     """The wait ends and the next step runs before the pass is written: one write, not two."""
     definition = WorkflowBuilder().start_with(A).wait_for("paid", "k").then(B).build("w")
     instance = make_instance(definition)
-    await run_pass(clock, instance, definition)
-    result = await run_pass(clock, instance, definition)
+    result = await run_pass(clock, instance, definition)  # A, and its wait subscribes
     waiting = only(pointers_at(instance, 1))
     assert waiting.status is PointerStatus.WAITING_FOR_EVENT
     assert result.subscriptions and RUNS == ["A"]
@@ -926,8 +925,7 @@ async def test_a_round_of_primitives_that_opens_a_wait_ends_the_pass(clock: Fake
         .build("branch-wait")
     )
     instance = make_instance(definition)
-    await run_pass(clock, instance, definition)  # A
-    result = await run_pass(clock, instance, definition)  # the if, then its wait
+    result = await run_pass(clock, instance, definition)  # A, the if, then its wait
     assert RUNS == ["A"]
     assert [s.event_name for s in result.subscriptions] == ["paid"]
     assert instance.status is WorkflowStatus.RUNNABLE
@@ -950,8 +948,8 @@ async def test_a_loop_of_primitives_alone_still_ends_its_pass(clock: FakeClock) 
         .build("spin")
     )
     instance = make_instance(definition)
-    await run_pass(clock, instance, definition)
-    assert RUNS == ["A"]
+    await run_pass(clock, instance, definition)  # A, then the loop's first rounds
+    assert RUNS[0] == "A" and 1 <= RUNS.count("Spin") < PRIMITIVE_ROUNDS
     per_pass = []
     for _ in range(4):
         before = RUNS.count("Spin")
