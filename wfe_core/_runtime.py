@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from ._capacity import Capacity
-from ._events import EventDelivery
+from ._events import QUEUE_WAIT, EventDelivery
 from ._executor import WorkflowExecutor
 from ._group_commit import GroupCommit
 from ._heartbeat import Heartbeat
@@ -279,7 +279,7 @@ class Runtime:
             if self.stopping:
                 return
             try:
-                wid = await self.queue.dequeue(QueueKind.WORKFLOW, 0.25)
+                wid = await self.queue.dequeue(QueueKind.WORKFLOW, QUEUE_WAIT)
             except ProviderUnavailableError as exc:
                 self.outage.failed(exc, "taking from the workflow queue")
                 attempt += 1

@@ -7,9 +7,9 @@ on one file share the queues and a queued id survives a restart.
 Waking up: an enqueue in this process sets an in-process event that the waiting ``dequeue``
 wakes on at once. Items enqueued by *other* processes cannot signal us, so one of the waiting
 ``dequeue`` calls of each kind, the watcher, also looks at the table on a backoff, from 5 ms up
-to 100 ms while nothing comes, and wakes the others when it finds something. That look is a
+to 250 ms while nothing comes, and wakes the others when it finds something. That look is a
 read (no write lock, so idle consumers never make writers wait); only when it finds something
-does ``dequeue`` take the write lock to claim it. An idle process thus costs about ten indexed
+does ``dequeue`` take the write lock to claim it. An idle process thus costs about four indexed
 reads a second per kind, however many consumers wait (a host has eight for workflows), nor
 how often they call: a call does not look sooner than the backoff after the last look.
 
@@ -31,7 +31,10 @@ from ._database import DatabaseUser, SqliteDatabase
 __all__ = ["SqliteQueue"]
 
 _FIRST_DELAY = 0.005
-_MAX_DELAY = 0.1
+# 250 ms: an idle host (two kinds watched) looks 8 times a second, not 20 as at 100 ms, and an
+# item queued by another process to a host idle for a while is taken within 250 ms; a busy
+# queue is looked at every 5 ms, as its backoff starts over at each find.
+_MAX_DELAY = 0.25
 
 # seq is one past the highest of the kind; the write lock serializes enqueues, so no two
 # queued items of a kind share a seq.
@@ -75,7 +78,7 @@ class SqliteQueue(DatabaseUser):
         super().__init__(database)
         #: Kinds whose table a waiting ``dequeue`` of this process looks at for the others.
         self._watched: set[QueueKind] = set()
-        #: Each kind's pause between looks, grown while nothing comes (5 ms to 100 ms).
+        #: Each kind's pause between looks, grown while nothing comes (5 ms to 250 ms).
         self._backoff: dict[QueueKind, float] = {}
         #: When each kind's table was last looked at (the loop's clock).
         self._looked: dict[QueueKind, float] = {}
