@@ -89,10 +89,28 @@ class Capacity:
         #: Workflows dequeued while active here: run once more when the current run ends.
         self.rerun: set[str] = set()
         self.released: dict[str, asyncio.Event] = {}
+        #: Queue readers in a dequeue (each for a free slot; see ``take_for_queue``).
+        self.dequeuing = 0
 
     async def take_for_queue(self) -> None:
-        """Wait for a free slot without taking it (a queue reader, before it dequeues)."""
-        await self.slots.until_free()
+        """Wait for a free slot no other queue reader is dequeuing for, without taking it (a
+        queue reader, before it dequeues); :meth:`done_dequeuing` once the dequeue returns.
+
+        So a host takes from the shared queue only as many items as it has slots for: a
+        reader holding an item while it waits for a slot would run it ahead of a higher
+        level queued after it (and keep it from the other hosts).
+        """
+        slots = self.slots
+        while slots.free - self.dequeuing <= 0 and not self.stopping:
+            slots.freed.clear()
+            await slots.freed.wait()
+        self.dequeuing += 1
+
+    def done_dequeuing(self) -> None:
+        """A reader's dequeue returned (with an item or not): its claim on a slot ends."""
+        self.dequeuing -= 1
+        if self.slots.free - self.dequeuing > 0:
+            self.slots.freed.set()  # a reader waiting for a slot to dequeue for may go
 
     async def admit_dequeued(self, wid: str) -> bool | None:
         """A queue reader got ``wid``: take a slot for it. False when it runs here already;

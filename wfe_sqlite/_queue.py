@@ -10,7 +10,7 @@ wakes on at once. Items enqueued by *other* processes cannot signal us, so one o
 to 250 ms while nothing comes, and wakes the others when it finds something. That look is a
 read (no write lock, so idle consumers never make writers wait); only when it finds something
 does ``dequeue`` take the write lock to claim it. An idle process thus costs about four indexed
-reads a second per kind, however many consumers wait (a host has eight for workflows), nor
+reads a second per kind, however many consumers wait (a host has sixteen for workflows), nor
 how often they call: a call does not look sooner than the backoff after the last look.
 
 Order: each item has a rank (``wfe_core.providers.queue_rank``: the enqueue time plus its
