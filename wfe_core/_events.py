@@ -52,7 +52,7 @@ log = logging.getLogger("wfe.runtime")
 
 #: Seconds a queue reader waits in one ``dequeue`` call before it calls again. An item queued
 #: in this process wakes it at once, and each queue watches for items from other processes on
-#: its own cadence (SQLite every 5-100 ms, PostgreSQL on notifications), so the wait bounds
+#: its own cadence (SQLite every 5-250 ms, PostgreSQL on notifications), so the wait bounds
 #: only how often an idle reader comes round: 9 readers at 0.25 s made 36 empty returns a
 #: second, the biggest part of an idle host's CPU; 17 at 2 s make 8.5.
 QUEUE_WAIT = 2.0

@@ -17,22 +17,12 @@ import asyncio
 import time
 
 from ...providers import QueueKind, QueueProvider
-from .queue_priority import QueuePriorityContract
+from .queue_priority import EMPTY_TIMEOUT, QueuePriorityContract, drain
 
 __all__ = ["QueueContract"]
 
-#: How long a dequeue expected to find nothing waits.
-EMPTY_TIMEOUT = 0.05
-
 #: An upper bound for returning from a short dequeue; it only catches a provider that hangs.
 HANG_LIMIT = 5.0
-
-
-async def _drain(queue: QueueProvider, kind: QueueKind) -> list[str]:
-    items = []
-    while (item := await queue.dequeue(kind, EMPTY_TIMEOUT)) is not None:
-        items.append(item)
-    return items
 
 
 class QueueContract(QueuePriorityContract):
@@ -62,35 +52,35 @@ class QueueContract(QueuePriorityContract):
         assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) == "e1"
         assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) == "e2"
         assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) is None
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["w1", "w2"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["w1", "w2"]
 
     async def test_the_same_id_may_wait_in_each_kind(self, queue: QueueProvider) -> None:
         for kind in QueueKind:
             await queue.enqueue(kind, "x")
         for kind in QueueKind:
-            assert await _drain(queue, kind) == ["x"]
+            assert await drain(queue, kind) == ["x"]
 
     async def test_an_id_already_waiting_is_not_enqueued_again(self, queue: QueueProvider) -> None:
         await queue.enqueue(QueueKind.WORKFLOW, "x")
         await queue.enqueue(QueueKind.WORKFLOW, "x")
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["x"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["x"]
 
     async def test_a_duplicate_keeps_the_first_place(self, queue: QueueProvider) -> None:
         for item in ("x", "y", "x", "z", "y"):
             await queue.enqueue(QueueKind.WORKFLOW, item)
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["x", "y", "z"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["x", "y", "z"]
 
     async def test_an_id_can_be_enqueued_again_after_dequeue(self, queue: QueueProvider) -> None:
         await queue.enqueue(QueueKind.WORKFLOW, "x")
         assert await queue.dequeue(QueueKind.WORKFLOW, EMPTY_TIMEOUT) == "x"
         await queue.enqueue(QueueKind.WORKFLOW, "x")
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["x"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["x"]
 
     async def test_enqueue_many_then_drain_in_order(self, queue: QueueProvider) -> None:
         items = [f"item-{n:02d}" for n in range(20)]
         for item in items:
             await queue.enqueue(QueueKind.EVENT, item)
-        assert await _drain(queue, QueueKind.EVENT) == items
+        assert await drain(queue, QueueKind.EVENT) == items
         assert await queue.dequeue(QueueKind.EVENT, EMPTY_TIMEOUT) is None
 
     async def test_start_and_close_are_idempotent(self, queue: QueueProvider) -> None:

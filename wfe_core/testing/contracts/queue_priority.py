@@ -20,16 +20,17 @@ from ...providers import QueueKind, QueueProvider
 __all__ = ["QueuePriorityContract"]
 
 #: How long a dequeue expected to find nothing waits.
-_EMPTY_TIMEOUT = 0.05
+EMPTY_TIMEOUT = 0.05
 #: Seconds a level in the aging case, and how long its oldest item waits: more than the seven
 #: levels it must make up (0.35 s), with room for a server's clock read at another moment.
 _FAST_AGING = 0.05
 _AGED = 0.5
 
 
-async def _drain(queue: QueueProvider, kind: QueueKind) -> list[str]:
+async def drain(queue: QueueProvider, kind: QueueKind) -> list[str]:
+    """Dequeue ``kind`` until a dequeue finds nothing; the items, in the order they came."""
     items = []
-    while (item := await queue.dequeue(kind, _EMPTY_TIMEOUT)) is not None:
+    while (item := await queue.dequeue(kind, EMPTY_TIMEOUT)) is not None:
         items.append(item)
     return items
 
@@ -40,14 +41,14 @@ class QueuePriorityContract:
     async def test_higher_priority_first_then_in_order(self, queue: QueueProvider) -> None:
         for item, level in (("a", 7), ("b", 4), ("c", 0), ("d", 4), ("e", 0), ("f", 7)):
             await queue.enqueue(QueueKind.WORKFLOW, item, priority=level)
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["c", "e", "b", "d", "a", "f"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["c", "e", "b", "d", "a", "f"]
 
     async def test_the_default_level_is_four(self, queue: QueueProvider) -> None:
         await queue.enqueue(QueueKind.WORKFLOW, "low", priority=5)
         await queue.enqueue(QueueKind.WORKFLOW, "default")
         await queue.enqueue(QueueKind.WORKFLOW, "same", priority=4)
         await queue.enqueue(QueueKind.WORKFLOW, "high", priority=3)
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["high", "default", "same", "low"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["high", "default", "same", "low"]
 
     async def test_a_duplicate_with_a_higher_level_moves_up_a_lower_one_keeps_its_place(
         self, queue: QueueProvider
@@ -56,15 +57,15 @@ class QueuePriorityContract:
             await queue.enqueue(QueueKind.WORKFLOW, item)
         await queue.enqueue(QueueKind.WORKFLOW, "c", priority=1)
         await queue.enqueue(QueueKind.WORKFLOW, "a", priority=7)
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["c", "a", "b"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["c", "a", "b"]
 
     async def test_levels_of_one_kind_leave_the_others_alone(self, queue: QueueProvider) -> None:
         await queue.enqueue(QueueKind.EVENT, "e1")
         await queue.enqueue(QueueKind.WORKFLOW, "w7", priority=7)
         await queue.enqueue(QueueKind.EVENT, "e2")
         await queue.enqueue(QueueKind.WORKFLOW, "w0", priority=0)
-        assert await _drain(queue, QueueKind.EVENT) == ["e1", "e2"]
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["w0", "w7"]
+        assert await drain(queue, QueueKind.EVENT) == ["e1", "e2"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["w0", "w7"]
 
     async def test_an_item_gains_a_level_per_aging_period_it_waits(
         self, queue: QueueProvider
@@ -76,4 +77,4 @@ class QueuePriorityContract:
         await asyncio.sleep(_AGED)  # > 7 levels of 0.05 s: it now outranks fresh critical work
         await queue.enqueue(QueueKind.WORKFLOW, "new-critical", priority=0)
         await queue.enqueue(QueueKind.WORKFLOW, "new-idle", priority=7)
-        assert await _drain(queue, QueueKind.WORKFLOW) == ["old-idle", "new-critical", "new-idle"]
+        assert await drain(queue, QueueKind.WORKFLOW) == ["old-idle", "new-critical", "new-idle"]
