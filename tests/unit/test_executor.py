@@ -893,6 +893,35 @@ async def test_changed_lists_exactly_the_pointers_that_changed(clock: FakeClock)
 # -- rounds of primitives ----------------------------------------------------------------------
 
 
+#: The clock a ``Slow`` step moves on, as a step that takes its time moves the real one.
+SLOW_CLOCK: list[FakeClock] = []
+
+
+class Slow(Record):
+    """A step that takes 5 s of the test clock."""
+
+    def run(self, ctx: Any) -> None:
+        SLOW_CLOCK[0].advance(timedelta(seconds=5))
+        super().run(ctx)
+
+
+async def test_a_delay_after_a_step_in_its_pass_counts_from_after_the_step(
+    clock: FakeClock,
+) -> None:
+    """The delay starts in the step's pass (one write), but from the time the step ended, not
+    the time the pass began."""
+    SLOW_CLOCK[:] = [clock]
+    definition = (
+        WorkflowBuilder().start_with(Slow).delay(timedelta(seconds=10)).then(B).build("slow")
+    )
+    instance = make_instance(definition)
+    result = await run_pass(clock, instance, definition)
+    delay = only(pointers_at(instance, 1))
+    assert RUNS == ["Slow"] and delay.id in result.changed
+    assert delay.sleep_until == START + timedelta(seconds=15)
+    assert instance.next_execution == START + timedelta(seconds=15)
+
+
 async def test_a_received_event_and_the_step_after_it_are_one_pass(clock: FakeClock) -> None:
     """The wait ends and the next step runs before the pass is written: one write, not two."""
     definition = WorkflowBuilder().start_with(A).wait_for("paid", "k").then(B).build("w")
