@@ -213,7 +213,11 @@ async def test_a_worker_without_the_definition_hands_it_to_a_live_worker_with_it
     tmp_path: Path,
 ) -> None:
     """Both workers poll only every minute: the workflow completes in seconds only because the
-    worker that lacks its definition queues it for the one its heartbeats say has it."""
+    worker that lacks its definition queues it for the one its heartbeats say has it.
+
+    The starts are spread over 0.8 s, as a client's requests come: started in one burst, the
+    worker with the definition could claim all 40 before the other's first look at the queue
+    (an idle host looks every 250 ms at most), and the hand-on would go untested."""
     url = f"sqlite:///{tmp_path / 'wfe.db'}"
     settings: dict[str, Any] = {"poll_interval": 60, "heartbeat_interval": 0.5}
     async with WorkflowHost(url, **settings) as lacking, WorkflowHost(url, **settings) as having:
@@ -222,8 +226,10 @@ async def test_a_worker_without_the_definition_hands_it_to_a_live_worker_with_it
         await _until(lambda: _both_listed(lacking), "both heartbeats")
         await asyncio.sleep(1.0)  # each has read the other's at its own beat
         async with WorkflowClient(url) as client:
-            wids = [await client.start_workflow("pay", {"order_id": n}, version=2)
-                    for n in range(40)]
+            wids = []
+            for n in range(40):
+                wids.append(await client.start_workflow("pay", {"order_id": n}, version=2))
+                await asyncio.sleep(0.02)
         for wid in wids:
             done = await having.wait_for_workflow(wid, timeout=30)
             assert done.status is WorkflowStatus.COMPLETE
