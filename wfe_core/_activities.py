@@ -29,7 +29,13 @@ import attrs
 
 from ._external import announce, answer_wait, is_waiting
 from ._lifecycle import LifecycleEventType
-from ._models import EventSubscription, ExecutionPointer, WorkflowInstance, WorkflowStatus, new_id
+from ._models import (
+    EventSubscription,
+    ExecutionPointer,
+    WorkflowInstance,
+    WorkflowStatus,
+    random_hex,
+)
 from ._primitives import EPOCH, Primitive
 from ._step import ExecutionResult, StepExecutionContext
 from ._waits import ACTIVITY_EVENT, ExternalWait, external_waits
@@ -163,7 +169,7 @@ class Activities:
         for sub in subs:
             token = _Token(sub.workflow_id, sub.execution_pointer_id,
                            str((sub.subscription_data or {}).get("wait")), sub.id,
-                           new_id()[:16], name)
+                           random_hex(16), name)
             if not await host.lock.acquire(token.lease, token.owner, host.activity_ttl):
                 continue  # another worker holds it
             usable = await self.still_pending(sub, token)
@@ -253,7 +259,7 @@ class Activities:
             if sub.workflow_id != workflow_id or sub.execution_pointer_id != pointer_id:
                 continue
             parameters = (sub.subscription_data or {}).get("parameters")
-            lease, owner = f"activity:{sub.id}", "probe-" + new_id()[:12]
+            lease, owner = f"activity:{sub.id}", "probe-" + random_hex(12)
             try:
                 if not await host.lock.acquire(lease, owner, min(host.activity_ttl, 1.0)):
                     return True, parameters

@@ -40,7 +40,7 @@ from ._indexer import Indexer
 from ._leases import Leases, workflow_key
 from ._lifecycle import LifecycleHub
 from ._middleware import MiddlewareChain
-from ._models import Event, WorkflowInstance, WorkflowStatus, new_id
+from ._models import Event, WorkflowInstance, WorkflowStatus, random_hex
 from ._outage import Outage
 from ._poller import Poller
 from ._priority import Priorities, enqueue_workflow
@@ -105,7 +105,7 @@ class Runtime:
         self.registry = registry
         self.clock = clock
         self.settings = settings
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{random_hex(8)}"
         self.stopping = False
         self.loops: list[asyncio.Task[None]] = []
         self.work: set[asyncio.Task[Any]] = set()
