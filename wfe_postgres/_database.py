@@ -424,7 +424,8 @@ class PostgresDatabase:
                         self.signal(name)
                     delay = _LISTEN_RETRY[0]
                     async for notify in conn.notifies():
-                        self.signal(f"queue:{notify.payload}")
+                        # "workflow", or "workflow <id>" from an enqueue of several items.
+                        self.signal(f"queue:{notify.payload.split(' ', 1)[0]}")
             except asyncio.CancelledError:
                 self._listening = False
                 raise

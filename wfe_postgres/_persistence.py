@@ -321,6 +321,10 @@ class PostgresPersistence(PostgresPurge):
         # Workflow id -> (revision, search digest) of the last write committed here.
         self._entries: dict[str, tuple[int, int]] = {}
         self._create = Coalescer(self._create_many, self._create_one)
+        # Loads made together (a host's queue readers taking a backlog) share one statement.
+        self._load: Coalescer[str, WorkflowInstance] = Coalescer(
+            self._load_many, self._load_one, name="wfe.postgres.load"
+        )
 
     def _index_sql(self) -> str:
         if self._db.search_index is not None:
@@ -562,13 +566,33 @@ class PostgresPersistence(PostgresPurge):
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
         """Load one instance with all its pointers, in creation order.
 
+        Loads asked for together (a host's queue readers each loading the workflow they took)
+        share one statement (see ``wfe_core.coalesce``); each caller gets its own instance.
+
         Raises:
             WorkflowNotFoundError: no such instance.
         """
+        return await self._load(workflow_id)
+
+    async def _load_one(self, workflow_id: str) -> WorkflowInstance:
         found = await self.get_workflows([workflow_id])
         if not found:
             raise WorkflowNotFoundError(workflow_id)
         return found[0]
+
+    async def _load_many(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance | Exception]:
+        # One instance per id asked for, in that order (an id asked twice gives two), the
+        # unknown ones left out: walked in step with the ids.
+        found = await self.get_workflows(workflow_ids)
+        out: list[WorkflowInstance | Exception] = []
+        n = 0
+        for wid in workflow_ids:
+            if n < len(found) and found[n].id == wid:
+                out.append(found[n])
+                n += 1
+            else:
+                out.append(WorkflowNotFoundError(wid))
+        return out
 
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         """Load several instances in the order asked for; unknown ids are left out."""

@@ -35,8 +35,10 @@ finds again once the dead host's lease expired, and queues again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
+from wfe_core.coalesce import Coalescer
 from wfe_core.providers import DEFAULT_PRIORITY, PRIORITY_AGING, QueueKind
 
 from ._database import ASYNC_COMMIT, DatabaseUser
@@ -57,6 +59,21 @@ _ENQUEUE = """
         ON CONFLICT (kind, item_id) DO UPDATE SET rank = excluded.rank
         WHERE excluded.rank < queue.rank RETURNING 1)
     SELECT pg_notify(%(channel)s, %(kind)s) FROM added"""
+# Several enqueues of one kind in one statement. The server folds a transaction's identical
+# notifications into one, so each added row's carries its id after the kind: a host counts a
+# wake-up per item, and sends as many consumers to claim.
+_ENQUEUE_MANY = """
+    WITH added AS (
+        INSERT INTO {s}.queue (kind, item_id, rank)
+        SELECT %(kind)s, t.item,
+            extract(epoch FROM clock_timestamp())::float8 + t.priority * %(aging)s::float8
+        FROM unnest(%(items)s::text[], %(priorities)s::int[]) WITH ORDINALITY
+            AS t(item, priority, n)
+        WHERE """ + ASYNC_COMMIT + """
+        ORDER BY t.n
+        ON CONFLICT (kind, item_id) DO UPDATE SET rank = excluded.rank
+        WHERE excluded.rank < queue.rank RETURNING item_id)
+    SELECT pg_notify(%(channel)s, %(kind)s || ' ' || item_id) FROM added"""
 _CLAIM = """
     DELETE FROM {s}.queue WHERE (kind, item_id) = (
         SELECT kind, item_id FROM {s}.queue WHERE kind = %s
@@ -91,15 +108,45 @@ class PostgresQueue(DatabaseUser):
         self._seen_empty: dict[QueueKind, int] = {}
         self._claiming: dict[QueueKind, int] = {}
         self._last_look: dict[QueueKind, float] = {}
+        # Enqueues made together (a host starting or waking many workflows) share a statement.
+        self._enqueues: dict[QueueKind, Coalescer[tuple[str, int], None]] = {}
 
     async def enqueue(
         self, kind: QueueKind, item_id: str, priority: int = DEFAULT_PRIORITY
     ) -> None:
-        """Add ``item_id`` to ``kind``'s queue at ``priority`` unless it is already waiting there."""
+        """Add ``item_id`` to ``kind``'s queue at ``priority`` unless it is already waiting there.
+
+        Enqueues made together share one statement (see ``wfe_core.coalesce``).
+        """
+        enqueue = self._enqueues.get(kind)
+        if enqueue is None:
+            enqueue = self._enqueues[kind] = Coalescer(
+                lambda items: self._enqueue_many(kind, items),
+                lambda item: self._enqueue_one(kind, *item),
+                name=f"wfe.postgres.enqueue.{kind.value}",
+            )
+        await enqueue((item_id, priority))
+
+    async def _enqueue_one(self, kind: QueueKind, item_id: str, priority: int) -> None:
         args = {"kind": kind.value, "item": item_id, "channel": self._db.channel,
                 "priority": priority, "aging": self.aging}
         await self._db.execute("queueing an item", _ENQUEUE, args)
         self._db.signal(_name(kind))
+
+    async def _enqueue_many(
+        self, kind: QueueKind, items: Sequence[tuple[str, int]]
+    ) -> list[None]:
+        # An id queued twice in one batch goes once, at the better (lower) of its levels: a
+        # row cannot be inserted and updated by one statement.
+        best: dict[str, int] = {}
+        for item_id, priority in items:
+            best[item_id] = min(priority, best.get(item_id, priority))
+        args = {"kind": kind.value, "items": list(best), "priorities": list(best.values()),
+                "channel": self._db.channel, "aging": self.aging}
+        await self._db.execute("queueing items", _ENQUEUE_MANY, args)
+        for _ in items:
+            self._db.signal(_name(kind))
+        return [None] * len(items)
 
     async def dequeue(self, kind: QueueKind, timeout: float) -> str | None:
         """Take the id of ``kind`` of lowest rank, waiting up to ``timeout`` seconds; None if none came."""
