@@ -362,7 +362,55 @@ async def test_a_persist_writes_only_the_changed_pointers(database: PostgresData
     assert loaded[1].step_name == "changed and written"
 
 
+async def test_loads_asked_for_together_each_get_their_own_answer(database: PostgresDatabase) -> None:
+    persistence = PostgresPersistence(database)
+    a, b = sample_instance(reference="a"), sample_instance(reference="b")
+    for instance in (a, b):
+        await persistence.create_workflow(instance)
+    asks = [a.id, "missing", b.id, a.id]
+    got = await asyncio.gather(*(persistence.get_workflow(w) for w in asks),
+                               return_exceptions=True)
+    assert [getattr(g, "reference", None) for g in got] == ["a", None, "b", "a"]
+    assert isinstance(got[1], WorkflowNotFoundError)
+    assert got[0] == a and got[3] == a
+    assert got[0] is not got[3]  # an id asked for twice: two instances, each caller its own
+
+
 # -- queue ---------------------------------------------------------------------------------------
+
+
+async def test_enqueues_made_together_keep_the_better_level_and_wake_per_item(url: str) -> None:
+    one, two = PostgresDatabase.from_url(url), PostgresDatabase.from_url(url)
+    await one.open()
+    await two.open()
+    try:
+        for _ in range(100):  # the listeners connect in the background
+            if one.listening and two.listening:
+                break
+            await asyncio.sleep(0.02)
+        taking, sending = PostgresQueue(one), PostgresQueue(two)
+        wake_up = f"queue:{QueueKind.WORKFLOW.value}"
+        before = one.signals(wake_up)
+        # One batch: "twice" comes at levels 4 and 1 (it keeps 1) and "late" at level 9.
+        await asyncio.gather(
+            sending.enqueue(QueueKind.WORKFLOW, "late", 9),
+            sending.enqueue(QueueKind.WORKFLOW, "twice", 4),
+            sending.enqueue(QueueKind.WORKFLOW, "plain", 4),
+            sending.enqueue(QueueKind.WORKFLOW, "twice", 1),
+        )
+        taken = [await taking.dequeue(QueueKind.WORKFLOW, 2.0) for _ in range(3)]
+        assert taken == ["twice", "plain", "late"]
+        assert await taking.dequeue(QueueKind.WORKFLOW, 0.0) is None
+        # The other host heard of each of the three rows, not one folded notification.
+        for _ in range(100):
+            if one.signals(wake_up) - before >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert one.signals(wake_up) - before >= 3
+    finally:
+        await one.close()
+        await two.close()
+
 
 
 async def test_an_enqueue_on_one_host_wakes_a_waiting_dequeue_on_another(url: str) -> None:
