@@ -22,10 +22,11 @@ from typing import Generic, TypeVar
 
 from .errors import ProviderUnavailableError
 
-__all__ = ["Coalescer"]
+__all__ = ["Coalescer", "in_step"]
 
 A = TypeVar("A")
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: Calls in one request at most: bounds its size and the latency it adds to its callers.
 MAX_BATCH = 500
@@ -111,3 +112,23 @@ class Coalescer(Generic[A, R]):
             return await self._one(arg)
         except Exception as exc:  # a driver's client-side refusal (bad text) too: its own
             return exc
+
+
+def in_step(
+    asked: Sequence[A], found: Sequence[T], key: Callable[[T], A], missing: Callable[[A], Exception]
+) -> list[T | Exception]:
+    """One answer per argument of a batch, for a ``many`` built on a bulk read.
+
+    ``found`` holds what a bulk read returned for ``asked``: in the order asked, an item per
+    argument found (an argument asked twice, twice), the others left out. Walked in step with
+    ``asked``, each argument gets its item, or ``missing(arg)`` where nothing was found.
+    """
+    out: list[T | Exception] = []
+    n = 0
+    for arg in asked:
+        if n < len(found) and key(found[n]) == arg:
+            out.append(found[n])
+            n += 1
+        else:
+            out.append(missing(arg))
+    return out

@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from wfe_core.coalesce import Coalescer
+from wfe_core.coalesce import Coalescer, in_step
 from wfe_core.errors import (
     ConcurrencyError,
     ProviderError,
@@ -286,6 +286,10 @@ _RUNNABLE = """
 # plain comparison decides.
 _NAME_AND_KEY = """md5(name) = md5(%(name)s) AND md5(key) = md5(%(key)s)
     AND name = %(name)s AND key = %(key)s"""
+
+
+def _instance_id(instance: WorkflowInstance) -> str:
+    return instance.id
 
 
 def _name_and_key(name: str, key: str) -> dict[str, str]:
@@ -581,18 +585,8 @@ class PostgresPersistence(PostgresPurge):
         return found[0]
 
     async def _load_many(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance | Exception]:
-        # One instance per id asked for, in that order (an id asked twice gives two), the
-        # unknown ones left out: walked in step with the ids.
         found = await self.get_workflows(workflow_ids)
-        out: list[WorkflowInstance | Exception] = []
-        n = 0
-        for wid in workflow_ids:
-            if n < len(found) and found[n].id == wid:
-                out.append(found[n])
-                n += 1
-            else:
-                out.append(WorkflowNotFoundError(wid))
-        return out
+        return in_step(workflow_ids, found, _instance_id, WorkflowNotFoundError)
 
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         """Load several instances in the order asked for; unknown ids are left out."""

@@ -20,6 +20,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
+from wfe_core.coalesce import Coalescer, in_step
 from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from wfe_core.models import (
     Event,
@@ -31,6 +32,7 @@ from wfe_core.models import (
 from wfe_core.providers import PRIORITY_AGING, WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
+from ._database import SqliteDatabase
 from ._errors import provider_error
 from ._purge import SqlitePurge
 from ._rows import (
@@ -101,6 +103,12 @@ class SqlitePersistence(SqlitePurge):
     Args:
         database: the :class:`~wfe_sqlite.SqliteDatabase` to use, or a ``sqlite://`` URL.
     """
+
+    def __init__(self, database: SqliteDatabase | str) -> None:
+        super().__init__(database)
+        self._load: Coalescer[str, WorkflowInstance] = Coalescer(
+            self._load_many, self._load_one, name="wfe.sqlite.load"
+        )
 
     async def create_workflow(self, instance: WorkflowInstance) -> str:
         """Store a new instance with revision 1 and return its id.
@@ -196,13 +204,23 @@ class SqlitePersistence(SqlitePurge):
     async def get_workflow(self, workflow_id: str) -> WorkflowInstance:
         """Load one instance with all its pointers, in creation order.
 
+        Loads asked for together (a host's queue readers each loading the workflow they took)
+        share one read (see ``wfe_core.coalesce``); each caller gets its own instance.
+
         Raises:
             WorkflowNotFoundError: no such instance.
         """
+        return await self._load(workflow_id)
+
+    async def _load_one(self, workflow_id: str) -> WorkflowInstance:
         found = await self._db.read(lambda conn: _load_instances(conn, [workflow_id]))
         if not found:
             raise WorkflowNotFoundError(workflow_id)
         return found[0]
+
+    async def _load_many(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance | Exception]:
+        found = await self.get_workflows(workflow_ids)
+        return in_step(workflow_ids, found, _instance_id, WorkflowNotFoundError)
 
     async def get_status(self, workflow_id: str) -> WorkflowStatus:
         """One instance's status, without loading its pointers.
@@ -471,6 +489,10 @@ class _SearchStep:
             outboxed[wid] = (revision, self.sources)
             if len(outboxed) > REMEMBERED_ENTRIES:
                 del outboxed[next(iter(outboxed))]
+
+
+def _instance_id(instance: WorkflowInstance) -> str:
+    return instance.id
 
 
 def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowInstance]:
