@@ -1,0 +1,69 @@
+"""``Coalescer`` and ``in_step``: calls made together go as one request, each caller its answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from wfe_core.coalesce import Coalescer, in_step
+from wfe_core.errors import ProviderUnavailableError
+
+
+class NotThere(Exception):
+    pass
+
+
+def test_in_step_gives_each_argument_its_item_or_its_miss() -> None:
+    asked = ["a", "x", "b", "a", "y"]
+    found = [("a", 1), ("b", 2), ("a", 3)]  # as a bulk read returns them: asked order, repeats
+    answers = in_step(asked, found, lambda item: item[0], NotThere)
+    assert answers[0] == ("a", 1) and answers[2] == ("b", 2) and answers[3] == ("a", 3)
+    assert [str(a) for a in answers if isinstance(a, NotThere)] == ["x", "y"]
+
+
+async def test_calls_in_one_loop_turn_are_one_batch_and_a_lone_call_goes_alone() -> None:
+    batches: list[list[str]] = []
+
+    async def many(args: Sequence[str]) -> list[str | Exception]:
+        batches.append(list(args))
+        return [NotThere(a) if a == "bad" else a.upper() for a in args]
+
+    async def one(arg: str) -> str:
+        batches.append([arg])
+        return arg.upper()
+
+    calls = Coalescer(many, one)
+    got = await asyncio.gather(calls("a"), calls("bad"), calls("c"), return_exceptions=True)
+    assert got[0] == "A" and got[2] == "C" and isinstance(got[1], NotThere)
+    assert await calls("d") == "D"
+    assert batches == [["a", "bad", "c"], ["d"]]
+
+
+async def test_an_unavailable_server_fails_every_caller_of_the_batch() -> None:
+    async def many(args: Sequence[str]) -> list[str | Exception]:
+        raise ProviderUnavailableError("down")
+
+    async def one(arg: str) -> str:
+        raise AssertionError("not retried alone: the outage is every caller's")
+
+    calls = Coalescer(many, one)
+    got = await asyncio.gather(calls("a"), calls("b"), return_exceptions=True)
+    assert all(isinstance(g, ProviderUnavailableError) for g in got)
+
+
+async def test_a_batch_refused_for_one_call_runs_each_alone() -> None:
+    async def many(args: Sequence[str]) -> list[str | Exception]:
+        raise ValueError("the driver refused one argument")
+
+    async def one(arg: str) -> str:
+        if arg == "bad":
+            raise ValueError(arg)
+        return arg.upper()
+
+    calls = Coalescer(many, one)
+    got = await asyncio.gather(calls("a"), calls("bad"), return_exceptions=True)
+    assert got[0] == "A"
+    with pytest.raises(ValueError):
+        raise got[1]  # type: ignore[misc]
