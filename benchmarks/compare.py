@@ -12,6 +12,7 @@ Examples::
 
     python -m benchmarks.compare 8a4916e .                      # chain_serial on SQLite, 3 rounds
     python -m benchmarks.compare 8a4916e e9e7f96 . --entry chain --provider memory --rounds 5
+    python -m benchmarks.compare dae8287 . --entry chain --provider postgresql  # needs the server
 
 This is how the issue's "same sitting" figures for an older commit are taken; it does not
 write into ``benchmarks/results/`` (``--out`` keeps the rounds as JSON).
@@ -29,13 +30,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .run import HERE, PROVIDERS, REPO, run_json, wfe_entries
+from .run import (
+    HERE,
+    PROVIDERS,
+    REPO,
+    drop_postgres_schema,
+    postgres_schema_url,
+    run_json,
+    wfe_entries,
+)
 
 #: Figures shown per revision (the case's keys); missing ones are left out.
 SHOWN = ("steps_per_s", "cpu_per_step_us", "start_p50_ms", "start_p99_ms")
 
 
-def prepare(rev: str, base: Path) -> tuple[str, Path]:
+def prepare(rev: str, base: Path, provider: str = "sqlite") -> tuple[str, Path]:
     """(label, python) for one revision: this tree's venv for ``.``, else a worktree and venv."""
     if rev == ".":
         return "working tree", Path(sys.executable)
@@ -46,11 +55,17 @@ def prepare(rev: str, base: Path) -> tuple[str, Path]:
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=REPO,
                        check=True, capture_output=True)
     python = venv / "bin" / "python"
-    if not python.exists():
-        print(f"compare: installing {commit} into {venv} ...", file=sys.stderr, flush=True)
+    # The provider's extra (its driver), for a venv made for another provider too.
+    extra = {"postgresql": "[postgres]"}.get(provider, "")
+    driver = {"postgresql": "psycopg"}.get(provider)
+    fresh = not python.exists()
+    if fresh:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if fresh or (driver and subprocess.run([str(python), "-c", f"import {driver}"],
+                                           capture_output=True).returncode):
+        print(f"compare: installing {commit}{extra} into {venv} ...", file=sys.stderr, flush=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "-e", str(tree)], check=True)
+                        "-e", f"{tree}{extra}"], check=True)
     return commit, python
 
 
@@ -58,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revs", nargs="+", help="commits to compare; '.' is this working tree")
     parser.add_argument("--entry", default="chain_serial", help="a wfe entry of the harness")
-    parser.add_argument("--provider", default="sqlite", choices=["memory", "sqlite"])
+    parser.add_argument("--provider", default="sqlite", choices=["memory", "sqlite", "postgresql"],
+                        help="postgresql: a schema per round on the WFE_TEST_POSTGRES_URL server")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--params", default="", help="JSON overriding the entry's full params")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "wfe-compare")
@@ -71,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = entries[args.entry]
     params = {**entry.full, **(json.loads(args.params) if args.params else {})}
     args.dir.mkdir(parents=True, exist_ok=True)
-    revs = [prepare(rev, args.dir) for rev in args.revs]
+    revs = [prepare(rev, args.dir, args.provider) for rev in args.revs]
 
     scratch = Path(tempfile.mkdtemp(prefix="wfe-compare-"))
     (scratch / "benchmarks").mkdir()
@@ -82,12 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.rounds):
             for label, python in revs:
                 work = Path(tempfile.mkdtemp(prefix="wfe-compare-run-"))
+                url = (postgres_schema_url(work) if args.provider == "postgresql"
+                       else PROVIDERS[args.provider](work))
                 try:
                     cmd = [str(python), "-m", "benchmarks._wfe_cases", entry.case,
-                           "--url", PROVIDERS[args.provider](work), "--params", json.dumps(params)]
+                           "--url", url, "--params", json.dumps(params)]
                     result = run_json(cmd, timeout=1800, cwd=scratch)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
+                    if args.provider == "postgresql":
+                        drop_postgres_schema(url)
                 rounds[label].append(result)
                 shown = {k: round(result[k], 2) for k in SHOWN if result.get(k) is not None}
                 print(f"round {i + 1} {label}: {result.get('error') or shown}", file=sys.stderr,
