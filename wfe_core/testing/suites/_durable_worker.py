@@ -14,7 +14,7 @@ if asked, wait for the workflow to end, print its status and result. ``durable-s
 ``durable-share COUNT``: two hosts run COUNT of ``durable-share`` together. The starting host
 waits until the other one's heartbeat shows it live, then starts them through a
 ``WorkflowClient``, which queues them for either host (a host's own start would run them
-itself, as the other may still be starting).
+itself, as the other may still be starting), spread over about a second.
 """
 
 from __future__ import annotations
@@ -113,8 +113,13 @@ async def run(
                 await asyncio.sleep(0.05)
             assert stores is not None, "durable-share-start needs the stores"
             async with WorkflowClient(**stores.host_options()) as client:
-                ids = [await client.start_workflow("durable-share", version=1)
-                       for _ in range(count)]
+                # Spread over about a second: a SQLite host idle for a while looks at the queue
+                # every 250 ms, while this process's host is woken by each enqueue at once and
+                # could otherwise claim a burst of starts before the other host's first look.
+                ids = []
+                for _ in range(count):
+                    ids.append(await client.start_workflow("durable-share", version=1))
+                    await asyncio.sleep(0.01)
             ids_file.write_text("\n".join(ids))
         while not ids_file.exists() or len(ids_file.read_text().split()) < count:
             await asyncio.sleep(0.05)
