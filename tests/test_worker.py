@@ -98,15 +98,20 @@ def probe(port: int, path: str) -> tuple[int, dict[str, str]]:
         return error.code, json.loads(error.read())
 
 
-async def start_chains(db: str, count: int) -> list[str]:
-    """Store ``count`` chains from a host that runs nothing (its stores only open)."""
+async def start_chains(db: str, count: int, spacing: float = 0.0) -> list[str]:
+    """Store ``count`` chains from a host that runs nothing (its stores only open), ``spacing``
+    seconds apart."""
     import importlib
 
     flows = importlib.import_module("flows")
     host = WorkflowHost(db)
     host.register(flows.chain)
+    wids = []
     async with host.open_stores():
-        return [await host.start_workflow("chain", {}) for _ in range(count)]
+        for _ in range(count):
+            wids.append(await host.start_workflow("chain", {}))
+            await asyncio.sleep(spacing)
+    return wids
 
 
 def start_one(tmp_path: Path, db: str) -> None:
@@ -131,7 +136,10 @@ async def test_sigterm_drains_and_another_worker_finishes_every_workflow_with_no
         wait_running(first)
         wait_running(second)
         monkeypatch.syspath_prepend(str(tmp_path))
-        wids = await start_chains(db, 40)
+        # Spread over 0.8 s: a worker idle for a while looks at the SQLite queue every 250 ms,
+        # and the first to look, claiming at once from then on, could take a burst of 40
+        # starts before the other's first look (the fresh-clone CI saw it once).
+        wids = await start_chains(db, 40, spacing=0.02)
         while len(steps(log)) < 60:  # mid-run: some workflows done, most not
             await asyncio.sleep(0.02)
         first.send_signal(signal.SIGTERM)
