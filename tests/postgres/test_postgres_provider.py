@@ -10,6 +10,7 @@ or failed under ``WFE_REQUIRE_SERVICES=1``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -379,7 +380,9 @@ async def test_loads_asked_for_together_each_get_their_own_answer(database: Post
 # -- queue ---------------------------------------------------------------------------------------
 
 
-async def test_enqueues_made_together_keep_the_better_level_and_wake_per_item(url: str) -> None:
+@contextlib.asynccontextmanager
+async def two_hosts_listening(url: str) -> AsyncIterator[tuple[PostgresDatabase, PostgresDatabase]]:
+    """Two databases on one schema, as two hosts have, once both listen for notifications."""
     one, two = PostgresDatabase.from_url(url), PostgresDatabase.from_url(url)
     await one.open()
     await two.open()
@@ -388,6 +391,14 @@ async def test_enqueues_made_together_keep_the_better_level_and_wake_per_item(ur
             if one.listening and two.listening:
                 break
             await asyncio.sleep(0.02)
+        yield one, two
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_enqueues_made_together_keep_the_better_level_and_wake_per_item(url: str) -> None:
+    async with two_hosts_listening(url) as (one, two):
         taking, sending = PostgresQueue(one), PostgresQueue(two)
         wake_up = f"queue:{QueueKind.WORKFLOW.value}"
         before = one.signals(wake_up)
@@ -407,21 +418,11 @@ async def test_enqueues_made_together_keep_the_better_level_and_wake_per_item(ur
                 break
             await asyncio.sleep(0.02)
         assert one.signals(wake_up) - before >= 3
-    finally:
-        await one.close()
-        await two.close()
 
 
 
 async def test_an_enqueue_on_one_host_wakes_a_waiting_dequeue_on_another(url: str) -> None:
-    one, two = PostgresDatabase.from_url(url), PostgresDatabase.from_url(url)
-    await one.open()
-    await two.open()
-    try:
-        for _ in range(100):  # the listeners connect in the background
-            if one.listening and two.listening:
-                break
-            await asyncio.sleep(0.02)
+    async with two_hosts_listening(url) as (one, two):
         waiting, sending = PostgresQueue(one), PostgresQueue(two)
         wake_up = f"queue:{QueueKind.WORKFLOW.value}"  # what the waiting queue listens for
         notified = one.signals(wake_up)
@@ -435,9 +436,6 @@ async def test_an_enqueue_on_one_host_wakes_a_waiting_dequeue_on_another(url: st
         # Pushed, not only found by a later look: the enqueue on the other host reached this
         # one as a notification. (Proved by the count, not by timing the wake-up.)
         assert one.signals(wake_up) > notified
-    finally:
-        await one.close()
-        await two.close()
 
 
 # -- search --------------------------------------------------------------------------------------
