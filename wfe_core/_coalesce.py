@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 from .errors import ProviderUnavailableError
 
-__all__ = ["Coalescer", "in_step"]
+__all__ = ["Coalescer", "bulk_reads", "in_step"]
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -132,3 +132,27 @@ def in_step(
         else:
             out.append(missing(arg))
     return out
+
+
+def bulk_reads(
+    read_many: Callable[[Sequence[A]], Awaitable[Sequence[T]]],
+    key: Callable[[T], A],
+    missing: Callable[[A], Exception],
+    name: str = "wfe.coalesce",
+) -> Coalescer[A, T]:
+    """Single reads made together served by one bulk read (a store's ``get_workflows``).
+
+    ``read_many`` returns what it found in the order asked (an argument asked twice, twice;
+    unknown ones left out); each caller gets its item, or raises ``missing(arg)``.
+    """
+
+    async def many(args: Sequence[A]) -> list[T | Exception]:
+        return in_step(args, await read_many(args), key, missing)
+
+    async def one(arg: A) -> T:
+        found = await read_many([arg])
+        if not found:
+            raise missing(arg)
+        return found[0]
+
+    return Coalescer(many, one, name=name)

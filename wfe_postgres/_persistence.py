@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
-from wfe_core.coalesce import Coalescer, in_step
+from wfe_core.coalesce import Coalescer, bulk_reads
 from wfe_core.errors import (
     ConcurrencyError,
     ProviderError,
@@ -288,10 +289,6 @@ _NAME_AND_KEY = """md5(name) = md5(%(name)s) AND md5(key) = md5(%(key)s)
     AND name = %(name)s AND key = %(key)s"""
 
 
-def _instance_id(instance: WorkflowInstance) -> str:
-    return instance.id
-
-
 def _name_and_key(name: str, key: str) -> dict[str, str]:
     return {"name": stored_text(name), "key": stored_text(key)}
 
@@ -326,8 +323,8 @@ class PostgresPersistence(PostgresPurge):
         self._entries: dict[str, tuple[int, int]] = {}
         self._create = Coalescer(self._create_many, self._create_one)
         # Loads made together (a host's queue readers taking a backlog) share one statement.
-        self._load: Coalescer[str, WorkflowInstance] = Coalescer(
-            self._load_many, self._load_one, name="wfe.postgres.load"
+        self._load: Coalescer[str, WorkflowInstance] = bulk_reads(
+            self.get_workflows, attrgetter("id"), WorkflowNotFoundError, name="wfe.postgres.load"
         )
 
     def _index_sql(self) -> str:
@@ -577,16 +574,6 @@ class PostgresPersistence(PostgresPurge):
             WorkflowNotFoundError: no such instance.
         """
         return await self._load(workflow_id)
-
-    async def _load_one(self, workflow_id: str) -> WorkflowInstance:
-        found = await self.get_workflows([workflow_id])
-        if not found:
-            raise WorkflowNotFoundError(workflow_id)
-        return found[0]
-
-    async def _load_many(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance | Exception]:
-        found = await self.get_workflows(workflow_ids)
-        return in_step(workflow_ids, found, _instance_id, WorkflowNotFoundError)
 
     async def get_workflows(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance]:
         """Load several instances in the order asked for; unknown ids are left out."""

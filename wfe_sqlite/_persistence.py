@@ -18,9 +18,10 @@ import functools
 import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from wfe_core.coalesce import Coalescer, in_step
+from wfe_core.coalesce import Coalescer, bulk_reads
 from wfe_core.errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from wfe_core.models import (
     Event,
@@ -106,8 +107,8 @@ class SqlitePersistence(SqlitePurge):
 
     def __init__(self, database: SqliteDatabase | str) -> None:
         super().__init__(database)
-        self._load: Coalescer[str, WorkflowInstance] = Coalescer(
-            self._load_many, self._load_one, name="wfe.sqlite.load"
+        self._load: Coalescer[str, WorkflowInstance] = bulk_reads(
+            self.get_workflows, attrgetter("id"), WorkflowNotFoundError, name="wfe.sqlite.load"
         )
 
     async def create_workflow(self, instance: WorkflowInstance) -> str:
@@ -211,16 +212,6 @@ class SqlitePersistence(SqlitePurge):
             WorkflowNotFoundError: no such instance.
         """
         return await self._load(workflow_id)
-
-    async def _load_one(self, workflow_id: str) -> WorkflowInstance:
-        found = await self._db.read(lambda conn: _load_instances(conn, [workflow_id]))
-        if not found:
-            raise WorkflowNotFoundError(workflow_id)
-        return found[0]
-
-    async def _load_many(self, workflow_ids: Sequence[str]) -> list[WorkflowInstance | Exception]:
-        found = await self.get_workflows(workflow_ids)
-        return in_step(workflow_ids, found, _instance_id, WorkflowNotFoundError)
 
     async def get_status(self, workflow_id: str) -> WorkflowStatus:
         """One instance's status, without loading its pointers.
@@ -489,10 +480,6 @@ class _SearchStep:
             outboxed[wid] = (revision, self.sources)
             if len(outboxed) > REMEMBERED_ENTRIES:
                 del outboxed[next(iter(outboxed))]
-
-
-def _instance_id(instance: WorkflowInstance) -> str:
-    return instance.id
 
 
 def _load_instances(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowInstance]:

@@ -1,4 +1,4 @@
-"""``Coalescer`` and ``in_step``: calls made together go as one request, each caller its answer."""
+"""``Coalescer``, ``in_step`` and ``bulk_reads``: calls made together go as one request, each caller its answer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from wfe_core.coalesce import Coalescer, in_step
+from wfe_core.coalesce import Coalescer, bulk_reads, in_step
 from wfe_core.errors import ProviderUnavailableError
 
 
@@ -67,3 +67,21 @@ async def test_a_batch_refused_for_one_call_runs_each_alone() -> None:
     assert got[0] == "A"
     with pytest.raises(ValueError):
         raise got[1]  # type: ignore[misc]
+
+
+async def test_bulk_reads_answer_each_caller_from_one_read_and_a_lone_one_alone() -> None:
+    reads: list[list[str]] = []
+    stored = {"a": "A", "b": "B"}
+
+    async def read_many(keys: Sequence[str]) -> list[tuple[str, str]]:
+        reads.append(list(keys))
+        return [(k, stored[k]) for k in keys if k in stored]
+
+    loads = bulk_reads(read_many, lambda item: item[0], NotThere)
+    got = await asyncio.gather(loads("a"), loads("x"), loads("b"), loads("a"),
+                               return_exceptions=True)
+    assert got[0] == ("a", "A") and got[2] == ("b", "B") and got[3] == ("a", "A")
+    assert isinstance(got[1], NotThere)
+    with pytest.raises(NotThere):
+        await loads("y")
+    assert reads == [["a", "x", "b", "a"], ["y"]]

@@ -40,7 +40,7 @@ PUBLIC_API = {
         "WorkflowInstance",
         "WorkflowStatus",
     ],
-    "wfe_core.coalesce": ["MAX_BATCH", "Coalescer", "in_step"],
+    "wfe_core.coalesce": ["MAX_BATCH", "Coalescer", "bulk_reads", "in_step"],
     "wfe_core.tasks": ["stop_tasks"],
     "wfe_core.providers": [
         "LifecycleChannel",
