@@ -368,9 +368,6 @@ class Runtime:
                 self.indexer.index_soon(wid, instance.data, instance)
                 self.spawn(self._run_when_leased(lease, wid, instance))
                 raise
-            except Exception:
-                log.exception("taking the lease of new workflow %s failed; it is queued", wid)
-                here = False
             if not here:
                 self.capacity.give_back(wid)
         try:
@@ -388,12 +385,7 @@ class Runtime:
     ) -> None:
         """A stored start whose caller was cancelled before its lease answered: run it here
         once the lease is taken, else give its place back and queue it for any host."""
-        try:
-            leased = await lease
-        except Exception:
-            log.exception("taking the lease of new workflow %s failed; it is queued", wid)
-            leased = False
-        if leased:
+        if await lease:
             self.capacity.run(wid, instance)
         else:
             self.capacity.give_back(wid)
@@ -401,19 +393,23 @@ class Runtime:
 
     async def _drop_lease(self, lease: asyncio.Future[bool], key: str) -> None:
         """Release the lease of a start that failed, once its acquire has answered."""
-        try:
-            if await lease:
+        if await lease:
+            try:
                 await self.leases.release(key)
-        except Exception:  # the lease expires on its own
-            log.debug("could not release the lease of a failed start %s", key, exc_info=True)
+            except Exception:  # the lease expires on its own
+                log.debug("could not release the lease of a failed start %s", key, exc_info=True)
 
     async def _lease_new(self, key: str) -> bool:
         """Take the lease of a workflow being started; False when the lock is unavailable for
-        now (noted as an outage), as when another host holds it: the start does not wait."""
+        now (noted as an outage) or fails otherwise (logged), as when another host holds it:
+        the start does not wait, and its workflow, stored by then, goes to the queue."""
         try:
             return await self.leases.acquire(key)
         except ProviderUnavailableError as exc:
             self.outage.failed(exc, "taking the lease of a new workflow")
+            return False
+        except Exception:
+            log.exception("taking the lease of new workflow %s failed; it is queued", key)
             return False
 
     async def queue_or_poller(self, wid: str) -> None:
