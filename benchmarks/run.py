@@ -285,9 +285,14 @@ def run_json(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
     return result
 
 
-def run_wfe(entry: Entry, provider: str, url_for: Callable[[Path], str], smoke: bool) -> dict[str, Any]:
-    runs = [run_wfe_once(entry, provider, url_for, smoke)
-            for _ in range(1 if smoke else entry.repeat)]
+def run_wfe(entry: Entry, provider: str, url_for: Callable[[Path], str], smoke: bool,
+            between: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The entry's rounds on one provider, ``between`` called after each (a peer's round)."""
+    runs = []
+    for _ in range(1 if smoke else entry.repeat):
+        runs.append(run_wfe_once(entry, provider, url_for, smoke))
+        if between is not None:
+            between()
     return pick_median(runs, entry.median_of)
 
 
@@ -375,54 +380,99 @@ def postgres_bench_url(base: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/wfe_dbos_bench", parts.query, ""))
 
 
-def run_dbos(smoke: bool, enabled: bool) -> dict[str, Any]:
-    """DBOS's chain on SQLite and PostgreSQL; ``<target>_serial``: its ``chain_serial`` mirror."""
-    pg = os.environ.get("WFE_TEST_POSTGRES_URL") or None
-    targets = {"sqlite": None, "postgres": pg, "sqlite_serial": None, "postgres_serial": pg}
-    if not enabled:
-        return {name: {"status": "skipped", "reason": "--no-dbos"} for name in targets}
-    if smoke and not dbos_installed():
-        reason = f"smoke mode installs nothing; {DBOS_VENV.relative_to(REPO)} is not there"
-        return {name: {"status": "skipped", "reason": reason} for name in targets}
-    problem = None if smoke else ensure_dbos()
-    if problem is not None:
-        return {name: {"status": "failed", "error": problem} for name in targets}
-    workflows = "10" if smoke else "200"
-    out: dict[str, Any] = {}
-    work = Path(tempfile.mkdtemp(prefix="wfe-bench-dbos-"))
-    try:
-        for name, base in targets.items():
+#: The DBOS chain each wfe chain is compared with: (entry, provider) -> DBOS target. Their
+#: rounds alternate (wfe, DBOS, wfe, DBOS, ...), so each ratio is of figures taken within the
+#: same minute: this machine's speed moves by a third within an hour.
+DBOS_PAIRS: dict[tuple[str, str], str] = {
+    ("chain", "sqlite"): "sqlite",
+    ("chain", "postgresql"): "postgres",
+    ("chain_serial", "sqlite"): "sqlite_serial",
+    ("chain_serial", "postgresql"): "postgres_serial",
+}
+
+
+class Dbos:
+    """DBOS's chain on SQLite and PostgreSQL; ``<target>_serial``: its ``chain_serial`` mirror.
+
+    ``once`` runs one round of a target (a round alternating with wfe's, see ``DBOS_PAIRS``);
+    ``results`` runs what no wfe round asked for and gives each target its median round.
+    """
+
+    def __init__(self, smoke: bool, enabled: bool) -> None:
+        self.smoke = smoke
+        pg = os.environ.get("WFE_TEST_POSTGRES_URL") or None
+        self.targets = {"sqlite": None, "postgres": pg, "sqlite_serial": None,
+                        "postgres_serial": pg}
+        self.rounds: dict[str, list[dict[str, Any]]] = {}
+        self.urls: dict[str, str] = {}
+        #: Targets whose rounds alternated with a wfe entry's.
+        self.alternated: set[str] = set()
+        self._work: Path | None = None
+        self.refused: dict[str, dict[str, Any]] = {}
+        if not enabled:
+            self.refused = {name: {"status": "skipped", "reason": "--no-dbos"} for name in self.targets}
+            return
+        if smoke and not dbos_installed():
+            reason = f"smoke mode installs nothing; {DBOS_VENV.relative_to(REPO)} is not there"
+            self.refused = {name: {"status": "skipped", "reason": reason} for name in self.targets}
+            return
+        problem = None if smoke else ensure_dbos()
+        if problem is not None:
+            self.refused = {name: {"status": "failed", "error": problem} for name in self.targets}
+            return
+        for name, base in self.targets.items():
             if smoke and name.endswith("_serial"):  # keeps --smoke as short as it was
-                out[name] = {"status": "skipped", "reason": "smoke mode skips the serial mirror"}
-                continue
-            if name.startswith("postgres") and base is None:
-                out[name] = {"status": "skipped",
-                             "reason": "WFE_TEST_POSTGRES_URL is not set "
-                                       "(eval \"$(bash scripts/services.sh)\" sets it)"}
-                continue
-            db = work / f"{name}.sqlite"
-            url = f"sqlite:///{db}" if base is None else postgres_bench_url(base)
-            cmd = [str(dbos_python()), str(HERE / "_dbos_chain.py"), "--url", url,
-                   "--workflows", workflows, "--steps", "10"]
-            if name.endswith("_serial"):
-                cmd.append("--serial")
-            env = dict(os.environ)
-            env.pop("PYTHONPATH", None)
-            runs = []
-            for _ in range(1 if smoke else 3):
-                for stale in work.glob(f"{name}.sqlite*"):  # a fresh file per run, as wfe's
-                    stale.unlink()
-                runs.append(run_json(cmd, timeout=300 if smoke else 1800, env=env))
-            result = pick_median(runs, "steps_per_s")
-            result["url"] = url.replace(urlsplit(url).password or "\0", "***")
-            if base is None and result["status"] == "ok":
-                with sqlite3.connect(db) as conn:
-                    result["journal_mode"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
-                result["synchronous"] = "FULL (SQLite's default; DBOS sets none)"
-            out[name] = result
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return out
+                self.refused[name] = {"status": "skipped",
+                                      "reason": "smoke mode skips the serial mirror"}
+            elif name.startswith("postgres") and base is None:
+                self.refused[name] = {"status": "skipped",
+                                      "reason": "WFE_TEST_POSTGRES_URL is not set "
+                                                "(eval \"$(bash scripts/services.sh)\" sets it)"}
+
+    def runs(self, name: str) -> bool:
+        return name not in self.refused
+
+    def once(self, name: str) -> None:
+        """One round of target ``name``, on a fresh SQLite file (as wfe's) or schema."""
+        base = self.targets[name]
+        if self._work is None:
+            self._work = Path(tempfile.mkdtemp(prefix="wfe-bench-dbos-"))
+        db = self._work / f"{name}.sqlite"
+        url = f"sqlite:///{db}" if base is None else postgres_bench_url(base)
+        self.urls[name] = url
+        cmd = [str(dbos_python()), str(HERE / "_dbos_chain.py"), "--url", url,
+               "--workflows", "10" if self.smoke else "200", "--steps", "10"]
+        if name.endswith("_serial"):
+            cmd.append("--serial")
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        for stale in self._work.glob(f"{name}.sqlite*"):
+            stale.unlink()
+        result = run_json(cmd, timeout=300 if self.smoke else 1800, env=env)
+        if base is None and result.get("status") == "ok":
+            with sqlite3.connect(db) as conn:
+                result["journal_mode"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            result["synchronous"] = "FULL (SQLite's default; DBOS sets none)"
+        self.rounds.setdefault(name, []).append(result)
+
+    def results(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            for name in self.targets:
+                if name in self.refused:
+                    out[name] = self.refused[name]
+                    continue
+                if name not in self.rounds:  # no wfe round alternated with it: its rounds alone
+                    for _ in range(1 if self.smoke else 3):
+                        self.once(name)
+                result = pick_median(self.rounds[name], "steps_per_s")
+                result["url"] = _masked(self.urls[name])
+                result["alternated_with_wfe"] = name in self.alternated
+                out[name] = result
+        finally:
+            if self._work is not None:
+                shutil.rmtree(self._work, ignore_errors=True)
+        return out
 
 
 # -- figures and targets ----------------------------------------------------------------------
@@ -793,17 +843,18 @@ def main(argv: list[str] | None = None) -> int:
         elif result.get("status") == "skipped":
             log(f"{name} [{key}] skipped: {result.get('reason')}")
 
+    wants_dbos = not only or "dbos_chain" in only
+    peer = Dbos(args.smoke, wants_dbos and not args.no_dbos)
+
     def dbos() -> None:
         log("dbos_chain ...")
-        for target, result in run_dbos(args.smoke, not args.no_dbos).items():
+        for target, result in peer.results().items():
             record("dbos_chain", target, result)
 
-    wants_dbos = not only or "dbos_chain" in only
     for entry in entries:
         if wants_dbos and entry.name == DBOS_AFTER:
-            # Right after wfe's chains, not at the end of the run: the ratios to DBOS are of
-            # figures taken minutes apart, not half an hour (this machine's speed moves by a
-            # third within an hour; at the end, one run's DBOS went 53 % faster than the last).
+            # DBOS's results right after wfe's chains: targets no wfe round alternated with
+            # (--only, --providers) run here, not at the end of the run.
             dbos()
             wants_dbos = False
         if only and entry.name not in only:
@@ -816,7 +867,13 @@ def main(argv: list[str] | None = None) -> int:
         for provider, url_for in targets:
             log(f"{entry.name} [{provider}] ...")
             version = engine_version()
-            result = run_wfe(entry, provider, url_for, args.smoke)
+            pair = DBOS_PAIRS.get((entry.name, provider))
+            between = None
+            if wants_dbos and pair is not None and peer.runs(pair):
+                peer.alternated.add(pair)
+                log(f"  rounds alternate with dbos_chain [{pair}]")
+                between = lambda target=pair: peer.once(target)  # noqa: E731
+            result = run_wfe(entry, provider, url_for, args.smoke, between)
             result["wfe_commit"] = version
             versions.add(version)
             record(entry.name, provider, result)
