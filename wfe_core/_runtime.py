@@ -351,8 +351,20 @@ class Runtime:
         here = self.capacity.try_reserve(wid, or_wait=True, priority=instance.priority)
         # The lease is asked for alongside the write, not before it: two round trips at once
         # instead of one after the other. A host that saw the new workflow first and took the
-        # lease runs it instead; this one then gives its place back.
-        lease = asyncio.ensure_future(self._lease_new(key)) if here else None
+        # lease runs it instead; this one then gives its place back. A lock that answers at
+        # once (memory://) is asked first instead, with no task and no turn of the loop: the
+        # start then returns without waiting behind the work the loop has ready.
+        lease: asyncio.Future[bool] | None = None
+        if here and self.leases.at_once:
+            try:
+                got = await self._lease_new(key)
+            except BaseException:
+                self.capacity.give_back(wid)
+                raise
+            lease = asyncio.get_running_loop().create_future()
+            lease.set_result(got)
+        elif here:
+            lease = asyncio.ensure_future(self._lease_new(key))
         try:
             await create(instance)
         except BaseException:  # a failure or a cancelled caller: give the reservation back

@@ -1,5 +1,6 @@
-"""A start asks for its workflow's lease alongside the store write (``Runtime.launch``): a
-start whose write fails leaves neither the lease nor its slot held."""
+"""A start asks for its workflow's lease alongside the store write (``Runtime.launch``), or
+first when the lock answers at once (memory://): a start whose write fails leaves neither the
+lease nor its slot held either way."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ import pytest
 from wfe import WorkflowBuilder, WorkflowHost
 from wfe.errors import ProviderError
 from wfe_core._leases import workflow_key
+from wfe_core._memory import MemoryLock
 
 ran: list[str] = []
 noted = WorkflowBuilder(dict).start_with(lambda ctx: ran.append(ctx.workflow.id)).build("Noted", 1)
 
 
-async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot() -> None:
+@pytest.fixture(params=[True, False], ids=["lease-first", "lease-alongside"])
+def at_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The memory lock as it is (answers at once), or as a lock that makes the start ask for
+    the lease in a task alongside the write."""
+    monkeypatch.setattr(MemoryLock, "answers_at_once", request.param)
+    return bool(request.param)
+
+
+async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot(at_once: bool) -> None:
     ran.clear()
     async with WorkflowHost("memory://", max_concurrent_workflows=1) as host:
         host.register(noted)
@@ -43,3 +53,17 @@ async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot() -> 
         done = await host.start_workflow("Noted")
         await host.wait_for_workflow(done, timeout=10)
         assert ran == [done]
+
+
+async def test_a_start_on_a_lock_that_answers_at_once_takes_no_turn_of_the_loop() -> None:
+    # memory:// answers without waiting: the start returns before the loop runs anything else
+    # it has ready (with the lease asked in a task, it waited a turn, behind that work).
+    ran.clear()
+    async with WorkflowHost("memory://") as host:
+        host.register(noted)
+        other: list[str] = []
+        asyncio.get_running_loop().call_soon(other.append, "ran")
+        wid = await host.start_workflow("Noted")
+        assert other == []
+        await host.wait_for_workflow(wid, timeout=10)
+        assert ran == [wid] and other == ["ran"]
