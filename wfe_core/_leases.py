@@ -47,8 +47,6 @@ class Leases:
         self.lock = lock
         self.owner = owner
         self.ttl = ttl
-        #: The lock answers without waiting for anything (memory://): see ``Runtime.launch``.
-        self.at_once = bool(getattr(lock, "answers_at_once", False))
         self.outage = outage if outage is not None else Outage()
         self.held: set[str] = set()
         self.lost: set[str] = set()

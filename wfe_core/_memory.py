@@ -240,9 +240,6 @@ class MemoryPersistence(MemoryPurge):
 class MemoryLock:
     """Leases in a dictionary, with expiry on the monotonic clock."""
 
-    #: Every call answers without waiting for anything (read by ``wfe_core._leases``).
-    answers_at_once = True
-
     def __init__(self) -> None:
         self._leases: dict[str, tuple[str, float]] = {}
 

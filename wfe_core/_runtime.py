@@ -338,8 +338,8 @@ class Runtime:
         """Store a new workflow with ``create`` and run it.
 
         It runs here at once when there is room, or is held here until a slot frees: its
-        lease is taken as it is stored (the lease decides which host runs it), and it skips
-        the queue round trip and the reload. Otherwise it goes to the shared queue.
+        lease is taken before it exists, so no other host can run it too, and it skips the
+        queue round trip and the reload. Otherwise it goes to the shared queue.
 
         The store write is all a start needs: a lock that is unavailable for now (Valkey down)
         leaves the workflow to the queue, or to the poller when the queue is down too, and
@@ -349,39 +349,23 @@ class Runtime:
         key = workflow_key(wid)
         self.priorities.note(wid, instance.priority)
         here = self.capacity.try_reserve(wid, or_wait=True, priority=instance.priority)
-        # The lease is asked for alongside the write, not before it: two round trips at once
-        # instead of one after the other. A host that saw the new workflow first and took the
-        # lease runs it instead; this one then gives its place back. A lock that answers at
-        # once (memory://) is asked first instead, with no task and no turn of the loop: the
-        # start then returns without waiting behind the work the loop has ready.
-        lease: asyncio.Future[bool] | None = None
-        if here and self.leases.at_once:
-            try:
-                got = await self._lease_new(key)
-            except BaseException:
-                self.capacity.give_back(wid)
-                raise
-            lease = asyncio.get_running_loop().create_future()
-            lease.set_result(got)
-        elif here:
-            lease = asyncio.ensure_future(self._lease_new(key))
+        # The lease is taken before the workflow exists, never alongside its write: another
+        # host (its poller) may see the workflow as soon as it is stored, run it and let go
+        # of it, and a lease granted after that would run this host's copy, now stale, again.
+        leased = False
         try:
+            if here:
+                leased = await self._lease_new(key)
+                if not leased:
+                    self.capacity.give_back(wid)
+                    here = False
             await create(instance)
         except BaseException:  # a failure or a cancelled caller: give the reservation back
-            if lease is not None:
+            if here:
                 self.capacity.give_back(wid)  # first: a place in line must never be left held
-                self.spawn(self._drop_lease(lease, key))
+            if leased:
+                self.spawn(self._drop_lease(key))
             raise
-        if lease is not None:
-            try:
-                here = await asyncio.shield(lease)
-            except asyncio.CancelledError:
-                # The workflow is stored: it runs even if the caller is cancelled from here on.
-                self.indexer.index_soon(wid, instance.data, instance)
-                self.spawn(self._run_when_leased(lease, wid, instance))
-                raise
-            if not here:
-                self.capacity.give_back(wid)
         try:
             await announce()
         finally:
@@ -392,29 +376,17 @@ class Runtime:
             else:
                 await self.queue_or_run(wid)
 
-    async def _run_when_leased(
-        self, lease: asyncio.Future[bool], wid: str, instance: WorkflowInstance
-    ) -> None:
-        """A stored start whose caller was cancelled before its lease answered: run it here
-        once the lease is taken, else give its place back and queue it for any host."""
-        if await lease:
-            self.capacity.run(wid, instance)
-        else:
-            self.capacity.give_back(wid)
-            await self.queue_or_run(wid)
-
-    async def _drop_lease(self, lease: asyncio.Future[bool], key: str) -> None:
-        """Release the lease of a start that failed, once its acquire has answered."""
-        if await lease:
-            try:
-                await self.leases.release(key)
-            except Exception:  # the lease expires on its own
-                log.debug("could not release the lease of a failed start %s", key, exc_info=True)
+    async def _drop_lease(self, key: str) -> None:
+        """Release the lease of a start whose write failed (or whose caller was cancelled)."""
+        try:
+            await self.leases.release(key)
+        except Exception:  # the lease expires on its own
+            log.debug("could not release the lease of a failed start %s", key, exc_info=True)
 
     async def _lease_new(self, key: str) -> bool:
         """Take the lease of a workflow being started; False when the lock is unavailable for
         now (noted as an outage) or fails otherwise (logged), as when another host holds it:
-        the start does not wait, and its workflow, stored by then, goes to the queue."""
+        the start does not wait, and its workflow, stored next, goes to the queue."""
         try:
             return await self.leases.acquire(key)
         except ProviderUnavailableError as exc:

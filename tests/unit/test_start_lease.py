@@ -1,6 +1,6 @@
-"""A start asks for its workflow's lease alongside the store write (``Runtime.launch``), or
-first when the lock answers at once (memory://): a start whose write fails leaves neither the
-lease nor its slot held either way."""
+"""A start takes its workflow's lease before the store write (``Runtime.launch``): no other
+host can run the new workflow first, and a start whose write fails leaves neither the lease nor
+its slot held."""
 
 from __future__ import annotations
 
@@ -18,15 +18,7 @@ ran: list[str] = []
 noted = WorkflowBuilder(dict).start_with(lambda ctx: ran.append(ctx.workflow.id)).build("Noted", 1)
 
 
-@pytest.fixture(params=[True, False], ids=["lease-first", "lease-alongside"])
-def at_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """The memory lock as it is (answers at once), or as a lock that makes the start ask for
-    the lease in a task alongside the write."""
-    monkeypatch.setattr(MemoryLock, "answers_at_once", request.param)
-    return bool(request.param)
-
-
-async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot(at_once: bool) -> None:
+async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot() -> None:
     ran.clear()
     async with WorkflowHost("memory://", max_concurrent_workflows=1) as host:
         host.register(noted)
@@ -35,7 +27,7 @@ async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot(at_on
 
         async def refuse(instance: Any) -> str:
             refused.append(instance.id)
-            await asyncio.sleep(0.01)  # the lease, asked for alongside, answers meanwhile
+            await asyncio.sleep(0.01)
             raise ProviderError("refused for the test")
 
         host.persistence.create_workflow = refuse  # type: ignore[method-assign]
@@ -55,7 +47,7 @@ async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot(at_on
         assert ran == [done]
 
 
-async def test_a_start_on_a_lock_that_answers_at_once_takes_no_turn_of_the_loop() -> None:
+async def test_a_start_on_memory_takes_no_turn_of_the_loop() -> None:
     # memory:// answers without waiting: the start returns before the loop runs anything else
     # it has ready (with the lease asked in a task, it waited a turn, behind that work).
     ran.clear()
@@ -67,3 +59,53 @@ async def test_a_start_on_a_lock_that_answers_at_once_takes_no_turn_of_the_loop(
         assert other == []
         await host.wait_for_workflow(wid, timeout=10)
         assert ran == [wid] and other == ["ran"]
+
+
+class _LateLock(MemoryLock):
+    """A shared memory lock whose first acquire, for the starting host, waits until another
+    host has run a step (or 0.5 s): a lease answer slower than the other host's whole pass."""
+
+    def __init__(self, shared: MemoryLock, other_ran: asyncio.Event) -> None:
+        super().__init__()
+        self._leases = shared._leases
+        self.other_ran = other_ran
+        self.delayed = False
+
+    async def acquire(self, key: str, owner: str, ttl: float) -> bool:
+        if not self.delayed:
+            self.delayed = True
+            try:
+                await asyncio.wait_for(self.other_ran.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+        return await super().acquire(key, owner, ttl)
+
+
+async def test_a_new_workflow_runs_once_when_its_lease_answers_late() -> None:
+    # Two hosts on one store. The starting host's lease answers only after the other host
+    # could have seen the new workflow, run its step and let go of it. The step must still
+    # run once: no host may see the workflow before its starter holds the lease.
+    from wfe_core._memory import MemoryPersistence, MemoryQueue
+
+    ran.clear()
+    store, queue, shared = MemoryPersistence(), MemoryQueue(), MemoryLock()
+    other_ran = asyncio.Event()
+
+    once = WorkflowBuilder(dict).start_with(lambda ctx: ran.append(ctx.workflow.id)).build("Once", 1)
+    starter = WorkflowHost(store, lock=_LateLock(shared, other_ran), queue=queue, poll_interval=0.05)
+    other = WorkflowHost(store, lock=shared, queue=queue, poll_interval=0.05)
+    for host in (starter, other):
+        host.register(once)
+    async with other, starter:
+        watching = asyncio.create_task(_set_when(lambda: bool(ran), other_ran))
+        wid = await starter.start_workflow("Once")
+        await starter.wait_for_workflow(wid, timeout=10)
+        await asyncio.sleep(0.3)  # a second run, if any, has time to happen
+        watching.cancel()
+    assert ran == [wid]
+
+
+async def _set_when(condition: Any, event: asyncio.Event) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
+    event.set()
