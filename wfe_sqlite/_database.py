@@ -179,7 +179,7 @@ class SqliteDatabase:
         """
         return await self._run(Mode.READ, fn)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, light: bool = False) -> T:
         """Run ``fn(connection)`` in the worker thread inside one write transaction.
 
         The transaction commits when ``fn`` returns and rolls back when it raises (the
@@ -189,10 +189,14 @@ class SqliteDatabase:
         it SQLite fails that upgrade at once instead of waiting (waiting could deadlock), so a
         busy file would fail needlessly; IMMEDIATE waits up to the busy timeout instead.
 
+        Args:
+            light: it may answer before its commit reaches the disk (a lease: see
+                ``ConnectionWorker.submit_async``); joined by a durable write, it is durable.
+
         Raises:
             ProviderError: SQLite failed (the transaction was rolled back).
         """
-        return await self._run(Mode.WRITE, fn)
+        return await self._run(Mode.WRITE, fn, light)
 
     def write_soon(self, fn: Callable[[sqlite3.Connection], object]) -> None:
         """Queue a write transaction without waiting for it; failures are logged.
@@ -227,9 +231,9 @@ class SqliteDatabase:
                 weakref.finalize(self, self._worker.stop)
             return self._worker
 
-    async def _run(self, mode: Mode, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, mode: Mode, fn: Callable[[sqlite3.Connection], T], light: bool = False) -> T:
         try:
-            return await self._get_worker().submit_async(mode, fn)  # type: ignore[no-any-return]
+            return await self._get_worker().submit_async(mode, fn, light=light)  # type: ignore[no-any-return]
         except sqlite3.Error as exc:
             raise provider_error(exc, self.path, self.options.busy_timeout) from exc
 

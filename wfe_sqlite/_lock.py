@@ -4,6 +4,12 @@ Implements :class:`wfe_core.providers.LockProvider`; the host takes a lease per 
 the plugin's ``lock`` factory builds it. Several processes on one file see each other's leases,
 which is why expiry uses the wall clock (``time.time()``): a monotonic clock is per process.
 The price is that a wall-clock jump (an NTP step) shortens or stretches live leases.
+
+Lease writes are light (``SqliteDatabase.write(light=True)``): a transaction of them alone
+commits without an fsync. It still survives the crash of any process; a crash of the machine
+may lose it (with every write after it, never one before), and that crash ends every process
+that could hold the lease. A lost acquire belonged to a host that is gone; a lost release
+leaves a lease that expires on its own.
 """
 
 from __future__ import annotations
@@ -69,17 +75,18 @@ class SqliteLock(DatabaseUser):
 
     async def _acquire_one(self, args: tuple[str, str, float]) -> bool:
         key, owner, ttl = args
-        return await self._db.write(lambda conn: _timed(conn, _ACQUIRE, key, owner, ttl))
+        return await self._db.write(lambda conn: _timed(conn, _ACQUIRE, key, owner, ttl), light=True)
 
     async def _acquire_many(self, batch: Sequence[tuple[str, str, float]]) -> list[bool]:
         # In call order: of two asks for one key, the first takes it and the second finds it held.
         return await self._db.write(
-            lambda conn: [_timed(conn, _ACQUIRE, key, owner, ttl) for key, owner, ttl in batch]
+            lambda conn: [_timed(conn, _ACQUIRE, key, owner, ttl) for key, owner, ttl in batch],
+            light=True,
         )
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s live lease by ``ttl`` seconds from now; False if it is not theirs."""
-        return await self._db.write(lambda conn: _timed(conn, _RENEW, key, owner, ttl))
+        return await self._db.write(lambda conn: _timed(conn, _RENEW, key, owner, ttl), light=True)
 
     async def release(self, key: str, owner: str) -> None:
         """Give the lease back; a no-op unless ``owner`` holds it."""
@@ -87,11 +94,13 @@ class SqliteLock(DatabaseUser):
 
     async def _release_one(self, args: tuple[str, str]) -> None:
         key, owner = args
-        await self._db.write(lambda conn: conn.execute(_RELEASE, {"key": key, "owner": owner}))
+        await self._db.write(
+            lambda conn: conn.execute(_RELEASE, {"key": key, "owner": owner}), light=True
+        )
 
     async def _release_many(self, batch: Sequence[tuple[str, str]]) -> list[None]:
         rows = [{"key": key, "owner": owner} for key, owner in batch]
-        await self._db.write(lambda conn: conn.executemany(_RELEASE, rows))
+        await self._db.write(lambda conn: conn.executemany(_RELEASE, rows), light=True)
         return [None] * len(rows)
 
 

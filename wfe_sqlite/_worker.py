@@ -22,6 +22,7 @@ import atexit
 import collections
 import contextlib
 import enum
+import logging
 import queue
 import sqlite3
 import threading
@@ -36,6 +37,12 @@ __all__ = ["ConnectionWorker", "Mode"]
 # group's COMMIT fails. One group covers a loop iteration's passes at the host's default of
 # 256 workflows in flight, so they share one fsync under synchronous=FULL.
 MAX_GROUP = 256
+
+
+_log = logging.getLogger("wfe.sqlite")
+
+#: ``PRAGMA synchronous`` level NORMAL: in WAL mode a commit is not synced to the disk.
+_NORMAL = 1
 
 
 class Mode(enum.Enum):
@@ -80,12 +87,17 @@ def _settle(batch: list[tuple[_LoopOutcome, bool, Any]]) -> None:
 
 
 class _Job:
-    __slots__ = ("fn", "future", "mode")
+    __slots__ = ("fn", "future", "light", "mode")
 
-    def __init__(self, mode: Mode, fn: Callable[[sqlite3.Connection], Any], future: Any = None) -> None:
+    def __init__(
+        self, mode: Mode, fn: Callable[[sqlite3.Connection], Any], future: Any = None,
+        light: bool = False,
+    ) -> None:
         self.mode = mode
         self.fn = fn
         self.future: Any = future if future is not None else Future()
+        #: A write whose commit need not reach the disk before it answers (see ``submit_async``).
+        self.light = light
 
 
 _STOP = object()
@@ -109,6 +121,8 @@ class ConnectionWorker:
         self._outbox: list[tuple[_LoopOutcome, bool, Any]] = []  # worker thread only
         self._lock = threading.Lock()
         self._closed: Future[Any] | None = None  # set by stop(); no job is accepted after it
+        #: The connection's ``PRAGMA synchronous`` (read when first needed; see _lower_sync).
+        self._durable_level: int | None = None
         # A daemon, so a host that never closed cannot hang interpreter exit; the atexit hook
         # still stops it cleanly first, and SQLite rolls back anything cut short anyway.
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -116,16 +130,23 @@ class ConnectionWorker:
         _live.add(self)
 
     def submit_async(
-        self, mode: Mode, fn: Callable[[sqlite3.Connection], Any]
+        self, mode: Mode, fn: Callable[[sqlite3.Connection], Any], *, light: bool = False
     ) -> asyncio.Future[Any]:
         """Queue ``fn(connection)`` for a caller on the running event loop; await the result.
+
+        Args:
+            light: a write that may answer before its commit reaches the disk. A transaction
+                of such writes alone commits at ``synchronous=NORMAL`` (no fsync): it survives
+                the process's crash, and only a crash of the machine can lose it, then with
+                every write after it. Leases are such writes: every process that could hold
+                one dies in that crash too.
 
         Raises:
             RuntimeError: the worker was stopped.
         """
         loop = asyncio.get_running_loop()
         outcome = _LoopOutcome(loop, self._outbox)
-        self._enqueue(_Job(mode, fn, outcome), loop)
+        self._enqueue(_Job(mode, fn, outcome, light), loop)
         return outcome.future
 
     def submit(self, mode: Mode, fn: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
@@ -218,11 +239,42 @@ class ConnectionWorker:
                 group.append(queued)
                 backlog.popleft()
             live = [j for j in group if j.future.set_running_or_notify_cancel()]
-            if len(live) == 1:
-                self._run_one(live[0], claimed=True)
-            elif live:
-                self._run_group(live)
+            lowered = bool(live) and all(j.light for j in live) and self._lower_sync()
+            try:
+                if len(live) == 1:
+                    self._run_one(live[0], claimed=True)
+                elif live:
+                    self._run_group(live)
+            finally:
+                if lowered:
+                    self._restore_sync()
             self._deliver()
+
+    def _lower_sync(self) -> bool:
+        """Before a transaction of light writes only: commit it without an fsync
+        (``synchronous=NORMAL``) when the connection's level asks for one. True if lowered."""
+        try:
+            conn = self._connection()
+            if self._durable_level is None:
+                self._durable_level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+            if self._durable_level <= _NORMAL:
+                return False
+            conn.execute(f"PRAGMA synchronous = {_NORMAL}")
+        except sqlite3.Error:
+            return False  # the job meets the same trouble and reports it
+        return True
+
+    def _restore_sync(self) -> None:
+        """After it: the connection's own level again. A connection that cannot be put back
+        is closed (the next job opens one at the configured level): a durable write must
+        never commit at the lower level."""
+        try:
+            assert self._conn is not None
+            self._conn.execute(f"PRAGMA synchronous = {self._durable_level}")
+        except BaseException:
+            _log.exception("could not restore PRAGMA synchronous; reopening the connection")
+            with contextlib.suppress(BaseException):
+                self._close()
 
     def _take(self, backlog: collections.deque[_Job | object], *, block: bool) -> None:
         """Move everything queued to ``backlog``, in order; wait for something if ``block``."""
