@@ -20,6 +20,7 @@ Exit status: 0 when every entry ran (a MISS is a result, not a failure), 1 when 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -872,7 +873,7 @@ def main(argv: list[str] | None = None) -> int:
             if wants_dbos and pair is not None and peer.runs(pair):
                 peer.alternated.add(pair)
                 log(f"  rounds alternate with dbos_chain [{pair}]")
-                between = lambda target=pair: peer.once(target)  # noqa: E731
+                between = functools.partial(peer.once, pair)
             result = run_wfe(entry, provider, url_for, args.smoke, between)
             result["wfe_commit"] = version
             versions.add(version)

@@ -53,9 +53,11 @@ def call_in_thread(fn: Callable[[Any], Any], arg: Any) -> Any:
 
 
 class _Worker:
-    """One thread of the pool: when its current body began (0.0 between bodies)."""
+    """One thread of the pool, and when its current body began (0.0 between bodies)."""
 
-    __slots__ = ("began",)
+    __slots__ = ("began", "thread")
+
+    thread: threading.Thread
 
     def __init__(self) -> None:
         self.began = 0.0
@@ -73,7 +75,6 @@ class StepThreads:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._workers: list[_Worker] = []
-        self.threads: list[threading.Thread] = []
         #: Threads taking from the line (woken or started, not waiting yet); the rest wait.
         self._draining = 0
         self._idle = 0
@@ -108,14 +109,18 @@ class StepThreads:
             self._wake.notify(woken)
         for _ in range(min(count - woken, self.size - len(self._workers))):
             worker = _Worker()
-            thread = threading.Thread(
+            worker.thread = threading.Thread(
                 target=self._work, args=(worker,), name=f"{self.name}-{len(self._workers)}",
                 daemon=True,
             )
             self._workers.append(worker)
-            self.threads.append(thread)
             self._draining += 1
-            thread.start()
+            worker.thread.start()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The threads started so far."""
+        return [w.thread for w in self._workers]
 
     def _check(self) -> None:
         """On the loop, every ``STALL`` while bodies wait: more threads when every thread
@@ -167,6 +172,7 @@ class StepThreads:
                     self._loop.call_soon_threadsafe(self._deliver)
                 except RuntimeError:  # the loop is closed; nobody is waiting any more
                     return
+
     def _deliver(self) -> None:
         with self._lock:
             batch, self._outbox = self._outbox, []

@@ -63,7 +63,7 @@ async def test_a_start_on_memory_takes_no_turn_of_the_loop() -> None:
 
 class _LateLock(MemoryLock):
     """A shared memory lock whose first acquire, for the starting host, waits until another
-    host has run a step (or 0.5 s): a lease answer slower than the other host's whole pass."""
+    host has run a step (or 0.25 s): a lease answer slower than the other host's whole pass."""
 
     def __init__(self, shared: MemoryLock, other_ran: asyncio.Event) -> None:
         super().__init__()
@@ -75,7 +75,7 @@ class _LateLock(MemoryLock):
         if not self.delayed:
             self.delayed = True
             try:
-                await asyncio.wait_for(self.other_ran.wait(), timeout=0.5)
+                await asyncio.wait_for(self.other_ran.wait(), timeout=0.25)
             except TimeoutError:
                 pass
         return await super().acquire(key, owner, ttl)
@@ -100,7 +100,7 @@ async def test_a_new_workflow_runs_once_when_its_lease_answers_late() -> None:
         watching = asyncio.create_task(_set_when(lambda: bool(ran), other_ran))
         wid = await starter.start_workflow("Once")
         await starter.wait_for_workflow(wid, timeout=10)
-        await asyncio.sleep(0.3)  # a second run, if any, has time to happen
+        await asyncio.sleep(0.1)  # a second run, if any, happens meanwhile (a stopping host runs none)
         watching.cancel()
     assert ran == [wid]
 
