@@ -24,9 +24,11 @@ its lease is held. The poller only finds what those pushes missed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -57,6 +59,7 @@ from .clock import Clock
 from .errors import ProviderError, ProviderUnavailableError
 from .providers import (
     HeartbeatStore,
+    LeasedCreation,
     LockProvider,
     PersistenceProvider,
     QueueKind,
@@ -113,6 +116,13 @@ class Runtime:
         self.outage = Outage()
         self.commit = GroupCommit(persistence)
         self.leases = Leases(lock, self.owner, settings.lease_ttl, self.outage)
+        #: The store's create that takes the new workflow's lease in its own transaction, when
+        #: the lock keeps its leases in the store's database; None otherwise.
+        self.create_leased = (
+            persistence.create_workflow_leased
+            if isinstance(persistence, LeasedCreation) and persistence.shares_leases_with(lock)
+            else None
+        )
         self.timers = Timers(clock, settings.poll_interval, self.timer_fired)
         self.capacity = Capacity(settings.max_concurrent_workflows, self.spawn_workflow)
         self.capacity.hand_back = self.displaced
@@ -338,8 +348,10 @@ class Runtime:
         """Store a new workflow with ``create`` and run it.
 
         It runs here at once when there is room, or is held here until a slot frees: its
-        lease is taken before it exists, so no other host can run it too, and it skips the
-        queue round trip and the reload. Otherwise it goes to the shared queue.
+        lease is taken before it exists (or with it, in the store's own transaction, when the
+        store keeps the leases: then the store's ``create_workflow_leased`` writes it, not
+        ``create``), so no other host can run it too, and it skips the queue round trip and
+        the reload. Otherwise it goes to the shared queue.
 
         The store write is all a start needs: a lock that is unavailable for now (Valkey down)
         leaves the workflow to the queue, or to the poller when the queue is down too, and
@@ -352,14 +364,19 @@ class Runtime:
         # The lease is taken before the workflow exists, never alongside its write: another
         # host (its poller) may see the workflow as soon as it is stored, run it and let go
         # of it, and a lease granted after that would run this host's copy, now stale, again.
+        # A store that keeps the leases itself writes both in one transaction, so that the
+        # workflow appears with its lease held (LeasedCreation): one round trip, one commit.
         leased = False
         try:
-            if here:
-                leased = await self._lease_new(key)
-                if not leased:
-                    self.capacity.give_back(wid)
-                    here = False
-            await create(instance)
+            if here and self.create_leased is not None:
+                leased = await self._create_leased(instance, key)
+            else:
+                if here:
+                    leased = await self._lease_new(key)
+                await create(instance)
+            if here and not leased:
+                self.capacity.give_back(wid)
+                here = False
         except BaseException:  # a failure or a cancelled caller: give the reservation back
             if here:
                 self.capacity.give_back(wid)  # first: a place in line must never be left held
@@ -375,6 +392,28 @@ class Runtime:
                 self.capacity.run(wid, instance)
             else:
                 await self.queue_or_run(wid)
+
+    async def _create_leased(self, instance: WorkflowInstance, key: str) -> bool:
+        """Store a new workflow and take its lease in one transaction; True if it was taken."""
+        assert self.create_leased is not None
+        asked = time.monotonic()
+        write = asyncio.ensure_future(
+            self.create_leased(instance, key, self.leases.owner, self.leases.ttl)
+        )
+        try:
+            taken = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            # The caller gave up, the write goes on: a lease it takes is given back after it
+            # (sooner, it could reach the store first and leave the lease to run out).
+            write.add_done_callback(functools.partial(self._drop_if_taken, key))
+            raise
+        if taken:
+            self.leases.adopt(key, asked)
+        return taken
+
+    def _drop_if_taken(self, key: str, write: asyncio.Future[bool]) -> None:
+        if not write.cancelled() and write.exception() is None and write.result():
+            self.spawn(self._drop_lease(key))
 
     async def _drop_lease(self, key: str) -> None:
         """Release the lease of a start whose write failed (or whose caller was cancelled)."""

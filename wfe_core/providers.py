@@ -35,6 +35,7 @@ from ._priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY, LOWEST_PRIORITY, PRIO
 
 __all__ = [
     "HeartbeatStore",
+    "LeasedCreation",
     "LifecycleChannel",
     "LockProvider",
     "PersistenceProvider",
@@ -451,6 +452,37 @@ class WorkflowPurging(Protocol):
         """Delete up to ``limit`` processed events with ``event_time`` before ``before``.
 
         Unprocessed events are never purged. Returns how many were deleted.
+        """
+
+
+@runtime_checkable
+class LeasedCreation(Protocol):
+    """Optional for a :class:`PersistenceProvider` whose database also keeps a lock's leases.
+
+    A host starting a workflow it will run at once takes the workflow's lease before the
+    workflow exists: stored first, another host's poller could run it, let go of it and leave
+    a lease granted afterwards to run a stale copy again. That costs a start two round trips
+    and two commits, one after the other. A store that keeps ``lock``'s leases in its own
+    database writes both in one transaction instead: the workflow appears to other hosts with
+    its lease already held. The SQLite and PostgreSQL providers have it, each for a lock on
+    the same database; ``LeasedCreationContract`` pins it.
+    """
+
+    def shares_leases_with(self, lock: LockProvider) -> bool:
+        """True when ``lock`` keeps its leases where this store can write them in its own
+        transactions (the same database), so :meth:`create_workflow_leased` applies."""
+
+    async def create_workflow_leased(
+        self, instance: WorkflowInstance, key: str, owner: str, ttl: float
+    ) -> bool:
+        """Store a new instance as ``create_workflow`` does and, in the same transaction, take
+        ``lock``'s lease ``key`` for ``owner`` for ``ttl`` seconds, as ``acquire`` would.
+
+        Returns whether the lease was taken; the instance is stored either way. Nothing is
+        written, the lease included, when the instance cannot be stored.
+
+        Raises:
+            ProviderError: an instance with this id exists already (it is left untouched).
         """
 
 

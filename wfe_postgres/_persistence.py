@@ -35,11 +35,12 @@ from wfe_core.models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from wfe_core.providers import PRIORITY_AGING, WorkflowWrite
+from wfe_core.providers import PRIORITY_AGING, LockProvider, WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
 from ._database import ASYNC_COMMIT
 from ._errors import translate
+from ._lock import PostgresLock
 from ._purge import PostgresPurge
 from ._rows import (
     ERROR_COLUMNS,
@@ -220,6 +221,24 @@ _CREATE_MANY_OUTBOX = """
         INSERT INTO {s}.index_outbox (workflow_id, revision) SELECT w.id, 1 FROM w
         ON CONFLICT (workflow_id) DO UPDATE SET revision = excluded.revision"""
 
+# _CREATE_MANY that also takes each new workflow's lease in the same statement (so the same
+# transaction: see wfe_core.providers.LeasedCreation), only for the rows it inserted, as
+# PostgresLock's acquire would, in key order. Its rows: the ids stored, then the keys taken.
+_LEASE_TAIL = """,
+    lease AS (
+        INSERT INTO {s}.locks (key, owner, expires_at)
+        SELECT l.key, l.owner, clock_timestamp() + l.ttl * interval '1 second'
+        FROM unnest(%(l_wids)b::text[], %(l_keys)b::text[], %(l_owners)b::text[],
+            %(l_ttls)b::float8[]) AS l (wid, key, owner, ttl)
+        JOIN w ON w.id = l.wid
+        ORDER BY l.key
+        ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+        WHERE locks.expires_at <= clock_timestamp()
+        RETURNING key)
+    SELECT id, false FROM w UNION ALL SELECT key, true FROM lease"""
+_CREATE_MANY_LEASED = _CREATE_MANY.replace("\n    SELECT id FROM w", _LEASE_TAIL)
+assert _CREATE_MANY_LEASED != _CREATE_MANY
+
 #: _CREATE_MANY's instance arrays -> the instance_params key each collects.
 _CREATE_COLUMNS = [
     ("ids", "id"),
@@ -310,6 +329,15 @@ class _WriteRows(NamedTuple):
     errors: dict[str, list[Any]] | None
 
 
+class _Leased(NamedTuple):
+    """One ``create_workflow_leased`` call."""
+
+    instance: WorkflowInstance
+    key: str
+    owner: str
+    ttl: float
+
+
 class PostgresPersistence(PostgresPurge):
     """Durable persistence in PostgreSQL, with optimistic concurrency per instance.
 
@@ -322,6 +350,9 @@ class PostgresPersistence(PostgresPurge):
         # Workflow id -> (revision, search digest) of the last write committed here.
         self._entries: dict[str, tuple[int, int]] = {}
         self._create = Coalescer(self._create_many, self._create_one)
+        self._create_leased: Coalescer[_Leased, bool | None] = Coalescer(
+            self._create_leased_many, self._create_leased_one, name="wfe.postgres.create"
+        )
         # Loads made together (a host's queue readers taking a backlog) share one statement.
         self._load: Coalescer[str, WorkflowInstance] = bulk_reads(
             self.get_workflows, attrgetter("id"), WorkflowNotFoundError, name="wfe.postgres.load"
@@ -349,6 +380,53 @@ class PostgresPersistence(PostgresPurge):
         instance.revision = 1
         return instance.id
 
+    def shares_leases_with(self, lock: LockProvider) -> bool:
+        """True for a :class:`~wfe_postgres.PostgresLock` on this store's database
+        (:class:`~wfe_core.providers.LeasedCreation`)."""
+        return isinstance(lock, PostgresLock) and lock.database is self._db
+
+    async def create_workflow_leased(
+        self, instance: WorkflowInstance, key: str, owner: str, ttl: float
+    ) -> bool:
+        """Store a new instance and take the lease ``key`` for ``owner`` in one statement.
+
+        Returns whether the lease was taken; see :class:`~wfe_core.providers.LeasedCreation`.
+        Creations made together share one statement, as with ``create_workflow``.
+
+        Raises:
+            ProviderError: an instance with this id exists already (nothing was written).
+        """
+        taken = await self._create_leased(_Leased(instance, key, owner, float(ttl)))
+        if taken is None:
+            raise ProviderError(
+                f"a workflow with id {instance.id!r} already exists; give each new instance a "
+                "fresh id"
+            )
+        instance.revision = 1
+        return taken
+
+    async def _create_leased_one(self, arg: _Leased) -> bool | None:
+        answer = (await self._create_leased_many([arg]))[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def _create_leased_many(self, args: Sequence[_Leased]) -> list[bool | None]:
+        """None for a workflow not stored (its id was taken), else whether its lease was."""
+        sql, columns, first = self._create_statement([a.instance for a in args], _CREATE_MANY_LEASED)
+        leases = [args[n] for n in first.values()]
+        columns["l_wids"] = [lease.instance.id for lease in leases]
+        columns["l_keys"] = [lease.key for lease in leases]
+        columns["l_owners"] = [lease.owner for lease in leases]
+        columns["l_ttls"] = [lease.ttl for lease in leases]
+        rows = await self._db.fetchall("storing new workflows and their leases", sql, columns)
+        made = {value for value, is_key in rows if not is_key}
+        keys = {value for value, is_key in rows if is_key}
+        return [
+            (a.key in keys) if a.instance.id in made and first[a.instance.id] == n else None
+            for n, a in enumerate(args)
+        ]
+
     async def _create_one(self, instance: WorkflowInstance) -> bool:
         params = instance_params(instance)
         pointers = list(instance.execution_pointers)
@@ -361,6 +439,16 @@ class PostgresPersistence(PostgresPurge):
         return bool(row and row[0])
 
     async def _create_many(self, instances: Sequence[WorkflowInstance]) -> list[bool]:
+        sql, columns, first = self._create_statement(instances, _CREATE_MANY)
+        rows = await self._db.fetchall("storing new workflows", sql, columns)
+        made = {row[0] for row in rows}
+        return [i.id in made and first[i.id] == n for n, i in enumerate(instances)]
+
+    def _create_statement(
+        self, instances: Sequence[WorkflowInstance], template: str
+    ) -> tuple[str, dict[str, list[Any]], dict[str, int]]:
+        """``template`` (a _CREATE_MANY) with its search part, its arrays for ``instances``,
+        and the index of each id's first ask."""
         # An id asked for twice goes to the server once; the later asks find it taken.
         first: dict[str, int] = {}
         for n, instance in enumerate(instances):
@@ -383,10 +471,7 @@ class PostgresPersistence(PostgresPurge):
                 columns["p_seqs"].append(seq)
                 columns["p_bodies"].append(dump_pointer(pointer))
         index = _CREATE_MANY_SEARCH if searched else _CREATE_MANY_OUTBOX
-        sql = _CREATE_MANY.replace("{index}", index)
-        rows = await self._db.fetchall("storing new workflows", sql, columns)
-        made = {row[0] for row in rows}
-        return [i.id in made and first[i.id] == n for n, i in enumerate(instances)]
+        return template.replace("{index}", index), columns, first
 
     def _batch_sql(self, subscriptions: bool, errors: bool) -> str:
         index = _BATCH_SEARCH if self._db.search_index is not None else _BATCH_OUTBOX

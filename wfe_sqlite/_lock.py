@@ -104,6 +104,11 @@ class SqliteLock(DatabaseUser):
         return [None] * len(rows)
 
 
+def take_lease(conn: sqlite3.Connection, key: str, owner: str, ttl: float) -> bool:
+    """``acquire`` inside a transaction of the caller's (a store's create takes one with it)."""
+    return _timed(conn, _ACQUIRE, key, owner, ttl)
+
+
 def _timed(conn: sqlite3.Connection, sql: str, key: str, owner: str, ttl: float) -> bool:
     # The clock is read here, in the worker thread once the write lock is held, not when the
     # call was made: a call that queued behind other writes then still gets its full ttl

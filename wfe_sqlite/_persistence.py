@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -30,11 +30,12 @@ from wfe_core.models import (
     WorkflowInstance,
     WorkflowStatus,
 )
-from wfe_core.providers import PRIORITY_AGING, WorkflowWrite
+from wfe_core.providers import PRIORITY_AGING, LockProvider, WorkflowWrite
 from wfe_core.serialization import dump_pointer
 
 from ._database import SqliteDatabase
 from ._errors import provider_error
+from ._lock import SqliteLock, take_lease
 from ._purge import SqlitePurge
 from ._rows import (
     ERROR_COLUMNS,
@@ -117,6 +118,41 @@ class SqlitePersistence(SqlitePurge):
         Raises:
             ProviderError: an instance with this id exists already (it is left untouched).
         """
+        search, create = self._creation(instance)
+        search.committed(await self._db.write(create))
+        instance.revision = 1
+        return instance.id
+
+    def shares_leases_with(self, lock: LockProvider) -> bool:
+        """True for a :class:`~wfe_sqlite.SqliteLock` on this store's database
+        (:class:`~wfe_core.providers.LeasedCreation`)."""
+        return isinstance(lock, SqliteLock) and lock.database is self._db
+
+    async def create_workflow_leased(
+        self, instance: WorkflowInstance, key: str, owner: str, ttl: float
+    ) -> bool:
+        """Store a new instance and take the lease ``key`` for ``owner`` in one transaction.
+
+        Returns whether the lease was taken; see
+        :class:`~wfe_core.providers.LeasedCreation`.
+
+        Raises:
+            ProviderError: an instance with this id exists already (nothing was written).
+        """
+        search, create = self._creation(instance)
+
+        def create_leased(conn: sqlite3.Connection) -> tuple[Any, bool]:
+            return create(conn), take_lease(conn, key, owner, ttl)
+
+        entry, taken = await self._db.write(create_leased)
+        search.committed(entry)
+        instance.revision = 1
+        return taken
+
+    def _creation(
+        self, instance: WorkflowInstance
+    ) -> tuple[_SearchStep, Callable[[sqlite3.Connection], Any]]:
+        """The write that stores a new instance, and its search step (built on the loop)."""
         row = instance_row(instance, revision=1)
         pointers = [
             (instance.id, p.id, seq, dump_pointer(p))
@@ -135,9 +171,7 @@ class SqlitePersistence(SqlitePurge):
             conn.executemany(_UPSERT_POINTER, pointers)
             return search.run(conn)
 
-        search.committed(await self._db.write(create))
-        instance.revision = 1
-        return instance.id
+        return search, create
 
     async def persist_workflow(
         self,

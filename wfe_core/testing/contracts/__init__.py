@@ -11,7 +11,10 @@ yields a started, empty provider and closes it afterwards:
 - :class:`SearchContract` needs ``search_index``, a :class:`~wfe_core.providers.SearchIndex`;
 - :class:`HeartbeatContract` needs ``heartbeats``, a :class:`~wfe_core.providers.HeartbeatStore`;
 - :class:`PurgeContract` needs ``persistence`` too, and pins the optional
-  :class:`~wfe_core.providers.WorkflowPurging` (skipped for a provider without it).
+  :class:`~wfe_core.providers.WorkflowPurging` (skipped for a provider without it);
+- :class:`LeasedCreationContract` needs ``store_and_lock``, a persistence provider and a lock
+  provider on one database, and pins the optional
+  :class:`~wfe_core.providers.LeasedCreation` (skipped for a store without it).
 
 For example, in a third-party provider's tests::
 
@@ -37,11 +40,12 @@ import pytest
 # The suites live outside the test tree, where pytest does not rewrite asserts by itself; without
 # this a failing case says only "AssertionError".
 pytest.register_assert_rewrite(
-    f"{__name__}.heartbeats", f"{__name__}.lock", f"{__name__}.persistence",
+    f"{__name__}.heartbeats", f"{__name__}.leased_creation", f"{__name__}.lock", f"{__name__}.persistence",
     f"{__name__}.purge", f"{__name__}.queue", f"{__name__}.search",
 )
 
 from .heartbeats import HeartbeatContract
+from .leased_creation import LeasedCreationContract
 from .lock import LockContract
 from .persistence import PersistenceContract
 from .purge import PurgeContract
@@ -50,6 +54,7 @@ from .search import SearchContract
 
 __all__ = [
     "HeartbeatContract",
+    "LeasedCreationContract",
     "LockContract",
     "PersistenceContract",
     "PurgeContract",

@@ -48,6 +48,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if schemes is None:
             schemes = schemes_offering(capability, PLUGIN_HOST)
         metafunc.parametrize(name, schemes, indirect=True, ids=str)
+    if "store_and_lock" in metafunc.fixturenames:
+        stores = chosen_schemes(metafunc.config, Capability.PERSISTENCE.value)
+        locks = chosen_schemes(metafunc.config, Capability.LOCK.value)
+        both = [
+            scheme for scheme in schemes_offering(Capability.PERSISTENCE, PLUGIN_HOST)
+            if scheme in schemes_offering(Capability.LOCK, PLUGIN_HOST)
+            and (stores is None or scheme in stores) and (locks is None or scheme in locks)
+        ]
+        metafunc.parametrize("store_and_lock", both, indirect=True, ids=str)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,3 +89,16 @@ lock = _provider_fixture(Capability.LOCK, "lock")
 queue = _provider_fixture(Capability.QUEUE, "queue")
 search_index = _provider_fixture(Capability.SEARCH, "search_index")
 heartbeats = _provider_fixture(Capability.HEARTBEATS, "heartbeats")
+
+
+@pytest.fixture
+async def store_and_lock(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """A scheme's persistence and lock providers on one store, as a host of one URL has them."""
+    with store_or_skip(request.param, tmp_path, PLUGIN_HOST) as url:
+        backend = PLUGIN_HOST.backend(url)
+        pair = (backend.provider(Capability.PERSISTENCE), backend.provider(Capability.LOCK))
+        await backend.start()
+        try:
+            yield pair
+        finally:
+            await backend.close()
