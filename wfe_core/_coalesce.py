@@ -59,6 +59,13 @@ class Coalescer(Generic[A, R]):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, arg: A) -> R:
+        # Not cancelled with the caller: a batch on the server finishes for the others.
+        return await asyncio.shield(self.submit(arg))
+
+    def submit(self, arg: A) -> asyncio.Future[R]:
+        """Add ``arg`` to the next batch; the future is its answer. For a caller that must know
+        when its call is over even after giving up on it: cancelling the future cancels nothing
+        on the server, so await it through ``asyncio.shield``."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a host reopened on another loop starts afresh
             self._loop, self._pending, self._task = loop, [], None
@@ -67,8 +74,7 @@ class Coalescer(Generic[A, R]):
         if self._task is None:
             # Starts at the next turn of the loop: every call made in this turn joins first.
             self._task = loop.create_task(self._drain(), name=self._name)
-        # Not cancelled with the caller: a batch on the server finishes for the others.
-        return await asyncio.shield(future)
+        return future
 
     async def _drain(self) -> None:
         try:

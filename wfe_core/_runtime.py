@@ -24,7 +24,6 @@ its lease is held. The poller only finds what those pushes missed.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
@@ -397,23 +396,16 @@ class Runtime:
         """Store a new workflow and take its lease in one transaction; True if it was taken."""
         assert self.create_leased is not None
         asked = time.monotonic()
-        write = asyncio.ensure_future(
-            self.create_leased(instance, key, self.leases.owner, self.leases.ttl)
-        )
         try:
-            taken = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            # The caller gave up, the write goes on: a lease it takes is given back after it
-            # (sooner, it could reach the store first and leave the lease to run out).
-            write.add_done_callback(functools.partial(self._drop_if_taken, key))
+            taken = await self.create_leased(instance, key, self.leases.owner, self.leases.ttl)
+        except BaseException:
+            # A caller cancelled (or a write cut off) may leave the write made, lease and all:
+            # it is given back. The store orders a release asked now after that write.
+            self.spawn(self._drop_lease(key))
             raise
         if taken:
             self.leases.adopt(key, asked)
         return taken
-
-    def _drop_if_taken(self, key: str, write: asyncio.Future[bool]) -> None:
-        if not write.cancelled() and write.exception() is None and write.result():
-            self.spawn(self._drop_lease(key))
 
     async def _drop_lease(self, key: str) -> None:
         """Release the lease of a start whose write failed (or whose caller was cancelled)."""

@@ -479,7 +479,10 @@ class LeasedCreation(Protocol):
         ``lock``'s lease ``key`` for ``owner`` for ``ttl`` seconds, as ``acquire`` would.
 
         Returns whether the lease was taken; the instance is stored either way. Nothing is
-        written, the lease included, when the instance cannot be stored.
+        written, the lease included, when the instance cannot be stored. A caller cancelled
+        during the call may still leave the write made; a ``release`` of the lease asked
+        after the cancellation then takes effect after the write (the host gives the lease
+        back that way), never before it, which would leave it held until it runs out.
 
         Raises:
             ProviderError: an instance with this id exists already (it is left untouched).

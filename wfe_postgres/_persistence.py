@@ -15,6 +15,8 @@ write, so the failing write is rolled back alone and the others commit.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from operator import attrgetter
@@ -396,7 +398,16 @@ class PostgresPersistence(PostgresPurge):
         Raises:
             ProviderError: an instance with this id exists already (nothing was written).
         """
-        taken = await self._create_leased(_Leased(instance, key, owner, float(ttl)))
+        # The statement goes on when the caller is cancelled (it may carry other callers'
+        # creations): the call then ends only with it, so that a release asked next, on
+        # another connection, cannot reach the server first and leave the lease held.
+        answer = self._create_leased.submit(_Leased(instance, key, owner, float(ttl)))
+        try:
+            taken = await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await answer
+            raise
         if taken is None:
             raise ProviderError(
                 f"a workflow with id {instance.id!r} already exists; give each new instance a "

@@ -36,7 +36,8 @@ async def test_a_start_on_sqlite_takes_its_lease_in_the_write(tmp_path: Path) ->
 
 
 class _GatedStore(MemoryPersistence):
-    """A store keeping ``lock``'s leases whose leased creation waits for ``gate`` first."""
+    """A store keeping ``lock``'s leases whose leased creation waits for ``gate`` first. Like
+    PostgreSQL's, a call whose caller is cancelled ends only once its write is made."""
 
     def __init__(self, lock: MemoryLock) -> None:
         super().__init__()
@@ -50,16 +51,24 @@ class _GatedStore(MemoryPersistence):
     async def create_workflow_leased(
         self, instance: WorkflowInstance, key: str, owner: str, ttl: float
     ) -> bool:
+        async def write() -> bool:
+            await self.gate.wait()
+            await self.create_workflow(instance)
+            return await self.lock.acquire(key, owner, ttl)
+
         self.waiting.set()
-        await self.gate.wait()
-        await self.create_workflow(instance)
-        return await self.lock.acquire(key, owner, ttl)
+        made = asyncio.ensure_future(write())
+        try:
+            return await asyncio.shield(made)
+        except asyncio.CancelledError:
+            await made
+            raise
 
 
 async def test_a_caller_cancelled_in_the_write_gives_the_lease_back_after_it() -> None:
-    # The write goes on without the caller. The lease it takes must be given back once it is
-    # taken (not before: a release that reaches the store first leaves it held until it runs
-    # out), and the stored workflow then runs, found by the poller.
+    # The write goes on without the caller. The lease it takes must be given back (the store
+    # orders the release after the write), and the stored workflow then runs, found by the
+    # poller, long before the lease could run out.
     ran.clear()
     lock = MemoryLock()
     store = _GatedStore(lock)
@@ -68,9 +77,10 @@ async def test_a_caller_cancelled_in_the_write_gives_the_lease_back_after_it() -
         start = asyncio.create_task(host.start_workflow("Noted"))
         await asyncio.wait_for(store.waiting.wait(), timeout=5)
         start.cancel()
+        await asyncio.sleep(0.01)
+        store.gate.set()  # the write ends; only then does the cancelled start end
         await asyncio.gather(start, return_exceptions=True)
         assert start.cancelled()
-        store.gate.set()
         for _ in range(500):
             if ran:
                 break

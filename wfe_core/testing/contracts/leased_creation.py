@@ -7,8 +7,9 @@ provider on the same database; a store without the capability, or one that does 
 leases with that lock, skips it (the host then takes the lease first, then stores). What it
 pins: the instance is stored exactly as ``create_workflow`` stores it and the lease is held by
 the owner as ``acquire`` would hold it; a taken id stores nothing and takes no lease; a lease
-held by another live owner is left alone while the instance is still stored; creations made
-together each get their own answer.
+held by another live owner is left alone while the instance is still stored; a release asked
+after a cancelled call takes effect after its write; creations made together each get their own
+answer.
 """
 
 from __future__ import annotations
@@ -79,6 +80,26 @@ class LeasedCreationContract:
         assert (await persistence.get_workflow("busy")).revision == 1
         assert not await lock.renew("wf:busy", OWNER, TTL)
         assert await lock.renew("wf:busy", OTHER, TTL)  # still the other owner's
+
+    async def test_a_release_asked_after_a_cancelled_call_comes_after_its_write(
+        self, store_and_lock: StoreAndLock
+    ) -> None:
+        store, lock = _leasing(store_and_lock)
+        persistence = store_and_lock[0]
+        for n in range(20):
+            wid = f"cancelled-{n}"
+            call = asyncio.create_task(
+                store.create_workflow_leased(sample_instance(id=wid), f"wf:{wid}", OWNER, TTL)
+            )
+            for _ in range(n % 5):  # cancelled at different points of its way to the store
+                await asyncio.sleep(0)
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            await lock.release(f"wf:{wid}", OWNER)
+            # Made or not, the write holds no lease after the release.
+            assert await lock.acquire(f"wf:{wid}", OTHER, TTL), n
+            if call.cancelled() is False and call.exception() is None:
+                assert (await persistence.get_workflow(wid)).revision == 1
 
     async def test_creations_made_together_each_get_their_own_answer(
         self, store_and_lock: StoreAndLock
