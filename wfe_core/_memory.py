@@ -38,6 +38,7 @@ from .errors import ConcurrencyError, ProviderError, WorkflowNotFoundError
 from .providers import (
     DEFAULT_PRIORITY,
     PRIORITY_AGING,
+    LockProvider,
     QueueKind,
     SearchFilter,
     SearchPage,
@@ -103,11 +104,29 @@ class MemoryPersistence(MemoryPurge):
             self._outbox[instance.id] = instance.revision
 
     async def create_workflow(self, instance: WorkflowInstance) -> str:
+        self._create(instance)
+        return instance.id
+
+    def shares_leases_with(self, lock: LockProvider) -> bool:
+        """True for a plain :class:`MemoryLock` (``LeasedCreation``): its leases are a
+        dictionary of this process, taken in the same call as the write, with no pause
+        between. A subclass may answer ``acquire`` otherwise, so it is not."""
+        return type(lock) is MemoryLock
+
+    async def create_workflow_leased(
+        self, instance: WorkflowInstance, lock: LockProvider, key: str, owner: str, ttl: float
+    ) -> bool:
+        """Store a new instance and take ``lock``'s lease ``key`` for ``owner`` at once."""
+        if not isinstance(lock, MemoryLock):
+            raise TypeError(f"{type(lock).__name__} keeps no leases this store can take")
+        self._create(instance)  # raises, before the lease is taken, for an id in use
+        return lock.take(key, owner, ttl)
+
+    def _create(self, instance: WorkflowInstance) -> None:
         if instance.id in self._instances:
             raise ProviderError(f"a workflow with id {instance.id!r} already exists")
         instance.revision = 1
         self._store(instance, {p.id: dump_pointer(p) for p in instance.execution_pointers})
-        return instance.id
 
     async def persist_workflow(
         self,
@@ -257,6 +276,10 @@ class MemoryLock:
         return lease
 
     async def acquire(self, key: str, owner: str, ttl: float) -> bool:
+        return self.take(key, owner, ttl)
+
+    def take(self, key: str, owner: str, ttl: float) -> bool:
+        """``acquire``, for a caller that must take the lease without a pause."""
         if self._live(key) is not None:
             return False
         self._leases[key] = (owner, time.monotonic() + ttl)

@@ -24,6 +24,7 @@ its lease is held. The poller only finds what those pushes missed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -118,7 +119,7 @@ class Runtime:
         #: The store's create that takes the new workflow's lease in its own transaction, when
         #: the lock keeps its leases in the store's database; None otherwise.
         self.create_leased = (
-            persistence.create_workflow_leased
+            functools.partial(persistence.create_workflow_leased, lock=lock)
             if isinstance(persistence, LeasedCreation) and persistence.shares_leases_with(lock)
             else None
         )
@@ -397,7 +398,9 @@ class Runtime:
         assert self.create_leased is not None
         asked = time.monotonic()
         try:
-            taken = await self.create_leased(instance, key, self.leases.owner, self.leases.ttl)
+            taken = await self.create_leased(
+                instance, key=key, owner=self.leases.owner, ttl=self.leases.ttl
+            )
         except BaseException:
             # A caller cancelled (or a write cut off) may leave the write made, lease and all:
             # it is given back. The store orders a release asked now after that write.

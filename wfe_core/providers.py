@@ -465,7 +465,8 @@ class LeasedCreation(Protocol):
     and two commits, one after the other. A store that keeps ``lock``'s leases in its own
     database writes both in one transaction instead: the workflow appears to other hosts with
     its lease already held. The SQLite and PostgreSQL providers have it, each for a lock on
-    the same database; ``LeasedCreationContract`` pins it.
+    the same database, and memory:// for its own lock (in one call without a pause, nothing
+    runs between the two); ``LeasedCreationContract`` pins it.
     """
 
     def shares_leases_with(self, lock: LockProvider) -> bool:
@@ -473,10 +474,11 @@ class LeasedCreation(Protocol):
         transactions (the same database), so :meth:`create_workflow_leased` applies."""
 
     async def create_workflow_leased(
-        self, instance: WorkflowInstance, key: str, owner: str, ttl: float
+        self, instance: WorkflowInstance, lock: LockProvider, key: str, owner: str, ttl: float
     ) -> bool:
         """Store a new instance as ``create_workflow`` does and, in the same transaction, take
         ``lock``'s lease ``key`` for ``owner`` for ``ttl`` seconds, as ``acquire`` would.
+        ``lock`` is one this store shares its leases with (:meth:`shares_leases_with`).
 
         Returns whether the lease was taken; the instance is stored either way. Nothing is
         written, the lease included, when the instance cannot be stored. A caller cancelled

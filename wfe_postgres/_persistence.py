@@ -388,9 +388,10 @@ class PostgresPersistence(PostgresPurge):
         return isinstance(lock, PostgresLock) and lock.database is self._db
 
     async def create_workflow_leased(
-        self, instance: WorkflowInstance, key: str, owner: str, ttl: float
+        self, instance: WorkflowInstance, lock: LockProvider, key: str, owner: str, ttl: float
     ) -> bool:
-        """Store a new instance and take the lease ``key`` for ``owner`` in one statement.
+        """Store a new instance and take ``lock``'s lease ``key`` for ``owner`` (in this
+        database's ``locks`` table) in one statement.
 
         Returns whether the lease was taken; see :class:`~wfe_core.providers.LeasedCreation`.
         Creations made together share one statement, as with ``create_workflow``.

@@ -49,12 +49,12 @@ class _GatedStore(MemoryPersistence):
         return lock is self.lock
 
     async def create_workflow_leased(
-        self, instance: WorkflowInstance, key: str, owner: str, ttl: float
+        self, instance: WorkflowInstance, lock: Any, key: str, owner: str, ttl: float
     ) -> bool:
         async def write() -> bool:
             await self.gate.wait()
             await self.create_workflow(instance)
-            return await self.lock.acquire(key, owner, ttl)
+            return bool(await lock.acquire(key, owner, ttl))
 
         self.waiting.set()
         made = asyncio.ensure_future(write())

@@ -1,6 +1,6 @@
-"""A start takes its workflow's lease before the store write (``Runtime.launch``): no other
-host can run the new workflow first, and a start whose write fails leaves neither the lease nor
-its slot held."""
+"""A start takes its workflow's lease before the store write, or in it where the store keeps
+the lock's leases (``Runtime.launch``): no other host can run the new workflow first, and a
+start whose write fails leaves neither the lease nor its slot held."""
 
 from __future__ import annotations
 
@@ -12,28 +12,38 @@ import pytest
 from wfe import WorkflowBuilder, WorkflowHost
 from wfe.errors import ProviderError
 from wfe_core._leases import workflow_key
-from wfe_core._memory import MemoryLock
+from wfe_core._memory import MemoryLock, MemoryPersistence
 
 ran: list[str] = []
 noted = WorkflowBuilder(dict).start_with(lambda ctx: ran.append(ctx.workflow.id)).build("Noted", 1)
 
 
-async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot() -> None:
+class _AsideLock(MemoryLock):
+    """A memory lock the store does not take leases in: a start asks it first, then writes."""
+
+
+@pytest.mark.parametrize("in_the_write", [False, True], ids=["lease-first", "lease-in-the-write"])
+async def test_a_start_whose_write_fails_gives_back_its_lease_and_its_slot(in_the_write: bool) -> None:
     ran.clear()
-    async with WorkflowHost("memory://", max_concurrent_workflows=1) as host:
+    store = MemoryPersistence()
+    lock = MemoryLock() if in_the_write else _AsideLock()
+    refused: list[str] = []
+
+    name = "create_workflow_leased" if in_the_write else "create_workflow"
+    create = getattr(store, name)
+
+    async def refuse_once(instance: Any, *args: Any, **kwargs: Any) -> Any:
+        if refused:
+            return await create(instance, *args, **kwargs)
+        refused.append(instance.id)
+        await asyncio.sleep(0.01)
+        raise ProviderError("refused for the test")
+
+    setattr(store, name, refuse_once)  # before the host starts: it picks its way to write then
+    async with WorkflowHost(store, lock=lock, max_concurrent_workflows=1) as host:
         host.register(noted)
-        create = host.persistence.create_workflow
-        refused: list[str] = []
-
-        async def refuse(instance: Any) -> str:
-            refused.append(instance.id)
-            await asyncio.sleep(0.01)
-            raise ProviderError("refused for the test")
-
-        host.persistence.create_workflow = refuse  # type: ignore[method-assign]
         with pytest.raises(ProviderError, match="refused for the test"):
             await host.start_workflow("Noted")
-        host.persistence.create_workflow = create  # type: ignore[method-assign]
         [wid] = refused
         for _ in range(100):  # the release runs in a task of its own
             if await host.lock.acquire(workflow_key(wid), "someone else", 30.0):

@@ -45,7 +45,7 @@ class LeasedCreationContract:
         store, lock = _leasing(store_and_lock)
         persistence = store_and_lock[0]
         instance = sample_instance(id="leased-1")
-        assert await store.create_workflow_leased(instance, "wf:leased-1", OWNER, TTL) is True
+        assert await store.create_workflow_leased(instance, lock, "wf:leased-1", OWNER, TTL) is True
         assert instance.revision == 1
         loaded = await persistence.get_workflow("leased-1")
         assert loaded == instance and loaded.revision == 1
@@ -65,7 +65,7 @@ class LeasedCreationContract:
         await persistence.create_workflow(first)
         second = sample_instance(id="taken", reference="second")
         with pytest.raises(ProviderError, match="already exists"):
-            await store.create_workflow_leased(second, "wf:taken", OWNER, TTL)
+            await store.create_workflow_leased(second, lock, "wf:taken", OWNER, TTL)
         assert (await persistence.get_workflow("taken")).reference == "first"
         assert await lock.acquire("wf:taken", OTHER, TTL)  # no lease was left behind
 
@@ -76,7 +76,7 @@ class LeasedCreationContract:
         persistence = store_and_lock[0]
         assert await lock.acquire("wf:busy", OTHER, TTL)
         instance = sample_instance(id="busy")
-        assert await store.create_workflow_leased(instance, "wf:busy", OWNER, TTL) is False
+        assert await store.create_workflow_leased(instance, lock, "wf:busy", OWNER, TTL) is False
         assert (await persistence.get_workflow("busy")).revision == 1
         assert not await lock.renew("wf:busy", OWNER, TTL)
         assert await lock.renew("wf:busy", OTHER, TTL)  # still the other owner's
@@ -89,7 +89,7 @@ class LeasedCreationContract:
         for n in range(20):
             wid = f"cancelled-{n}"
             call = asyncio.create_task(
-                store.create_workflow_leased(sample_instance(id=wid), f"wf:{wid}", OWNER, TTL)
+                store.create_workflow_leased(sample_instance(id=wid), lock, f"wf:{wid}", OWNER, TTL)
             )
             for _ in range(n % 5):  # cancelled at different points of its way to the store
                 await asyncio.sleep(0)
@@ -111,7 +111,8 @@ class LeasedCreationContract:
         instances = [sample_instance(id=f"many-{n}", reference=f"r{n}") for n in range(8)]
         twice = sample_instance(id="many-0", reference="again")  # the same id asked twice
         answers = await asyncio.gather(
-            *(store.create_workflow_leased(i, f"wf:{i.id}", OWNER, TTL) for i in [*instances, twice]),
+            *(store.create_workflow_leased(i, lock, f"wf:{i.id}", OWNER, TTL)
+              for i in [*instances, twice]),
             return_exceptions=True,
         )
         for n, answer in enumerate(answers[:8]):
