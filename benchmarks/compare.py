@@ -41,7 +41,8 @@ from .run import (
 )
 
 #: Figures shown per revision (the case's keys); missing ones are left out.
-SHOWN = ("steps_per_s", "cpu_per_step_us", "start_p50_ms", "start_p99_ms", "p50_ms", "p99_ms")
+SHOWN = ("steps_per_s", "cpu_per_step_us", "start_p50_ms", "start_p99_ms", "p50_ms", "p99_ms",
+         "parked_per_s", "create_s")
 
 
 def prepare(rev: str, base: Path, provider: str = "sqlite") -> tuple[str, Path]:
