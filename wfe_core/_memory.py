@@ -117,8 +117,9 @@ class MemoryPersistence(MemoryPurge):
         self, instance: WorkflowInstance, lock: LockProvider, key: str, owner: str, ttl: float
     ) -> bool:
         """Store a new instance and take ``lock``'s lease ``key`` for ``owner`` at once."""
-        if not isinstance(lock, MemoryLock):
+        if not self.shares_leases_with(lock):
             raise TypeError(f"{type(lock).__name__} keeps no leases this store can take")
+        assert isinstance(lock, MemoryLock)
         self._create(instance)  # raises, before the lease is taken, for an id in use
         return lock.take(key, owner, ttl)
 

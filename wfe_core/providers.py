@@ -488,6 +488,7 @@ class LeasedCreation(Protocol):
 
         Raises:
             ProviderError: an instance with this id exists already (it is left untouched).
+            TypeError: ``lock`` is not one this store shares its leases with; nothing written.
         """
 
 

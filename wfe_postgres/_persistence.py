@@ -399,6 +399,8 @@ class PostgresPersistence(PostgresPurge):
         Raises:
             ProviderError: an instance with this id exists already (nothing was written).
         """
+        if not self.shares_leases_with(lock):
+            raise TypeError(f"{type(lock).__name__} keeps no leases in this store's database")
         # The statement goes on when the caller is cancelled (it may carry other callers'
         # creations): the call then ends only with it, so that a release asked next, on
         # another connection, cannot reach the server first and leave the lease held.

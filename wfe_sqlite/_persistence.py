@@ -140,6 +140,8 @@ class SqlitePersistence(SqlitePurge):
         Raises:
             ProviderError: an instance with this id exists already (nothing was written).
         """
+        if not self.shares_leases_with(lock):
+            raise TypeError(f"{type(lock).__name__} keeps no leases in {self._db.path}")
         search, create = self._creation(instance)
 
         def create_leased(conn: sqlite3.Connection) -> tuple[Any, bool]:

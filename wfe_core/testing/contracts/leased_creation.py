@@ -6,7 +6,8 @@ with a ``store_and_lock`` fixture yielding a started, empty persistence provider
 provider on the same database; a store without the capability, or one that does not share its
 leases with that lock, skips it (the host then takes the lease first, then stores). What it
 pins: the instance is stored exactly as ``create_workflow`` stores it and the lease is held by
-the owner as ``acquire`` would hold it; a taken id stores nothing and takes no lease; a lease
+the owner as ``acquire`` would hold it; a lock it does not share is refused with nothing
+stored; a taken id stores nothing and takes no lease; a lease
 held by another live owner is left alone while the instance is still stored; a release asked
 after a cancelled call takes effect after its write; creations made together each get their own
 answer.
@@ -18,7 +19,8 @@ import asyncio
 
 import pytest
 
-from ...errors import ProviderError
+from ..._memory import MemoryLock
+from ...errors import ProviderError, WorkflowNotFoundError
 from ...providers import LeasedCreation, LockProvider, PersistenceProvider
 from .persistence import sample_instance
 
@@ -57,6 +59,23 @@ class LeasedCreationContract:
         assert not await lock.acquire("wf:leased-1", OTHER, TTL)
         await lock.release("wf:leased-1", OWNER)
         assert await lock.acquire("wf:leased-1", OTHER, TTL)
+
+    async def test_a_lock_it_does_not_share_is_refused_with_nothing_stored(
+        self, store_and_lock: StoreAndLock
+    ) -> None:
+        store, _ = _leasing(store_and_lock)
+        persistence = store_and_lock[0]
+
+        class AsideLock(MemoryLock):  # a lock of this process no store keeps leases for
+            pass
+
+        aside = AsideLock()
+        assert not store.shares_leases_with(aside)
+        with pytest.raises(TypeError):
+            await store.create_workflow_leased(sample_instance(id="aside"), aside, "wf:aside", OWNER, TTL)
+        with pytest.raises(WorkflowNotFoundError):
+            await persistence.get_workflow("aside")
+        assert await aside.acquire("wf:aside", OTHER, TTL)
 
     async def test_a_taken_id_stores_nothing_and_takes_no_lease(self, store_and_lock: StoreAndLock) -> None:
         store, lock = _leasing(store_and_lock)
