@@ -85,3 +85,35 @@ async def test_bulk_reads_answer_each_caller_from_one_read_and_a_lone_one_alone(
     with pytest.raises(NotThere):
         await loads("y")
     assert reads == [["a", "x", "b", "a"], ["y"]]
+
+
+async def test_a_submitted_call_is_answered_with_its_batch_even_when_its_caller_gave_up() -> None:
+    # submit() hands back the shared answer: a caller that is cancelled while waiting can
+    # still learn when its call is over (PostgreSQL's leased creation ends with it).
+    gate = asyncio.Event()
+    sent: list[list[str]] = []
+
+    async def many(args: Sequence[str]) -> list[str | Exception]:
+        sent.append(list(args))
+        await gate.wait()
+        return [a.upper() for a in args]
+
+    async def one(arg: str) -> str:
+        answer = (await many([arg]))[0]
+        assert isinstance(answer, str)
+        return answer
+
+    calls = Coalescer(many, one)
+    first, second = calls.submit("a"), calls.submit("b")
+
+    async def wait_for_first() -> str:
+        return await asyncio.shield(first)
+
+    waiter = asyncio.create_task(wait_for_first())
+    await asyncio.sleep(0)  # the batch is on its way
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert waiter.cancelled() and not first.done()
+    gate.set()
+    assert (await first, await second) == ("A", "B")
+    assert sent == [["a", "b"]]
