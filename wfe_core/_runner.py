@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,6 +51,14 @@ log = logging.getLogger("wfe.runtime")
 #: A workflow that stays runnable yields the event loop this often. It keeps its instance in
 #: memory and its lease: reloading a long history to be fair would make it cost more per pass.
 YIELD_EVERY_PASSES = 50
+
+#: A workflow handed on for lack of its definition that comes back here within this many
+#: seconds was taken again by this host's own queue readers (they hear of this host's
+#: enqueues at once, other hosts only when they next look): the readers then pause for
+#: HAND_ON_PAUSE, longer than a host's slowest look at a queue (SQLite's: 0.25 s), so that
+#: a host that has the definition takes it.
+HAND_ON_AGAIN = 1.0
+HAND_ON_PAUSE = 0.3
 
 #: Publishes an event: ``publish(name, key, data)`` (the host's ``publish_event``).
 Publish = Callable[[str, str, Any], Awaitable[Any]]
@@ -106,6 +115,10 @@ class WorkflowRunner:
         self.runs_elsewhere = runs_elsewhere
         #: Definitions this host was asked to run without having them, logged once each.
         self.missing: set[tuple[str, int]] = set()
+        #: workflow id -> time.monotonic() it was last handed on for lack of its definition.
+        self.handed_on: dict[str, float] = {}
+        #: time.monotonic() before which the queue readers take nothing (see HAND_ON_PAUSE).
+        self.readers_pause_until = 0.0
         self.stopping = False
         #: workflow id -> event set when it next settles (``wait_for_workflow``).
         self.changed: dict[str, asyncio.Event] = {}
@@ -282,6 +295,8 @@ class WorkflowRunner:
         a live host that has (per the heartbeats), rather than leave it to the poller."""
         wanted = (instance.definition_id, instance.version)
         elsewhere = self.runs_elsewhere is not None and self.runs_elsewhere(*wanted)
+        if elsewhere:
+            self.note_hand_on(instance.id)
         if wanted not in self.missing:
             self.missing.add(wanted)
             log.warning(
@@ -291,6 +306,19 @@ class WorkflowRunner:
                 else "it waits for a host that registers it", extra=log_fields(instance.id, wanted[0]),
             )
         return elsewhere
+
+    def note_hand_on(self, wid: str) -> None:
+        """A hand-on of ``wid``: the second within HAND_ON_AGAIN pauses this host's readers."""
+        now = time.monotonic()
+        last = self.handed_on.pop(wid, None)
+        if last is not None and now - last < HAND_ON_AGAIN:
+            self.readers_pause_until = max(self.readers_pause_until, now + HAND_ON_PAUSE)
+        self.handed_on[wid] = now
+        while self.handed_on:  # oldest first: forget those long handed on
+            oldest = next(iter(self.handed_on))
+            if now - self.handed_on[oldest] < HAND_ON_AGAIN:
+                break
+            del self.handed_on[oldest]
 
     async def pass_refused(
         self, wid: str, definition: WorkflowDefinition, refusal: Exception

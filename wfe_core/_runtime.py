@@ -288,6 +288,10 @@ class Runtime:
                 # events) leaves the shared queue to the hosts that can run what is on it.
                 await asyncio.sleep(NOTHING_REGISTERED_PAUSE)
                 continue
+            pause = self.runner.readers_pause_until - time.monotonic()
+            if pause > 0:  # this host handed a workflow on and took it back: leave it a while
+                await asyncio.sleep(pause)
+                continue
             await self.capacity.take_for_queue()
             if self.stopping:
                 self.capacity.done_dequeuing()
