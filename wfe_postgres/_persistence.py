@@ -331,6 +331,12 @@ class _WriteRows(NamedTuple):
     errors: dict[str, list[Any]] | None
 
 
+def _id_taken(instance: WorkflowInstance) -> ProviderError:
+    return ProviderError(
+        f"a workflow with id {instance.id!r} already exists; give each new instance a fresh id"
+    )
+
+
 class _Leased(NamedTuple):
     """One ``create_workflow_leased`` call."""
 
@@ -375,10 +381,7 @@ class PostgresPersistence(PostgresPurge):
             ProviderError: an instance with this id exists already (it is left untouched).
         """
         if not await self._create(instance):
-            raise ProviderError(
-                f"a workflow with id {instance.id!r} already exists; give each new instance a "
-                "fresh id"
-            )
+            raise _id_taken(instance)
         instance.revision = 1
         return instance.id
 
@@ -412,10 +415,7 @@ class PostgresPersistence(PostgresPurge):
                 await answer
             raise
         if taken is None:
-            raise ProviderError(
-                f"a workflow with id {instance.id!r} already exists; give each new instance a "
-                "fresh id"
-            )
+            raise _id_taken(instance)
         instance.revision = 1
         return taken
 

@@ -75,12 +75,12 @@ class SqliteLock(DatabaseUser):
 
     async def _acquire_one(self, args: tuple[str, str, float]) -> bool:
         key, owner, ttl = args
-        return await self._db.write(lambda conn: _timed(conn, _ACQUIRE, key, owner, ttl), light=True)
+        return await self._db.write(lambda conn: take_lease(conn, key, owner, ttl), light=True)
 
     async def _acquire_many(self, batch: Sequence[tuple[str, str, float]]) -> list[bool]:
         # In call order: of two asks for one key, the first takes it and the second finds it held.
         return await self._db.write(
-            lambda conn: [_timed(conn, _ACQUIRE, key, owner, ttl) for key, owner, ttl in batch],
+            lambda conn: [take_lease(conn, key, owner, ttl) for key, owner, ttl in batch],
             light=True,
         )
 
@@ -105,7 +105,8 @@ class SqliteLock(DatabaseUser):
 
 
 def take_lease(conn: sqlite3.Connection, key: str, owner: str, ttl: float) -> bool:
-    """``acquire`` inside a transaction of the caller's (a store's create takes one with it)."""
+    """``acquire``'s statement, inside the caller's transaction (a store's create takes one
+    with it)."""
     return _timed(conn, _ACQUIRE, key, owner, ttl)
 
 
