@@ -21,10 +21,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import attrs
-
 from ._leases import Leases
-from ._models import ExecutionPointers, WorkflowInstance
+from ._models import WorkflowInstance, fields_only
 from ._outage import Outage
 from ._telemetry import Telemetry
 from .errors import ProviderError, ProviderUnavailableError, WfeError
@@ -81,9 +79,7 @@ class Indexer:
         """
         if instance is not None and data_text is not None:
             # The index needs the fields and the data, not the pointers.
-            self.pending[wid] = attrs.evolve(
-                instance, data=data_text, execution_pointers=ExecutionPointers()
-            )
+            self.pending[wid] = fields_only(instance, data_text)
         self.wake.set()
 
     async def run(self, stopping: Callable[[], bool]) -> None:

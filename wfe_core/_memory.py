@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import heapq
+import operator
 import time
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -63,6 +64,8 @@ class _StoredInstance:
 _FIELDS = [
     f.name for f in attrs.fields(WorkflowInstance) if f.name not in ("execution_pointers",)
 ]
+#: An instance's ``_FIELDS`` values as a tuple, in one call (this runs with every pass).
+_field_values = operator.attrgetter(*_FIELDS)
 
 
 class MemoryPersistence(MemoryPurge):
@@ -91,7 +94,7 @@ class MemoryPersistence(MemoryPurge):
         pass
 
     def _store(self, instance: WorkflowInstance, pointers: dict[str, dict[str, object]]) -> None:
-        fields = {name: getattr(instance, name) for name in _FIELDS}
+        fields = dict(zip(_FIELDS, _field_values(instance), strict=True))
         self._instances[instance.id] = _StoredInstance(fields, pointers)
         # The runnable query scans only instances with a next execution, not every instance.
         if instance.status is WorkflowStatus.RUNNABLE and instance.next_execution is not None:

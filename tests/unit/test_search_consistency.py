@@ -437,3 +437,25 @@ def test_a_busy_timeout_too_short_to_wait_is_refused(milliseconds: int, tmp_path
     with pytest.raises(ConfigurationError, match="busy_timeout=1000 or more"):
         WorkflowHost(url)
     assert parse_url(url.replace(f"={milliseconds}", "=1000")).busy_timeout == 1.0
+
+
+def test_the_indexers_snapshot_keeps_every_field_but_the_pointers() -> None:
+    """``fields_only``: what ``attrs.evolve`` would give, read in one call (every start)."""
+    from datetime import UTC, datetime
+
+    import attrs as _attrs
+
+    from wfe_core import ExecutionPointer
+    from wfe_core import WorkflowStatus as Status
+    from wfe_core._models import ExecutionPointers, fields_only
+
+    when = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+    instance: WorkflowInstance[Any] = WorkflowInstance(
+        definition_id="d", version=3, status=Status.SUSPENDED, data={"x": 1}, reference="r",
+        description="about", create_time=when, complete_time=when, next_execution=when,
+        execution_pointers=[ExecutionPointer(step_id=2)], revision=7, parent_workflow_id="p",
+        trace_context="00-t", priority=1,
+    )
+    copy = fields_only(instance, '{"x":1}')
+    assert copy == _attrs.evolve(instance, data='{"x":1}', execution_pointers=ExecutionPointers())
+    assert len(instance.execution_pointers) == 1 and instance.data == {"x": 1}

@@ -931,3 +931,24 @@ def test_stored_values_that_cannot_be_read_raise_serialization_error(text: str) 
 def test_a_stored_pointer_that_cannot_be_read_raises_serialization_error() -> None:
     with pytest.raises(SerializationError):
         load_pointer('{"no_id": 1}')
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, -2.5, None, True, False], "é\u2028\"\n": {"x": []}},
+    "text", 0, -1.5e300, None, [], {}, [[[{"deep": "er"}]]], float("nan"), float("inf"),
+])
+def test_the_compact_writer_writes_what_jsons_own_encoder_writes(value: Any) -> None:
+    from wfe_core.serialization import _dumps
+
+    assert _dumps(value) == json.JSONEncoder(separators=(",", ":")).encode(value)
+
+
+def test_the_compact_writer_refuses_what_json_refuses() -> None:
+    from wfe_core.serialization import _dumps
+
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _dumps({"x": PlainClass()})
+    with pytest.raises((RecursionError, ValueError)):
+        _dumps(cycle)
