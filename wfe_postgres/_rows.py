@@ -112,7 +112,7 @@ def instance_params(instance: WorkflowInstance) -> dict[str, Any]:
         "id": instance.id,
         "definition_id": instance.definition_id,
         "version": instance.version,
-        "status": instance.status.value,
+        "status": instance.status._value_,
         "reference": stored_text(instance.reference),
         "description": stored_text(instance.description),
         "data": instance.data,

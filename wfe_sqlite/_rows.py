@@ -55,7 +55,7 @@ def instance_row(instance: WorkflowInstance, *, revision: int) -> tuple[Any, ...
         instance.id,
         instance.definition_id,
         instance.version,
-        instance.status.value,
+        instance.status._value_,  # not .value: a property, 10x slower
         instance.reference,
         instance.description,
         instance.data,

@@ -98,7 +98,7 @@ class SearchEntry:
             instance.id,
             instance.definition_id,
             instance.version,
-            instance.status.value,
+            instance.status._value_,
             instance.reference,
             instance.description,
             to_micros(instance.create_time),
