@@ -49,8 +49,8 @@ from .providers import (
     search_words,
 )
 from .serialization import dump_host, load_host
-from .serialization import pointer_from_dict as load_pointer
-from .serialization import pointer_to_dict as dump_pointer
+from .serialization import pointer_copy as dump_pointer
+from .serialization import pointer_from_copy as load_pointer
 
 __all__ = ["MemoryLock", "MemoryPersistence", "MemoryQueue", "MemorySearchIndex"]
 
@@ -58,7 +58,7 @@ __all__ = ["MemoryLock", "MemoryPersistence", "MemoryQueue", "MemorySearchIndex"
 @attrs.define
 class _StoredInstance:
     fields: dict[str, object]
-    pointers: dict[str, dict[str, object]]
+    pointers: dict[str, tuple[Any, ...]]
 
 
 _FIELDS = [
@@ -93,7 +93,7 @@ class MemoryPersistence(MemoryPurge):
     async def close(self) -> None:
         pass
 
-    def _store(self, instance: WorkflowInstance, pointers: dict[str, dict[str, object]]) -> None:
+    def _store(self, instance: WorkflowInstance, pointers: dict[str, tuple[Any, ...]]) -> None:
         fields = dict(zip(_FIELDS, _field_values(instance), strict=True))
         self._instances[instance.id] = _StoredInstance(fields, pointers)
         # The runnable query scans only instances with a next execution, not every instance.

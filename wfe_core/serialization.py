@@ -21,6 +21,7 @@ import dataclasses
 import enum
 import importlib
 import json
+import operator
 import sys
 import types
 import uuid
@@ -777,13 +778,73 @@ def pointer_to_dict(pointer: ExecutionPointer) -> dict[str, Any]:
             out["extension_attributes"] = _encode_root(p.extension_attributes)
         return out
     except _REFUSALS as exc:
-        _raise(exc, f"the data of step {p.step_name or p.step_id!r} (pointer {p.id})", [
-            ("persistence_data", p.persistence_data),
-            ("event_data", p.event_data),
-            ("context_item", p.context_item),
-            ("outcome", p.outcome),
-            ("extension_attributes", p.extension_attributes),
-        ])
+        _refuse_pointer(exc, p)
+
+
+def _refuse_pointer(exc: BaseException, p: ExecutionPointer) -> NoReturn:
+    _raise(exc, f"the data of step {p.step_name or p.step_id!r} (pointer {p.id})", [
+        ("persistence_data", p.persistence_data),
+        ("event_data", p.event_data),
+        ("context_item", p.context_item),
+        ("outcome", p.outcome),
+        ("extension_attributes", p.extension_attributes),
+    ])
+
+
+_POINTER_FIELDS = [f.name for f in attrs.fields(ExecutionPointer)]
+_pointer_values = operator.attrgetter(*_POINTER_FIELDS)
+_STATUS_AT = _POINTER_FIELDS.index("status")
+_CHILDREN_AT = _POINTER_FIELDS.index("children")
+_SCOPE_AT = _POINTER_FIELDS.index("scope")
+_LISTS_AT = (_CHILDREN_AT, _SCOPE_AT)
+_EXTENSIONS_AT = _POINTER_FIELDS.index("extension_attributes")
+#: The fields holding values of the steps (any storable value), encoded as in the JSON form.
+_STEP_VALUES = ("persistence_data", "event_data", "context_item", "outcome")
+_step_values = operator.itemgetter(*(_POINTER_FIELDS.index(name) for name in _STEP_VALUES))
+_NO_STEP_VALUES = (None,) * len(_STEP_VALUES)
+_VALUES_AT = (*(_POINTER_FIELDS.index(name) for name in _STEP_VALUES), _EXTENSIONS_AT)
+
+
+def pointer_copy(pointer: ExecutionPointer) -> tuple[Any, ...]:
+    """One execution pointer as a tuple sharing nothing that can change with it, for a store
+    in this process (``memory://``); :func:`pointer_from_copy` reverses it.
+
+    The values of steps are encoded and refused as :func:`pointer_to_dict` encodes and
+    refuses them, so memory:// stores what the other stores store; the rest is kept as it is
+    (times need no text here). Once the collector has looked at it, it tracks the tuple no
+    more: it holds only strings, numbers and times, unless a step left a value in it.
+    """
+    values = list(_pointer_values(pointer))
+    values[_STATUS_AT] = values[_STATUS_AT]._value_
+    values[_CHILDREN_AT] = tuple(values[_CHILDREN_AT])
+    values[_SCOPE_AT] = tuple(values[_SCOPE_AT])
+    try:
+        if _step_values(values) != _NO_STEP_VALUES:  # most pointers hold none
+            for at in _VALUES_AT:
+                value = values[at]
+                if value is not None:
+                    values[at] = _encode(value, 0)
+        elif values[_EXTENSIONS_AT]:
+            values[_EXTENSIONS_AT] = _encode(values[_EXTENSIONS_AT], 0)
+        if not values[_EXTENSIONS_AT]:  # as pointer_to_dict leaves it out
+            values[_EXTENSIONS_AT] = None
+    except _REFUSALS as exc:
+        _refuse_pointer(exc, pointer)
+    return tuple(values)
+
+
+def pointer_from_copy(values: tuple[Any, ...]) -> ExecutionPointer:
+    """A fresh pointer from :func:`pointer_copy`'s tuple."""
+    fields = list(values)
+    fields[_STATUS_AT] = _POINTER_STATUS[fields[_STATUS_AT]]
+    for at in _LISTS_AT:
+        fields[at] = list(fields[at])
+    for at in _VALUES_AT:
+        if fields[at] is not None:
+            fields[at] = from_json_value(fields[at])
+    if fields[_EXTENSIONS_AT] is None:
+        fields[_EXTENSIONS_AT] = {}
+    return ExecutionPointer(*fields)
 
 
 def _time(value: str | None) -> datetime | None:

@@ -28,6 +28,10 @@ from wfe_core.serialization import (
     load_pointer,
     load_value,
     make_converter,
+    pointer_copy,
+    pointer_from_copy,
+    pointer_from_dict,
+    pointer_to_dict,
 )
 from wfe_core.testing.suites._exact import assert_exact
 
@@ -896,10 +900,36 @@ def test_pointer_values_with_a_cycle_or_a_long_integer_are_refused(field: str) -
     loop.append(loop)
     for bad, says in [(loop, f"{field}[0] is {field} again"), ({"n": 10**5000}, "more than")]:
         pointer = ExecutionPointer(step_name="Bake", **{field: bad})
-        with pytest.raises(SerializationError) as info:
-            dump_pointer(pointer)
-        assert str(info.value).startswith(f"cannot store the data of step 'Bake' (pointer {pointer.id}): ")
-        assert says in str(info.value)
+        for dump in (dump_pointer, pointer_copy):  # the JSON form, and memory://'s copy
+            with pytest.raises(SerializationError) as info:
+                dump(pointer)
+            assert str(info.value).startswith(
+                f"cannot store the data of step 'Bake' (pointer {pointer.id}): "
+            )
+            assert says in str(info.value)
+
+
+@pytest.mark.parametrize("pointer", [
+    ExecutionPointer(step_id=3),
+    ExecutionPointer(
+        step_id=1, active=False, status=PointerStatus.COMPLETE, sleep_until=datetime(2026, 1, 2, tzinfo=UTC),
+        persistence_data={"left": [1, Decimal("2.5")]}, start_time=datetime(2026, 1, 1, tzinfo=IST),
+        end_time=datetime(2026, 1, 3), event_name="e", event_key="k", event_published=True,
+        event_data=(1, "x"), step_name="S", retry_count=2, children=["c1", "c2"], context_item=Color.RED,
+        predecessor_id="p", outcome=0, scope=["s2", "s1"], extension_attributes={"when": datetime(2026, 1, 4)},
+    ),
+])
+def test_memorys_copy_of_a_pointer_gives_back_what_the_json_form_does(pointer: ExecutionPointer) -> None:
+    """memory:// keeps ``pointer_copy``'s tuple: read back, it equals the pointer, as the JSON
+    form read back does, and shares no list or value with it."""
+    copy = pointer_from_copy(pointer_copy(pointer))
+    assert_exact(copy, pointer)
+    assert_exact(pointer_from_dict(pointer_to_dict(pointer)), copy)
+    assert copy.scope is not pointer.scope and copy.children is not pointer.children
+    if pointer.persistence_data is not None:
+        assert copy.persistence_data is not pointer.persistence_data
+        pointer.persistence_data["left"].append(3)
+        assert copy.persistence_data == {"left": [1, Decimal("2.5")]}
 
 
 def test_an_unknown_type_is_refused_with_its_path() -> None:
