@@ -749,8 +749,12 @@ def pointer_to_dict(pointer: ExecutionPointer) -> dict[str, Any]:
         if p.persistence_data is not None:
             out["persistence_data"] = _encode_root(p.persistence_data)
         if p.start_time is not None:
-            out["start_time"] = p.start_time.isoformat()
-        if p.end_time is not None:
+            out["start_time"] = start = p.start_time.isoformat()
+            if p.end_time is p.start_time:  # one pass started and ended it: written once
+                out["end_time"] = start
+            elif p.end_time is not None:
+                out["end_time"] = p.end_time.isoformat()
+        elif p.end_time is not None:
             out["end_time"] = p.end_time.isoformat()
         if p.event_name is not None:
             out["event_name"] = p.event_name
