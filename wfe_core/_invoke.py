@@ -218,7 +218,8 @@ class StepInvoker:
                     out = await self.pool.run(run, ctx)
             else:
                 out = await asyncio.to_thread(call_in_thread, run, ctx)
-        if inspect.isawaitable(out):
+        # What a body usually gives back needs no look at whether it is awaitable.
+        if out is not None and out.__class__ is not ExecutionResult and inspect.isawaitable(out):
             out = await out
         return out
 
