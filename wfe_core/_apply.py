@@ -118,10 +118,28 @@ class PassState:
                 step_id=step_id,
                 predecessor_id=pred.id,
                 context_item=pred.context_item,
-                scope=list(scope),
+                scope=scope,  # shared: a scope is never changed in place (see body_scope)
                 step_name=self.steps[step_id].name,
             )
         )
+
+    def body_scope(self, container: ExecutionPointer) -> list[str]:
+        """The scope of the pointers of ``container``'s next body: its id, then its own scope.
+
+        One list, shared by the body's pointers and by those of its earlier bodies (a loop's
+        5,000th iteration reuses the first one's): the engine never changes a scope in place,
+        it makes a new list for a new scope. A list less per pointer is an object less for the
+        garbage collector to walk in a long loop, whose pointers all stay in the instance.
+        """
+        for pid in container.children[:1]:
+            earlier = self.pointers.get(pid)
+            if (
+                earlier is not None
+                and earlier.scope[:1] == [container.id]
+                and earlier.scope[1:] == container.scope
+            ):
+                return earlier.scope
+        return [container.id, *container.scope]
 
     def leave_bodies(self, scope: list[str], parent: int | None) -> list[str]:
         """An ``attach`` out of a container body: the scope of the step it jumps to.
@@ -193,6 +211,7 @@ class PassState:
         elif result.branch_values is not None:
             # Only the latest body's children are kept: a loop's 5,000th iteration must not
             # rewrite the ids of the 4,999 before it (they stay findable through their scope).
+            scope = self.body_scope(pointer)
             pointer.children = []
             for value in result.branch_values:
                 for child_step in step.children:
@@ -201,7 +220,7 @@ class PassState:
                             step_id=child_step,
                             predecessor_id=pointer.id,
                             context_item=value,
-                            scope=[pointer.id, *pointer.scope],
+                            scope=scope,
                             step_name=self.steps[child_step].name,
                         )
                     )
