@@ -988,3 +988,26 @@ async def test_a_loop_of_primitives_alone_still_ends_its_pass(clock: FakeClock) 
         assert instance.next_execution == START  # due again at once: the host goes on
     # each pass went round the loop (several primitives each), none more than its rounds
     assert all(1 <= n < PRIMITIVE_ROUNDS for n in per_pass), per_pass
+
+
+async def test_a_loops_bodies_share_one_scope_list(clock: FakeClock) -> None:
+    """Every pointer of a loop's bodies has the scope [loop], in one list: a long loop keeps
+    one object fewer per iteration for the collector to walk."""
+    definition = (
+        WorkflowBuilder(dict)
+        .start_with(A)
+        .while_do(lambda d: d.setdefault("i", 0) < 3, lambda b: b.start_with(B).then(C))
+        .build("loop")
+    )
+    instance = make_instance(definition)
+    for _ in range(12):
+        if instance.status is not WorkflowStatus.RUNNABLE:
+            break
+        await run_pass(clock, instance, definition)
+        instance.data["i"] = RUNS.count("C")
+    assert RUNS.count("C") == 3 and instance.status is WorkflowStatus.COMPLETE
+    loop = only(pointers_at(instance, 1))
+    body = [p for p in instance.execution_pointers if p.scope]
+    assert len(body) == 6
+    assert all(p.scope == [loop.id] for p in body)
+    assert len({id(p.scope) for p in body}) == 1
