@@ -253,21 +253,26 @@ class PassState:
         self.event(LifecycleEventType.STEP_COMPLETED, pointer)
 
     def process_cancellations(self) -> None:
+        # Runs several times a pass: the work is in _cancel_if_due, whose comprehension makes
+        # a closure cell that a workflow with nothing cancellable should not pay for.
         for step in self.defn.cancellable_steps:
-            targets = [
-                p
-                for p in self.pointers.open()
-                if p.step_id == step.id and p.status is not PointerStatus.CANCELLED
-            ]
-            if not targets or not call_with_data(step.cancel_condition, self.wf.data, None):  # type: ignore[arg-type]
-                continue
-            for pointer in targets:
-                if step.proceed_on_cancel:
-                    self.proceed(pointer, step, None)
-                self.close(pointer, PointerStatus.CANCELLED)
-                for inner in self.pointers.open():
-                    if pointer.id in inner.scope:
-                        self.close(inner, PointerStatus.CANCELLED)
+            self._cancel_if_due(step)
+
+    def _cancel_if_due(self, step: WorkflowStep) -> None:
+        targets = [
+            p
+            for p in self.pointers.open()
+            if p.step_id == step.id and p.status is not PointerStatus.CANCELLED
+        ]
+        if not targets or not call_with_data(step.cancel_condition, self.wf.data, None):  # type: ignore[arg-type]
+            return
+        for pointer in targets:
+            if step.proceed_on_cancel:
+                self.proceed(pointer, step, None)
+            self.close(pointer, PointerStatus.CANCELLED)
+            for inner in self.pointers.open():
+                if pointer.id in inner.scope:
+                    self.close(inner, PointerStatus.CANCELLED)
 
     # -- what next ---------------------------------------------------------------------------
 

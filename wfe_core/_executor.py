@@ -165,27 +165,13 @@ class _Pass:
         return result
 
     async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
-        invoke = self.invoke
         if len(pointers) == 1:  # the usual pass: one step
             run = self.prepare(pointers[0])
-            await invoke(run)
+            await self.invoke(run)
             runs = [run]
         else:
-            runs = [self.prepare(p) for p in pointers]
-            bound = asyncio.Semaphore(self.max_parallel)
-
-            async def bounded(run: StepRun) -> None:
-                async with bound:
-                    await invoke(run)
-
-            tasks = [asyncio.create_task(bounded(run)) for run in runs]
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+            runs = list(map(self.prepare, pointers))  # no comprehension: no closure over self
+            await self.run_together(runs)
         if self.deadline is not None and any(
             run.error.__class__ is WorkflowDeadlineError for run in runs
         ):
@@ -199,6 +185,25 @@ class _Pass:
                 continue  # cancelled while its body ran: the cancellation wins
             self.finish(run)
             self.state.process_cancellations()
+
+    async def run_together(self, runs: list[StepRun]) -> None:
+        """Run several bodies at once, at most ``max_parallel`` at a time (apart from
+        ``run_user_steps``, whose usual single step then makes no closure)."""
+        invoke = self.invoke
+        bound = asyncio.Semaphore(self.max_parallel)
+
+        async def bounded(run: StepRun) -> None:
+            async with bound:
+                await invoke(run)
+
+        tasks = [asyncio.create_task(bounded(run)) for run in runs]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def execute_primitive(self, pointer: ExecutionPointer) -> None:
         step = self.state.steps[pointer.step_id]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import time
 from datetime import timedelta
@@ -212,8 +213,9 @@ class StepInvoker:
             # Sync user code runs in a worker thread so it cannot stall other workflows.
             if self.pool is not None:
                 if self.telemetry is not None:  # the body's own spans nest under the step's
-                    in_context = contextvars.copy_context().run
-                    out = await self.pool.run(lambda c: in_context(run, c), ctx)
+                    # A partial, not a lambda: a closure would make cells on every call.
+                    in_context = functools.partial(contextvars.copy_context().run, run)
+                    out = await self.pool.run(in_context, ctx)
                 else:
                     out = await self.pool.run(run, ctx)
             else:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
+from itertools import repeat
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
 import attrs
@@ -172,19 +173,24 @@ def _encode(value: Any, depth: int) -> Any:
         if -_INT_BOUND < value < _INT_BOUND:
             return value
         raise _Refused(value, _HUGE_INT)
+    # map() rather than comprehensions: a comprehension here would make ``depth`` a closure
+    # cell, one more object allocated on every call (every pass encodes its data).
     if cls is list:
         if depth >= MAX_DEPTH:
             raise _Refused(value, _TOO_DEEP)
-        depth += 1
-        return [_encode(v, depth) for v in value]
+        return list(map(_encode, value, repeat(depth + 1)))
     if cls is dict:
         if depth >= MAX_DEPTH:
             raise _Refused(value, _TOO_DEEP)
-        depth += 1
         if _TAG not in value and all(type(k) is str for k in value):
-            return {k: _encode(v, depth) for k, v in value.items()}
-        return {_TAG: "map", "v": [[_encode(k, depth), _encode(v, depth)] for k, v in value.items()]}
+            return dict(zip(value, map(_encode, value.values(), repeat(depth + 1))))
+        return _encode_map(value, depth + 1)
     return _encode_other(value, depth)
+
+
+def _encode_map(value: dict[Any, Any], depth: int) -> Any:
+    """A dict whose keys are not all strings (or that holds wfe's tag) as tagged pairs."""
+    return {_TAG: "map", "v": [[_encode(k, depth), _encode(v, depth)] for k, v in value.items()]}
 
 
 def _encode_other(value: Any, depth: int) -> Any:
