@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -138,7 +138,15 @@ class _Pass:
             if users and wf.status is WorkflowStatus.RUNNABLE:
                 ran_users = True
                 state.primitive_added = False
-                await self.run_user_steps(users)
+                # Here rather than in a coroutine of its own: one object less a pass.
+                if len(users) == 1:  # the usual pass: one step
+                    run = self.prepare(users[0])
+                    await self.invoke(run)
+                    runs = [run]
+                else:
+                    runs = list(map(self.prepare, users))  # no comprehension: no closure
+                    await self.run_together(runs)
+                self.users_ran(runs)
             if len(due) > len(users):
                 for pointer in due:
                     if wf.status is not WorkflowStatus.RUNNABLE:
@@ -164,14 +172,8 @@ class _Pass:
         state.determine_next_execution()
         return result
 
-    async def run_user_steps(self, pointers: list[ExecutionPointer]) -> None:
-        if len(pointers) == 1:  # the usual pass: one step
-            run = self.prepare(pointers[0])
-            await self.invoke(run)
-            runs = [run]
-        else:
-            runs = list(map(self.prepare, pointers))  # no comprehension: no closure over self
-            await self.run_together(runs)
+    def users_ran(self, runs: list[StepRun]) -> None:
+        """Apply what the user steps that ran together gave, in pointer order."""
         if self.deadline is not None and any(
             run.error.__class__ is WorkflowDeadlineError for run in runs
         ):
@@ -187,8 +189,8 @@ class _Pass:
             self.state.process_cancellations()
 
     async def run_together(self, runs: list[StepRun]) -> None:
-        """Run several bodies at once, at most ``max_parallel`` at a time (apart from
-        ``run_user_steps``, whose usual single step then makes no closure)."""
+        """Run several bodies at once, at most ``max_parallel`` at a time (a method of its
+        own, so that the usual pass, one step, makes no closure)."""
         invoke = self.invoke
         bound = asyncio.Semaphore(self.max_parallel)
 
@@ -368,20 +370,21 @@ class WorkflowExecutor:
         self.max_parallel_steps = max(1, max_parallel_steps)
         self.invoker = StepInvoker(host, thread_pool, self.telemetry, middleware)
 
-    async def execute(
+    def execute(
         self,
         instance: WorkflowInstance,
         definition: WorkflowDefinition,
         data_text: str | None = None,
         span: Span | None = None,
-    ) -> PassResult:
-        """Run one pass over ``instance``; mutates it and returns what to persist.
+    ) -> Coroutine[Any, Any, PassResult]:
+        """Run one pass over ``instance`` (await it); mutates it and returns what to persist.
 
         ``data_text`` is the data as last stored: when the steps leave data that cannot be
         stored, they fail and the data goes back to it. ``span``: the pass's span, the parent
-        of its steps' spans.
+        of its steps' spans. Not a coroutine itself: it hands back the pass's, one coroutine
+        less a pass.
         """
-        return await _Pass(self, instance, definition, self.clock.now(), data_text, span).run()
+        return _Pass(self, instance, definition, self.clock.now(), data_text, span).run()
 
     async def fail_pass(
         self,
