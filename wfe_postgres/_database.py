@@ -72,6 +72,9 @@ _log = logging.getLogger("wfe.postgres")
 RECONNECT_GIVE_UP = 2.0
 #: Seconds between the probe's attempts to connect while the pool has given up.
 PROBE_EVERY = 0.5
+#: Seconds ``open`` waits for the pool to fill: a host starts with its connections made, so
+#: its first burst of calls does not wait for logins (the rest come in the background).
+POOL_FILL_WAIT = 5.0
 
 #: Backoff of the listener's reconnection attempts, in seconds.
 _LISTEN_RETRY = (0.1, 5.0)
@@ -151,7 +154,7 @@ class PostgresDatabase:
             if self._pool is not None:
                 return
             import psycopg
-            from psycopg_pool import AsyncConnectionPool
+            from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
             try:
                 conn = await psycopg.AsyncConnection.connect(
@@ -166,8 +169,8 @@ class PostgresDatabase:
                     )
             except psycopg.Error as exc:
                 raise translate(exc, self.options, "creating the schema") from None
-            # The pool is filled at once, in the background: growing it on demand would make
-            # the first burst of concurrent calls wait for new connections (a login each).
+            # The pool is filled at once: growing it on demand would make the first burst of
+            # concurrent calls wait for new connections (a login each).
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 self.options.conninfo,
                 min_size=self.options.pool_size,
@@ -179,8 +182,18 @@ class PostgresDatabase:
                 open=False,
                 name=f"wfe-{self.schema}",
             )
-            # The login was checked above; the connections come as they connect.
+            # The login was checked above. A pool that does not fill in time (the server's
+            # max_connections reached) opens anyway; the rest connect in the background.
             await pool.open(wait=False)
+            try:
+                await pool.wait(timeout=POOL_FILL_WAIT)
+            except PoolTimeout:
+                _log.warning(
+                    "%s: %d of %d pooled connections made after %s s; the rest are made in the "
+                    "background (is the server's max_connections below the pool_size of its "
+                    "hosts?)", self.options.display, pool.get_stats().get("pool_size", 0),
+                    self.options.pool_size, POOL_FILL_WAIT,
+                )
             self._pool = pool
             self._listener = asyncio.create_task(self._listen(), name=f"wfe-listen-{self.schema}")
 

@@ -260,6 +260,20 @@ async def test_hosts_starting_together_migrate_once(url: str) -> None:
         assert await host.persistence.get_workflows([]) == []
 
 
+async def test_a_database_opens_with_its_pool_full(url: str) -> None:
+    """The first burst of calls after open finds every pooled connection made: none of them
+    waits for a login."""
+    database = PostgresDatabase.from_url(with_query(url, pool_size="5"))
+    await database.open()
+    try:
+        assert database._pool is not None
+        stats = database._pool.get_stats()
+        assert stats["pool_size"] == 5
+        assert stats["pool_available"] == 5
+    finally:
+        await database.close()
+
+
 async def test_a_newer_schema_refuses_to_start(url: str) -> None:
     import psycopg
 
