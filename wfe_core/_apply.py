@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import attrs
-
 from ._definition import WorkflowDefinition, WorkflowStep, call_with_data
 from ._lifecycle import LifecycleEvent, LifecycleEventType
 from ._models import (
@@ -31,20 +29,48 @@ from ._waits import ACTIVITY_EVENT, USER_TASK_EVENT
 __all__ = ["PassResult", "PassState"]
 
 
-@attrs.define
 class PassResult:
-    """What a pass produced, for the host to persist and announce."""
+    """What a pass produced, for the host to persist and announce.
 
-    changed: set[str] = attrs.field(factory=set)
-    subscriptions: list[EventSubscription] = attrs.field(factory=list)
-    errors: list[ExecutionError] = attrs.field(factory=list)
-    events: list[LifecycleEvent] = attrs.field(factory=list)
-    steps_run: int = 0
-    #: The data as stored after the pass's last change, when the pass encoded it already.
-    data_text: str | None = None
-    #: The workflow continued as new: the store drops every pointer it has of it and writes
-    #: the instance's (``changed_pointers=None``).
-    replace_pointers: bool = False
+    Most passes record no subscription, error or lifecycle event: those three start as one
+    shared empty tuple and become lists with their first item (``add_subscription``,
+    ``add_error``, ``add_event``), three containers fewer a pass for the collector to walk.
+    """
+
+    __slots__ = (
+        "changed", "data_text", "errors", "events", "replace_pointers", "steps_run",
+        "subscriptions",
+    )
+
+    def __init__(self) -> None:
+        self.changed: set[str] = set()
+        self.subscriptions: list[EventSubscription] | tuple[()] = ()
+        self.errors: list[ExecutionError] | tuple[()] = ()
+        self.events: list[LifecycleEvent] | tuple[()] = ()
+        self.steps_run = 0
+        #: The data as stored after the pass's last change, when the pass encoded it already.
+        self.data_text: str | None = None
+        #: The workflow continued as new: the store drops every pointer it has of it and
+        #: writes the instance's (``changed_pointers=None``).
+        self.replace_pointers = False
+
+    def add_subscription(self, subscription: EventSubscription) -> None:
+        if self.subscriptions:
+            self.subscriptions.append(subscription)
+        else:
+            self.subscriptions = [subscription]
+
+    def add_error(self, error: ExecutionError) -> None:
+        if self.errors:
+            self.errors.append(error)
+        else:
+            self.errors = [error]
+
+    def add_event(self, event: LifecycleEvent) -> None:
+        if self.events:
+            self.events.append(event)
+        else:
+            self.events = [event]
 
 
 class PassState:
@@ -82,7 +108,7 @@ class PassState:
         if not self.emit:
             return
         step = self.steps[pointer.step_id] if pointer is not None else None
-        self.result.events.append(
+        self.result.add_event(
             LifecycleEvent(
                 type=kind,
                 workflow_id=self.wf.id,
@@ -190,7 +216,7 @@ class PassState:
             pointer.event_data = None
             pointer.active = False
             pointer.status = PointerStatus.WAITING_FOR_EVENT
-            self.result.subscriptions.append(
+            self.result.add_subscription(
                 EventSubscription(
                     workflow_id=self.wf.id,
                     step_id=step.id,

@@ -43,7 +43,7 @@ def continue_as_new(state: PassState, data: Any, text: str) -> None:
     result = state.result
     result.replace_pointers = True
     result.changed = {first.id}
-    result.subscriptions = []
+    result.subscriptions = ()
     result.data_text = text
 
 

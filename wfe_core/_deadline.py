@@ -66,7 +66,7 @@ def expire(state: PassState, deadline: datetime) -> None:
     where = open_pointers[0] if open_pointers else _first(wf)
     for pointer in open_pointers:
         state.close(pointer, PointerStatus.CANCELLED)
-    state.result.errors.append(
+    state.result.add_error(
         ExecutionError(
             workflow_id=wf.id,
             execution_pointer_id=where.id if where is not None else "",

@@ -53,7 +53,7 @@ class FailurePolicy:
         """Record a step's failure and follow its error behaviour."""
         state, wf = self.state, self.state.wf
         message, exact = describe_error(exc)
-        state.result.errors.append(
+        state.result.add_error(
             ExecutionError(
                 workflow_id=wf.id,
                 execution_pointer_id=pointer.id,
@@ -153,7 +153,7 @@ class FailurePolicy:
                 if exhausted
                 else f"{type(exc).__qualname__} is not retryable"
             )
-            state.result.errors.append(
+            state.result.add_error(
                 ExecutionError(
                     workflow_id=state.wf.id,
                     execution_pointer_id=pointer.id,

@@ -16,6 +16,7 @@ from wfe import (
     WorkflowStatus,
 )
 from wfe_core import (
+    ExecutionError,
     ExecutionPointer,
     ExecutionPointers,
     WorkflowDefinition,
@@ -93,6 +94,20 @@ def only(items: list[Any]) -> Any:
 # -- next and outcomes ------------------------------------------------------------------------
 
 
+def test_a_pass_result_lists_what_it_records_and_shares_no_list_with_another() -> None:
+    first, second = PassResult(), PassResult()
+    errors = [
+        ExecutionError(workflow_id="w", execution_pointer_id="p", message=m, error_time=START)
+        for m in ("one", "two")
+    ]
+    first.add_error(errors[0])
+    first.add_error(errors[1])
+    assert first.errors == errors
+    assert list(second.errors) == [] and list(second.subscriptions) == []
+    second.add_error(errors[1])
+    assert second.errors == [errors[1]] and first.errors == errors
+
+
 async def test_next_closes_the_pointer_and_creates_the_successor(clock: FakeClock) -> None:
     definition = WorkflowBuilder().start_with(A).then(B).build("ab")
     instance = make_instance(definition)
@@ -112,7 +127,7 @@ async def test_next_closes_the_pointer_and_creates_the_successor(clock: FakeCloc
     assert result.changed == {first.id, successor.id}
     assert instance.status is WorkflowStatus.RUNNABLE
     assert instance.next_execution == START
-    assert result.errors == [] and result.subscriptions == []
+    assert list(result.errors) == [] and list(result.subscriptions) == []
 
 
 async def test_the_last_step_completes_the_workflow(clock: FakeClock) -> None:
@@ -374,7 +389,7 @@ async def test_a_waiting_pointer_does_not_run_until_the_event_is_delivered(
     pointer = only(instance.execution_pointers.open())
     await run_pass(clock, instance, definition)
     idle = await run_pass(clock, instance, definition)
-    assert idle.steps_run == 0 and idle.changed == set() and idle.subscriptions == []
+    assert idle.steps_run == 0 and idle.changed == set() and list(idle.subscriptions) == []
     # what the host does when the event arrives
     pointer.event_published = True
     pointer.event_data = {"amount": 5}
