@@ -58,6 +58,14 @@ _ACQUIRE_MANY = """
 _RELEASE_MANY = """
     DELETE FROM {s}.locks l USING unnest(%s::text[], %s::text[]) AS u (key, owner)
     WHERE l.key = u.key AND l.owner = u.owner AND """ + ASYNC_COMMIT
+# Renewals of distinct keys, in key order (no deadlock with another host's batch): the leases
+# renewed come back.
+_RENEW_MANY = """
+    UPDATE {s}.locks l SET expires_at = clock_timestamp() + u.ttl * interval '1 second'
+    FROM (SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[]) AS v (key, owner, ttl)
+          ORDER BY key) AS u
+    WHERE l.key = u.key AND l.owner = u.owner AND l.expires_at > clock_timestamp()
+    RETURNING l.key, l.owner"""
 # Leases expired this long ago belong to holders that died; start() sweeps them.
 _SWEEP = "DELETE FROM {s}.locks WHERE expires_at < clock_timestamp() - interval '1 hour'"
 
@@ -73,6 +81,9 @@ class PostgresLock(DatabaseUser):
         super().__init__(database)
         self._acquire = Coalescer(self._acquire_many, self._acquire_one)
         self._release = Coalescer(self._release_many, self._release_one)
+        # A host renews all its leases each third of their length, at once: one statement
+        # for the renewals made together.
+        self._renew = Coalescer(self._renew_many, self._renew_one)
 
     async def start(self) -> None:
         """Open the database and drop leases that expired long ago. Idempotent."""
@@ -101,8 +112,25 @@ class PostgresLock(DatabaseUser):
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s live lease by ``ttl`` seconds from now; False if it is not theirs."""
-        args = {"key": key, "owner": owner, "ttl": float(ttl)}
+        return await self._renew((key, owner, float(ttl)))
+
+    async def _renew_one(self, arg: tuple[str, str, float]) -> bool:
+        key, owner, ttl = arg
+        args = {"key": key, "owner": owner, "ttl": ttl}
         return await self._db.execute("renewing a lease", _RENEW, args) > 0
+
+    async def _renew_many(self, args: Sequence[tuple[str, str, float]]) -> list[bool]:
+        # A lease asked for twice goes once: both asks get its answer, as they would one
+        # after the other (a renewal does not change who holds it). One key per statement:
+        # an UPDATE ... FROM matching a row twice would update it once anyway.
+        unique = list({key: (key, owner, ttl) for key, owner, ttl in args}.values())
+        if len(unique) < len({(key, owner) for key, owner, _ in args}):
+            return [await self._renew_one(arg) for arg in args]  # one key, several owners
+        rows = await self._db.fetchall(
+            "renewing leases", _RENEW_MANY, [list(column) for column in zip(*unique)]
+        )
+        renewed = {(key, owner) for key, owner in rows}
+        return [(key, owner) in renewed for key, owner, _ in args]
 
     async def release(self, key: str, owner: str) -> None:
         """Give the lease back; a no-op unless ``owner`` holds it."""

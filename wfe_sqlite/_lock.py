@@ -58,6 +58,11 @@ class SqliteLock(DatabaseUser):
         self._releases: Coalescer[tuple[str, str], None] = Coalescer(
             self._release_many, self._release_one, name="wfe.sqlite.release"
         )
+        # A host renews every lease it holds each third of the lease's length, all at once:
+        # thousands of them for a host holding a long line of waiting workflows.
+        self._renewals: Coalescer[tuple[str, str, float], bool] = Coalescer(
+            self._renew_many, self._renew_one, name="wfe.sqlite.renew"
+        )
 
     async def start(self) -> None:
         """Open the database and drop leases that expired long ago. Idempotent."""
@@ -86,7 +91,17 @@ class SqliteLock(DatabaseUser):
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s live lease by ``ttl`` seconds from now; False if it is not theirs."""
+        return await self._renewals((key, owner, ttl))
+
+    async def _renew_one(self, args: tuple[str, str, float]) -> bool:
+        key, owner, ttl = args
         return await self._db.write(lambda conn: _timed(conn, _RENEW, key, owner, ttl), light=True)
+
+    async def _renew_many(self, batch: Sequence[tuple[str, str, float]]) -> list[bool]:
+        return await self._db.write(
+            lambda conn: [_timed(conn, _RENEW, key, owner, ttl) for key, owner, ttl in batch],
+            light=True,
+        )
 
     async def release(self, key: str, owner: str) -> None:
         """Give the lease back; a no-op unless ``owner`` holds it."""

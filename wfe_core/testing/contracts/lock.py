@@ -132,6 +132,23 @@ class LockContract:
     async def test_renew_of_a_lock_never_held_fails(self, lock: LockProvider) -> None:
         assert await lock.renew("never-held", "owner-a", TTL) is False
 
+    async def test_renewals_made_together_each_get_their_own_answer(
+        self, lock: LockProvider
+    ) -> None:
+        """A host renews every lease it holds at once: each renewal answers for its own
+        lease (held by its owner, held by another, never taken, asked twice)."""
+        keys = [f"many{k}" for k in range(40)]
+        assert all(await asyncio.gather(*(lock.acquire(key, "owner-a", 0.4) for key in keys)))
+        assert await lock.acquire("other", "owner-b", TTL) is True
+        asks = [(key, "owner-a") for key in keys] + [
+            ("other", "owner-a"), ("never", "owner-a"), (keys[0], "owner-a"), (keys[1], "owner-b")
+        ]
+        renewed = await asyncio.gather(*(lock.renew(key, owner, 1.5) for key, owner in asks))
+        assert renewed == [True] * 40 + [False, False, True, False]
+        await asyncio.sleep(0.6)  # past the first leases' end, inside the renewed ones
+        late = await asyncio.gather(*(lock.acquire(key, "owner-c", TTL) for key in keys))
+        assert not any(late)
+
     async def test_renew_after_expiry_and_takeover_fails(self, lock: LockProvider) -> None:
         assert await lock.acquire("leased", "owner-a", 0.2) is True
         await asyncio.sleep(0.35)
