@@ -422,7 +422,10 @@ async def wakeup_delay(url: str, params: dict[str, Any]) -> dict[str, Any]:
 
 async def long_loop(url: str, params: dict[str, Any]) -> dict[str, Any]:
     """One workflow whose ``while_do`` body runs ``iterations`` times."""
-    n, window = params.get("iterations", 5000), params.get("window", 500)
+    # 20,000 iterations (0.9 s on memory): with 5,000, a window of 500 lasted 20 ms, and one
+    # full collection of the process's heap (10-20 ms) landing in the first or the last one
+    # decided the ratio; a longer loop also tests a four times longer history.
+    n, window = params.get("iterations", 20000), params.get("window", 2000)
     definition = (
         WorkflowBuilder(dict)
         .start_with(AsyncNoop)

@@ -193,9 +193,9 @@ def wfe_entries(sleepers: int) -> list[Entry]:
         Entry("wakeup_delay_burst", "wakeup_delay", {"workflows": 200, "spacing_ms": 0},
               {"workflows": 10, "spacing_ms": 0},
               what="the same, all 200 started at once"),
-        Entry("long_loop", "long_loop", {"iterations": 5000, "window": 500},
+        Entry("long_loop", "long_loop", {"iterations": 20000, "window": 2000},
               {"iterations": 100, "window": 20},
-              what="one while_do of 5000 iterations; first vs last 500"),
+              what="one while_do of 20000 iterations; first vs last 2000"),
         Entry("sleepers", "sleepers", {"workflows": sleepers, "batch": 1000, "idle_s": 30.0},
               {"workflows": 100, "batch": 50, "idle_s": 0.3, "queries": 3, "settle_s": 0.1},
               what=f"{sleepers} workflows in a one-hour delay: time until all are parked in the "
