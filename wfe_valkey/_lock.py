@@ -64,6 +64,11 @@ class ValkeyLock:
         self._releases: Coalescer[tuple[str, str], None] = Coalescer(
             self._release_many, self._release_one, name="wfe.valkey.release"
         )
+        # A host renews every lease it holds at once, each third of their length: one
+        # pipeline for the renewals made together.
+        self._renewals: Coalescer[tuple[str, str, float], bool] = Coalescer(
+            self._renew_many, self._renew_one, name="wfe.valkey.renew"
+        )
 
     async def start(self) -> None:
         redis = self.client.redis
@@ -110,11 +115,26 @@ class ValkeyLock:
         return [translate(a, options, doing) if isinstance(a, Exception) else a for a in answers]
 
     async def renew(self, key: str, owner: str, ttl: float) -> bool:
+        return await self._renewals((key, owner, float(ttl)))
+
+    async def _renew_one(self, arg: tuple[str, str, float]) -> bool:
         assert self._renew is not None, "start() first"
+        key, owner, ttl = arg
         renewed = await self.client.run(
             f"renewing the lease on {key!r}", self._renew, keys=[self._key(key)], args=[owner, _ms(ttl)]
         )
         return bool(renewed)
+
+    async def _renew_many(self, args: Sequence[tuple[str, str, float]]) -> list[Any]:
+        assert self._renew is not None, "start() first"
+        script = self._renew
+
+        async def add(pipe: Any) -> None:
+            for key, owner, ttl in args:
+                await script(keys=[self._key(key)], args=[owner, _ms(ttl)], client=pipe)
+
+        answers = await self._pipeline(f"renewing {len(args)} leases", add)
+        return [a if isinstance(a, Exception) else bool(a) for a in answers]
 
     async def release(self, key: str, owner: str) -> None:
         await self._releases((key, owner))
