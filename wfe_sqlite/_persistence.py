@@ -216,10 +216,16 @@ class SqlitePersistence(SqlitePurge):
                 prepared.append((n, _PassWrite(self._db.search_index, item, self._db.outboxed)))
             except Exception as exc:  # e.g. a changed pointer the instance does not have
                 outcomes[n] = exc
+        isolated = False
         while prepared:
             batch = [write for _, write in prepared]
             try:
-                results = await self._db.write(functools.partial(_run_batch, writes=batch))
+                results = await self._db.write(
+                    functools.partial(_run_batch, writes=batch, isolated=isolated)
+                )
+            except _NeedsSavepoints:  # rolled back with its job: again, each write isolated
+                isolated = True
+                continue
             except _BatchLost as lost:
                 n, write = prepared.pop(lost.index)
                 outcomes[n] = self._translate(lost.error)
@@ -432,8 +438,35 @@ class _BatchLost(Exception):
         self.error = error
 
 
-def _run_batch(conn: sqlite3.Connection, writes: list[_PassWrite]) -> list[tuple[bool, Any]]:
-    """Every write in its own savepoint of the one transaction; in the worker thread."""
+class _NeedsSavepoints(Exception):
+    """A write of a batch run without savepoints failed after it had written something."""
+
+
+#: What a pass write raises before it has written anything (its UPDATE matched no row): a
+#: batch run without savepoints gives it to that write alone, with nothing to roll back.
+_NOTHING_WRITTEN = (ConcurrencyError, WorkflowNotFoundError)
+
+
+def _run_batch(
+    conn: sqlite3.Connection, writes: list[_PassWrite], isolated: bool = False
+) -> list[tuple[bool, Any]]:
+    """The writes in the one transaction; in the worker thread.
+
+    Without ``isolated``, no savepoint each (two statements a pass less): a write refused
+    by its revision check wrote nothing, so it fails alone; any other failure raises
+    ``_NeedsSavepoints``, its job is rolled back, and the batch runs again ``isolated``, every
+    write in its own savepoint, so that only the failing one is undone.
+    """
+    if not isolated:
+        fast: list[tuple[bool, Any]] = []
+        for write in writes:
+            try:
+                fast.append((True, write.run(conn)))
+            except _NOTHING_WRITTEN as exc:
+                fast.append((False, exc))
+            except Exception as exc:
+                raise _NeedsSavepoints() from exc
+        return fast
     outcomes: list[tuple[bool, Any]] = []
     for n, write in enumerate(writes):
         conn.execute("SAVEPOINT wfe_pass")
