@@ -1,8 +1,10 @@
-"""SQLite's batches of pass writes: one transaction, no savepoint per write unless one fails
-after it has written something; then only that write is undone and the others commit."""
+"""SQLite's batches of writes (the passes of a group commit, the jobs of the writer thread's
+group): one transaction, no savepoint each unless one fails after it has written something;
+then only that one is undone and the others commit."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from wfe.errors import ConcurrencyError
 from wfe_core.providers import WorkflowWrite
 from wfe_core.testing.contracts.persistence import sample_instance
-from wfe_sqlite import SqlitePersistence
+from wfe_sqlite import SqliteDatabase, SqlitePersistence
 from wfe_sqlite import _persistence as sqlite_persistence
 
 
@@ -57,3 +59,35 @@ async def test_a_write_failing_after_its_update_is_undone_alone(
         assert await store.get_workflow(stale.id) == winner
     finally:
         await store.close()
+
+
+async def test_a_group_of_writes_undoes_only_the_job_that_failed(tmp_path: Path) -> None:
+    """Writes asked for together share a transaction with no savepoint each; one that fails
+    after it wrote makes the group run again with savepoints: its row is gone, the others'
+    are kept, and each caller gets its own answer."""
+    runs: list[str] = []
+
+    def insert(name: str, fail: bool = False) -> Any:
+        def job(conn: Any) -> str:
+            runs.append(name)
+            conn.execute("INSERT INTO t (name) VALUES (?)", (name,))
+            if fail:
+                raise ValueError(f"{name} failed after its insert")
+            return name
+
+        return job
+
+    async with SqliteDatabase(str(tmp_path / "wfe.db")) as db:
+        await db.write(lambda conn: conn.execute("CREATE TABLE t (name TEXT)"))
+        outcomes = await asyncio.gather(
+            db.write(insert("a")), db.write(insert("b", fail=True)), db.write(insert("c")),
+            return_exceptions=True,
+        )
+        assert outcomes[0] == "a" and outcomes[2] == "c"
+        assert isinstance(outcomes[1], ValueError)
+        assert runs == ["a", "b", "a", "b", "c"]  # at once, then again with savepoints
+        rows = await db.read(lambda conn: conn.execute("SELECT name FROM t").fetchall())
+        assert sorted(rows) == [("a",), ("c",)]
+        runs.clear()
+        assert await asyncio.gather(db.write(insert("d")), db.write(insert("e"))) == ["d", "e"]
+        assert runs == ["d", "e"]  # no failure: one run each
