@@ -58,8 +58,8 @@ _ACQUIRE_MANY = """
 _RELEASE_MANY = """
     DELETE FROM {s}.locks l USING unnest(%s::text[], %s::text[]) AS u (key, owner)
     WHERE l.key = u.key AND l.owner = u.owner AND """ + ASYNC_COMMIT
-# Renewals of distinct keys, in key order (no deadlock with another host's batch): the leases
-# renewed come back.
+# Renewals of distinct leases, in key order (no deadlock with another host's batch): the
+# leases renewed come back.
 _RENEW_MANY = """
     UPDATE {s}.locks l SET expires_at = clock_timestamp() + u.ttl * interval '1 second'
     FROM (SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[]) AS v (key, owner, ttl)
@@ -120,14 +120,13 @@ class PostgresLock(DatabaseUser):
         return await self._db.execute("renewing a lease", _RENEW, args) > 0
 
     async def _renew_many(self, args: Sequence[tuple[str, str, float]]) -> list[bool]:
-        # A lease asked for twice goes once: both asks get its answer, as they would one
-        # after the other (a renewal does not change who holds it). One key per statement:
-        # an UPDATE ... FROM matching a row twice would update it once anyway.
-        unique = list({key: (key, owner, ttl) for key, owner, ttl in args}.values())
-        if len(unique) < len({(key, owner) for key, owner, _ in args}):
-            return [await self._renew_one(arg) for arg in args]  # one key, several owners
+        # A lease asked for twice goes once (an UPDATE ... FROM would take one of its rows
+        # anyway), and both asks get its answer, as one after the other would: a renewal does
+        # not change who holds it. Asks of one key by other owners match no row.
+        unique = {(key, owner): ttl for key, owner, ttl in args}
         rows = await self._db.fetchall(
-            "renewing leases", _RENEW_MANY, [list(column) for column in zip(*unique)]
+            "renewing leases", _RENEW_MANY,
+            [[key for key, _ in unique], [owner for _, owner in unique], list(unique.values())],
         )
         renewed = {(key, owner) for key, owner in rows}
         return [(key, owner) in renewed for key, owner, _ in args]

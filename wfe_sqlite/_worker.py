@@ -330,9 +330,9 @@ class ConnectionWorker:
         group runs again with a savepoint per job, so that only that job's work is undone.
         Jobs are written to be run again (as when SQLite loses a transaction as a whole).
         """
-        if not self._begin(jobs):
+        conn = self._begin(jobs)
+        if conn is None:
             return
-        conn = self._connection()
         results: list[Any] = []
         try:
             for job in jobs:
@@ -344,28 +344,28 @@ class ConnectionWorker:
             return
         except BaseException as exc:  # not an error of the SQL: fail the group, keep the thread
             _rollback(conn)
-            for job in jobs:
-                job.future.set_exception(exc)
+            _fail(jobs, exc)
             return
         for job, value in zip(jobs, results, strict=True):
             job.future.set_result(value)
 
-    def _begin(self, jobs: list[_Job]) -> bool:
-        """Open the group's write transaction; False (each job failed) when it cannot be."""
+    def _begin(self, jobs: list[_Job]) -> sqlite3.Connection | None:
+        """The connection, in the group's write transaction; None (each job failed) when
+        the transaction cannot be opened."""
         try:
-            self._connection().execute("BEGIN IMMEDIATE")
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:  # no lock, no connection: nobody in the group can run
-            for job in jobs:
-                job.future.set_exception(exc)
-            return False
-        return True
+            _fail(jobs, exc)
+            return None
+        return conn
 
     def _run_group_isolated(self, jobs: list[_Job]) -> None:
         """The group again, each job in a savepoint of its own: a job that fails is rolled
         back alone, and the others commit."""
-        if not self._begin(jobs):
+        conn = self._begin(jobs)
+        if conn is None:
             return
-        conn = self._connection()
         outcomes: list[tuple[bool, Any]] = []
         culprit: _Job | None = None
         try:
@@ -397,14 +397,18 @@ class ConnectionWorker:
             return
         except BaseException as exc:  # not an error of the SQL: fail the group, keep the thread
             _rollback(conn)
-            for job in jobs:
-                job.future.set_exception(exc)
+            _fail(jobs, exc)
             return
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
+
+
+def _fail(jobs: list[_Job], exc: BaseException) -> None:
+    for job in jobs:
+        job.future.set_exception(exc)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
